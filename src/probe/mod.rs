@@ -1,0 +1,1 @@
+//! /proc snapshots of one process.
