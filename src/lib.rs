@@ -1,4 +1,11 @@
 //! daemonlab: step a live process through the daemonization rules of APUE chapter 13
 //! and show, after every step, what the kernel says about it.
+//!
+//! The core (`lab`, `probe`, `syslog`, `report`) never touches the terminal UI; the TUI and
+//! the headless reports are two views of the same steps and snapshots.
 
+pub mod cli;
+pub mod lab;
 pub mod probe;
+pub mod report;
+pub mod syslog;

@@ -1,0 +1,520 @@
+//! The live subject: a real process, in a real terminal session, stepped through the
+//! daemonization rules one request at a time. See DESIGN.md, "Process model".
+//!
+//! The lab itself never forks: it starts `daemonlab __session` with `std::process::Command`,
+//! and only that single-threaded stand-in and the subject call `fork()`.
+
+pub mod guard;
+pub mod protocol;
+pub mod session;
+pub mod signals;
+pub mod step;
+pub mod subject;
+pub mod terminal;
+
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use serde::Serialize;
+use tempfile::TempDir;
+
+use crate::probe::{self, Pid, ProbeError, ProcSnapshot};
+use crate::syslog::receiver::{self, Message, Receiver};
+use guard::Guard;
+use protocol::{Reply, Request, SelfIds};
+use session::SessionEvent;
+pub use step::{STEPS, StepId, StepInfo};
+use terminal::{Pty, Terminal};
+
+/// Why the lab could not do what was asked. Each message names the thing and what to try.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(
+        "cannot create the lab's runtime directory in {dir}: {source} — set XDG_RUNTIME_DIR or TMPDIR to a directory you can write"
+    )]
+    RuntimeDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the lab's syslog receiver: {0}")]
+    Syslog(std::io::Error),
+    #[error("cannot open a pseudo-terminal for the subject: {0} — is /dev/pts mounted?")]
+    Pty(nix::Error),
+    #[error("cannot start {exe}: {source}")]
+    Spawn {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the subject did not start: {0}")]
+    NoHello(String),
+    #[error("the subject stopped answering during {step}: {reason}")]
+    Lost { step: &'static str, reason: String },
+    #[error("control channel: {0}")]
+    Channel(std::io::Error),
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+}
+
+/// How to start a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// The daemonlab binary to re-execute for `__session` and `__subject`.
+    pub exe: PathBuf,
+    /// Where the private runtime directory goes; default `$XDG_RUNTIME_DIR`, else the temp dir.
+    pub runtime_base: Option<PathBuf>,
+    /// How long to wait for the subject to answer one request.
+    pub reply_timeout: Duration,
+    /// `openlog` ident for step 10.
+    pub ident: String,
+    /// Make the lab a child subreaper (PR_SET_CHILD_SUBREAPER), so orphans of the
+    /// subject are adopted, and reaped, by the lab instead of the nearest subreaper or
+    /// PID 1. Shows the difference, and avoids zombies where PID 1 does not reap.
+    pub subreaper: bool,
+}
+
+impl LabOptions {
+    /// Options that re-execute the running binary.
+    pub fn for_current_exe() -> std::io::Result<LabOptions> {
+        Ok(LabOptions::with_exe(std::env::current_exe()?))
+    }
+
+    /// Options that run `exe` (tests pass the built `daemonlab` binary).
+    pub fn with_exe(exe: PathBuf) -> LabOptions {
+        LabOptions {
+            exe,
+            runtime_base: None,
+            reply_timeout: Duration::from_secs(10),
+            ident: "daemonlab".into(),
+            subreaper: false,
+        }
+    }
+}
+
+/// An error from a step, as the subject's system call reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepError {
+    /// errno number, when a system call failed.
+    pub errno: Option<i32>,
+    /// Symbolic name, e.g. `EPERM`.
+    pub name: Option<String>,
+    pub message: String,
+}
+
+/// The result of one step: what the subject said, and what the kernel says afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepOutcome {
+    pub step: StepId,
+    pub ok: bool,
+    pub error: Option<StepError>,
+    /// What the call returned, in the subject's words.
+    pub detail: String,
+    /// `(parent, child)` when the step forked; the lab now follows the child.
+    pub forked: Option<Forked>,
+    /// The subject's own getpid/getppid/getpgrp/getsid answers.
+    pub self_ids: SelfIds,
+    /// The kernel's view after the step, read from /proc.
+    pub process: ProcSnapshot,
+    /// Snapshot fields that differ from the previous step.
+    pub changed: Vec<&'static str>,
+    /// Set when the subject's own answers disagree with /proc.
+    pub cross_check: Option<String>,
+    /// Datagrams the lab's receiver got from the subject during this step.
+    pub syslog: Vec<Message>,
+}
+
+/// A fork as the parent reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Forked {
+    pub parent: Pid,
+    pub child: Pid,
+}
+
+/// A running lab: the session stand-in, the subject, its terminal and syslog receiver.
+/// Dropping it ends every process it started.
+pub struct Lab {
+    options: LabOptions,
+    control: UnixStream,
+    replies: BufReader<UnixStream>,
+    guard: Arc<Guard>,
+    session_pid: Pid,
+    subject: Pid,
+    /// Who created the current subject process: the stand-in, or the parent of a fork.
+    birth_parent: Pid,
+    pty_name: String,
+    control_fd: i32,
+    terminal: Arc<Terminal>,
+    session_events: Arc<SessionLog>,
+    syslog: Receiver,
+    last: ProcSnapshot,
+    // Last, so the socket file is gone before the directory is removed.
+    runtime: TempDir,
+}
+
+impl Lab {
+    /// Start a subject as a shell job in a fresh pty session and wait until it runs.
+    pub fn start(options: LabOptions) -> Result<Lab, LabError> {
+        let base = options
+            .runtime_base
+            .clone()
+            .unwrap_or_else(default_runtime_base);
+        let runtime = tempfile::Builder::new()
+            .prefix("daemonlab-")
+            .tempdir_in(&base)
+            .map_err(|source| LabError::RuntimeDir {
+                dir: base.clone(),
+                source,
+            })?;
+        let syslog = Receiver::bind(&runtime.path().join("log"), receiver::DEFAULT_CAPACITY)
+            .map_err(LabError::Syslog)?;
+        let pty = Pty::open().map_err(LabError::Pty)?;
+        if options.subreaper {
+            nix::sys::prctl::set_child_subreaper(true).map_err(|e| LabError::Spawn {
+                exe: options.exe.clone(),
+                source: e.into(),
+            })?;
+        }
+        let pty_name = pty.short_name();
+
+        let (control, subject_end) = UnixStream::pair().map_err(LabError::Channel)?;
+        let (lifeline, session_end) = UnixStream::pair().map_err(LabError::Channel)?;
+        let spawn_error = |source| LabError::Spawn {
+            exe: options.exe.clone(),
+            source,
+        };
+        let slave = pty.slave.try_clone().map_err(spawn_error)?;
+        let child = Command::new(&options.exe)
+            .arg("__session")
+            .arg("--pty")
+            .arg(&pty.path)
+            .arg("--")
+            .arg("--syslog-socket")
+            .arg(syslog.path())
+            .arg("--ident")
+            .arg(&options.ident)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(subject_end)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(session_end)))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .map_err(spawn_error)?;
+        let session_pid = child.id() as Pid;
+        let guard = Arc::new(Guard::default());
+        // Any early return from here on ends what was started so far.
+        let mut cleanup = CleanupOnError(Some(Arc::clone(&guard)));
+        guard.set_session(child).map_err(spawn_error)?;
+        guard.add_channel(control.try_clone().map_err(LabError::Channel)?);
+        guard.add_channel(lifeline.try_clone().map_err(LabError::Channel)?);
+        drop(pty.slave);
+        let terminal = Terminal::spawn_reader(pty.master).map_err(LabError::Channel)?;
+        let session_events = Arc::new(SessionLog::default());
+        spawn_lifeline_reader(lifeline, Arc::clone(&session_events))?;
+
+        let replies = control.try_clone().map_err(LabError::Channel)?;
+        replies
+            .set_read_timeout(Some(options.reply_timeout))
+            .map_err(LabError::Channel)?;
+        let mut replies = BufReader::new(replies);
+        let ids = match protocol::receive::<Reply>(&mut replies) {
+            Ok(Some(Reply::Hello { ids })) => ids,
+            other => {
+                std::thread::sleep(Duration::from_millis(50));
+                let said = terminal.lines_since(0).join(" / ");
+                return Err(LabError::NoHello(format!(
+                    "expected a hello on the control channel, got {other:?}; its terminal said: {}",
+                    if said.is_empty() { "nothing" } else { &said }
+                )));
+            }
+        };
+        if let Ok(fd) = guard::pidfd_open(ids.pid) {
+            guard.add_process(ids.pid, fd);
+        }
+        let last = settled_snapshot(ids.pid, session_pid)?;
+        let control_fd = last
+            .fds
+            .iter()
+            .flatten()
+            .find(|fd| fd.fd >= protocol::CONTROL_FD_MIN && fd.target.starts_with("socket:"))
+            .map(|fd| fd.fd)
+            .unwrap_or(protocol::CONTROL_FD_MIN);
+        cleanup.0 = None;
+        Ok(Lab {
+            options,
+            control,
+            replies,
+            guard,
+            session_pid,
+            subject: ids.pid,
+            birth_parent: session_pid,
+            pty_name,
+            control_fd,
+            terminal,
+            session_events,
+            syslog,
+            last,
+            runtime,
+        })
+    }
+
+    /// Ask the subject to carry out `step` (any step, in any order), then read /proc.
+    pub fn run(&mut self, step: StepId) -> Result<StepOutcome, LabError> {
+        let syslog_before = self.syslog.received();
+        protocol::send(&self.control, &Request::Step { step })
+            .map_err(|e| self.lost(step, e.to_string()))?;
+        let mut forked = None;
+        let (ids, result) = loop {
+            match protocol::receive::<Reply>(&mut self.replies) {
+                Ok(Some(Reply::Forked { parent, child, .. })) => {
+                    if let Ok(fd) = guard::pidfd_open(child) {
+                        self.guard.add_process(child, fd);
+                    }
+                    forked = Some(Forked { parent, child });
+                }
+                Ok(Some(Reply::Done { ids, detail, .. })) => break (ids, Ok(detail)),
+                Ok(Some(Reply::Failed {
+                    ids,
+                    errno,
+                    message,
+                    ..
+                })) => break (ids, Err((errno, message))),
+                Ok(Some(Reply::Hello { .. })) => {}
+                Ok(None) => return Err(self.lost(step, "it closed the control channel".into())),
+                Err(e) => return Err(self.lost(step, e.to_string())),
+            }
+        };
+        if let Some(f) = forked {
+            // When the stand-in's own job exits, it reaps it and takes the terminal back,
+            // as a shell does. Wait for that, so the snapshot does not race the shell.
+            if self.birth_parent == self.session_pid {
+                self.session_events.wait_for(
+                    Duration::from_secs(1),
+                    |e| matches!(e, SessionEvent::Reaped { pid, .. } if *pid == f.parent),
+                );
+            }
+            self.subject = f.child;
+            self.birth_parent = f.parent;
+            if self.options.subreaper {
+                self.guard.reap_exited();
+            }
+        }
+        let syslog = if step == StepId::Openlog && result.is_ok() {
+            // Delivered means our receiver has it, not that send() returned.
+            let subject = self.subject;
+            let got = self
+                .syslog
+                .wait_for(syslog_before, Duration::from_secs(1), |m| {
+                    m.sender_pid == Some(subject)
+                });
+            got.into_iter()
+                .filter(|m| m.sender_pid == Some(subject))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let process = settled_snapshot(self.subject, self.birth_parent)?;
+        let changed = process.changed_fields(&self.last);
+        let cross_check = cross_check(&ids, &process);
+        self.last = process.clone();
+        let (ok, detail, error) = match result {
+            Ok(detail) => (true, detail, None),
+            Err((errno, message)) => {
+                let name = errno.map(|n| format!("{:?}", Errno::from_raw(n)));
+                (
+                    false,
+                    String::new(),
+                    Some(StepError {
+                        errno,
+                        name,
+                        message,
+                    }),
+                )
+            }
+        };
+        Ok(StepOutcome {
+            step,
+            ok,
+            error,
+            detail,
+            forked,
+            self_ids: ids,
+            process,
+            changed,
+            cross_check,
+            syslog,
+        })
+    }
+
+    /// Read /proc for the subject now (the TUI's periodic refresh).
+    pub fn snapshot(&self) -> Result<ProcSnapshot, ProbeError> {
+        probe::snapshot(self.subject, Some(self.birth_parent))
+    }
+
+    /// The snapshot taken after the last step (or at start).
+    pub fn last_snapshot(&self) -> &ProcSnapshot {
+        &self.last
+    }
+
+    /// PID of the process the lab is following now.
+    pub fn subject_pid(&self) -> Pid {
+        self.subject
+    }
+
+    /// PID of the shell stand-in (the session leader of the pty).
+    pub fn session_pid(&self) -> Pid {
+        self.session_pid
+    }
+
+    /// `pts/N` of the subject's terminal.
+    pub fn pty_name(&self) -> &str {
+        &self.pty_name
+    }
+
+    /// Descriptor number of the control channel inside the subject.
+    pub fn control_fd(&self) -> i32 {
+        self.control_fd
+    }
+
+    /// What the subject printed to its terminal.
+    pub fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
+    }
+
+    /// What the shell stand-in reported (jobs reaped, terminal taken back).
+    pub fn session_events(&self) -> Vec<SessionEvent> {
+        self.session_events
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The lab's syslog receiver.
+    pub fn syslog(&self) -> &Receiver {
+        &self.syslog
+    }
+
+    /// The private runtime directory (mode 0700).
+    pub fn runtime_dir(&self) -> &Path {
+        self.runtime.path()
+    }
+
+    /// A handle that can end every lab process from another thread (signal handling).
+    pub fn guard(&self) -> Arc<Guard> {
+        Arc::clone(&self.guard)
+    }
+
+    /// The options this lab was started with.
+    pub fn options(&self) -> &LabOptions {
+        &self.options
+    }
+
+    /// End the subject and the stand-in now.
+    pub fn shutdown(self) {
+        drop(self)
+    }
+
+    fn lost(&self, step: StepId, reason: String) -> LabError {
+        LabError::Lost {
+            step: step.name(),
+            reason,
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = protocol::send(&self.control, &Request::Exit);
+        self.guard.shutdown();
+    }
+}
+
+/// Ends the lab's processes if `Lab::start` fails half-way.
+struct CleanupOnError(Option<Arc<Guard>>);
+
+impl Drop for CleanupOnError {
+    fn drop(&mut self) {
+        if let Some(guard) = &self.0 {
+            guard.shutdown();
+        }
+    }
+}
+
+/// Events from the stand-in, with a way to wait for one.
+#[derive(Default)]
+struct SessionLog {
+    events: Mutex<Vec<SessionEvent>>,
+    arrived: Condvar,
+}
+
+impl SessionLog {
+    fn push(&self, event: SessionEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+        self.arrived.notify_all();
+    }
+
+    fn wait_for(&self, timeout: Duration, wanted: impl Fn(&SessionEvent) -> bool) -> bool {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let (events, _) = self
+            .arrived
+            .wait_timeout_while(events, timeout, |events| !events.iter().any(&wanted))
+            .unwrap_or_else(|e| e.into_inner());
+        events.iter().any(wanted)
+    }
+}
+
+fn spawn_lifeline_reader(lifeline: UnixStream, log: Arc<SessionLog>) -> Result<(), LabError> {
+    std::thread::Builder::new()
+        .name("session-lifeline".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(&lifeline);
+            while let Ok(Some(event)) = protocol::receive::<SessionEvent>(&mut reader) {
+                log.push(event);
+            }
+        })
+        .map(|_| ())
+        .map_err(LabError::Channel)
+}
+
+/// A snapshot once the subject is back to waiting for a request: right after its reply it
+/// may still be running for a few microseconds, and "R" then "S" is not a change any step
+/// made. Gives up after about 2 ms and shows what the kernel says then.
+fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeError> {
+    let mut process = probe::snapshot(pid, Some(birth_parent))?;
+    for _ in 0..100 {
+        if process.state != 'R' {
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(20));
+        process = probe::snapshot(pid, Some(birth_parent))?;
+    }
+    Ok(process)
+}
+
+fn default_runtime_base() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Compare the subject's own answers with /proc; `Some(text)` names every mismatch.
+fn cross_check(ids: &SelfIds, process: &ProcSnapshot) -> Option<String> {
+    let pairs = [
+        ("pid", ids.pid, process.pid),
+        ("ppid", ids.ppid, process.ppid),
+        ("pgid", ids.pgid, process.pgid),
+        ("sid", ids.sid, process.sid),
+    ];
+    let mismatches: Vec<String> = pairs
+        .iter()
+        .filter(|(_, said, kernel)| said != kernel)
+        .map(|(name, said, kernel)| format!("{name}: the subject says {said}, /proc says {kernel}"))
+        .collect();
+    (!mismatches.is_empty()).then(|| mismatches.join("; "))
+}

@@ -1,0 +1,143 @@
+//! The control channel between the lab and its subject: small serde enums, one JSON
+//! object per line, over a Unix stream socketpair. The subject's end survives the
+//! "close every descriptor" step on purpose, as systemd's daemon(7) keeps its
+//! notification pipe across daemonization.
+
+use std::io::{self, BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::step::StepId;
+use crate::probe::Pid;
+
+/// Lowest descriptor number the control channel is moved to in the subject, so that
+/// closing and reopening 0, 1 and 2 never touches it.
+pub const CONTROL_FD_MIN: i32 = 100;
+
+/// Lab -> subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Request {
+    /// Carry out one step, whatever the current state (free order is allowed).
+    Step { step: StepId },
+    /// Leave now.
+    Exit,
+}
+
+/// The subject's own view of its ids: a cross-check on /proc, never the display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfIds {
+    pub pid: Pid,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub sid: Pid,
+}
+
+/// Subject -> lab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Reply {
+    /// Sent once the subject runs, before any step.
+    Hello { ids: SelfIds },
+    /// Sent by the parent of a fork just before it exits; the child carries on.
+    Forked {
+        step: StepId,
+        parent: Pid,
+        child: Pid,
+    },
+    /// The step succeeded; `detail` says what the call returned.
+    Done {
+        step: StepId,
+        ids: SelfIds,
+        detail: String,
+    },
+    /// The step failed. `errno` is set when a system call failed.
+    Failed {
+        step: StepId,
+        ids: SelfIds,
+        errno: Option<i32>,
+        message: String,
+    },
+}
+
+/// Write one message as a single JSON line. One `write` call per message keeps lines
+/// whole even when a forked parent and child share the socket.
+pub fn send<T: Serialize>(mut out: impl Write, message: &T) -> io::Result<()> {
+    let mut line = serde_json::to_vec(message).map_err(io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// Read one message; `Ok(None)` on end of file.
+pub fn receive<T: for<'de> Deserialize<'de>>(input: &mut impl BufRead) -> io::Result<Option<T>> {
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    serde_json::from_str(line.trim_end())
+        .map(Some)
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("bad control message {line:?}: {e}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_json_line_each() {
+        let ids = SelfIds {
+            pid: 5,
+            ppid: 1,
+            pgid: 5,
+            sid: 5,
+        };
+        let mut buf = Vec::new();
+        send(
+            &mut buf,
+            &Reply::Forked {
+                step: StepId::Fork,
+                parent: 5,
+                child: 6,
+            },
+        )
+        .unwrap();
+        send(
+            &mut buf,
+            &Reply::Failed {
+                step: StepId::Setsid,
+                ids,
+                errno: Some(1),
+                message: "EPERM".into(),
+            },
+        )
+        .unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with(r#"{"type":"Forked","step":"fork","parent":5,"child":6}"#));
+        let mut input = &buf[..];
+        let first: Reply = receive(&mut input).unwrap().unwrap();
+        assert_eq!(
+            first,
+            Reply::Forked {
+                step: StepId::Fork,
+                parent: 5,
+                child: 6
+            }
+        );
+        let second: Reply = receive(&mut input).unwrap().unwrap();
+        assert!(matches!(second, Reply::Failed { errno: Some(1), .. }));
+        assert_eq!(receive::<Reply>(&mut input).unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_line() {
+        let mut input = &b"not json\n"[..];
+        let err = receive::<Request>(&mut input).unwrap_err();
+        assert!(err.to_string().contains("not json"));
+    }
+}

@@ -1,0 +1,192 @@
+//! `__session`: the shell stand-in. It does what a job-control shell does when you type
+//! `./a.out` at its prompt — and nothing else — so the subject's step 0 is a real job:
+//! its own process group, the foreground group of a real terminal, in the shell's session.
+//!
+//! Descriptors on entry (set by the lab with `Command`, no pre_exec needed):
+//! 0 = the subject's end of the control channel, 1 = this process's lifeline to the lab,
+//! 2 = the pty slave (so an early error shows in the lab's terminal view).
+
+use std::ffi::CString;
+use std::io::{BufReader, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{self, ForkResult, Pid};
+use serde::{Deserialize, Serialize};
+
+use super::protocol::{self, CONTROL_FD_MIN};
+
+/// What the stand-in tells the lab on its lifeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SessionEvent {
+    /// The subject is started, in its own group, in the foreground of `tty`.
+    Started {
+        session: i32,
+        subject: i32,
+        tty: String,
+    },
+    /// The stand-in reaped a child, as a shell does when a job ends; when it was the
+    /// job, the stand-in takes the terminal back (its own group is foreground again).
+    Reaped {
+        pid: i32,
+        status: String,
+        took_terminal_back: bool,
+    },
+}
+
+/// Arguments of `daemonlab __session`.
+#[derive(Debug, Clone)]
+pub struct SessionArgs {
+    /// The pty slave to make our controlling terminal.
+    pub pty: PathBuf,
+    /// The program to start as the job (this binary) and its arguments after `__subject`.
+    pub subject_exe: PathBuf,
+    pub subject_args: Vec<String>,
+}
+
+/// Entry point of `daemonlab __session`. Returns the exit status.
+pub fn main(args: SessionArgs) -> i32 {
+    match run(args) {
+        Ok(()) => 0,
+        Err(message) => {
+            eprintln!("daemonlab session stand-in: {message}");
+            1
+        }
+    }
+}
+
+fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+    // SAFETY: only used for 0, 1 and 2, which stay open for the life of this process.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+fn run(args: SessionArgs) -> Result<(), String> {
+    // The job must inherit the control channel (no close-on-exec) at a high number.
+    let control = fcntl(borrow(0), FcntlArg::F_DUPFD(CONTROL_FD_MIN))
+        .map_err(|e| format!("moving the control channel: {e}"))?;
+    let lifeline = fcntl(borrow(1), FcntlArg::F_DUPFD_CLOEXEC(3))
+        .map_err(|e| format!("moving the lifeline: {e}"))?;
+    // SAFETY: F_DUPFD just returned these fresh descriptors; we are their only owner.
+    let (control, lifeline) = unsafe {
+        (
+            OwnedFd::from_raw_fd(control),
+            UnixStream::from_raw_fd(lifeline),
+        )
+    };
+
+    unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let tty = nix::fcntl::open(
+        &args.pty,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {e}", args.pty.display()))?;
+    // SAFETY: TIOCSCTTY takes an int argument; we are a session leader without a terminal.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(format!(
+            "TIOCSCTTY on {}: {}",
+            args.pty.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    unistd::dup2_stdin(&tty)
+        .and_then(|()| unistd::dup2_stdout(&tty))
+        .and_then(|()| unistd::dup2_stderr(&tty))
+        .map_err(|e| format!("dup2 of the terminal: {e}"))?;
+    drop(tty);
+
+    // Start the job with default dispositions whatever we inherited, then ignore the
+    // job-control stops as an interactive shell does.
+    set_all(SigHandler::SigDfl);
+    for signal in [Signal::SIGTTOU, Signal::SIGTTIN, Signal::SIGTSTP] {
+        set(signal, SigHandler::SigIgn);
+    }
+
+    let exe =
+        CString::new(args.subject_exe.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    let mut argv = vec![exe.clone(), CString::new("__subject").unwrap()];
+    argv.push(CString::new("--control-fd").unwrap());
+    argv.push(CString::new(control.as_raw_fd().to_string()).unwrap());
+    for arg in &args.subject_args {
+        argv.push(CString::new(arg.as_str()).map_err(|e| e.to_string())?);
+    }
+    let (go_read, go_write) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+
+    // SAFETY: this process has started no thread yet. Between fork and exec the child
+    // only makes async-signal-safe calls (setpgid, read, sigaction, execv, _exit).
+    let subject = match unsafe { unistd::fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Child => {
+            let _ = unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            // Wait until the parent has made our group the foreground job.
+            let mut byte = [0u8];
+            let _ = unistd::read(&go_read, &mut byte);
+            for signal in [Signal::SIGTTOU, Signal::SIGTTIN, Signal::SIGTSTP] {
+                set(signal, SigHandler::SigDfl);
+            }
+            let _ = unistd::execv(&exe, &argv);
+            // SAFETY: _exit is async-signal-safe; the exec failed and this copy must go.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    // Both sides call setpgid, as shells do, so whichever runs first wins the race.
+    let _ = unistd::setpgid(subject, subject);
+    unistd::tcsetpgrp(borrow(0), subject).map_err(|e| format!("tcsetpgrp: {e}"))?;
+    unistd::write(&go_write, b"g").map_err(|e| format!("waking the job: {e}"))?;
+    drop((go_read, go_write, control));
+
+    let mut events = lifeline.try_clone().map_err(|e| e.to_string())?;
+    let started = SessionEvent::Started {
+        session: unistd::getpid().as_raw(),
+        subject: subject.as_raw(),
+        tty: args.pty.display().to_string(),
+    };
+    protocol::send(&mut events, &started).map_err(|e| format!("lifeline: {e}"))?;
+
+    // No more forks from here on, so a second thread is fine: it reaps like a shell.
+    std::thread::spawn(move || reap(subject, events));
+
+    // The lifeline closes when the lab ends, however it ends: then we go too.
+    let mut reader = BufReader::new(&lifeline);
+    while let Ok(Some(_)) = protocol::receive::<serde_json::Value>(&mut reader) {}
+    Ok(())
+}
+
+fn reap(job: Pid, mut events: UnixStream) {
+    while let Ok(status) = waitpid(None, None) {
+        let (pid, text) = match status {
+            WaitStatus::Exited(pid, code) => (pid, format!("exited with status {code}")),
+            WaitStatus::Signaled(pid, signal, _) => (pid, format!("killed by {signal}")),
+            _ => continue,
+        };
+        let took_terminal_back =
+            pid == job && unistd::tcsetpgrp(borrow(0), unistd::getpgrp()).is_ok();
+        let event = SessionEvent::Reaped {
+            pid: pid.as_raw(),
+            status: text,
+            took_terminal_back,
+        };
+        if protocol::send(&mut events, &event).is_err() {
+            return;
+        }
+    }
+    let _ = events.flush();
+}
+
+fn set(signal: Signal, handler: SigHandler) {
+    let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
+    // SAFETY: only SIG_DFL and SIG_IGN are installed here; no handler code runs.
+    let _ = unsafe { sigaction(signal, &action) };
+}
+
+fn set_all(handler: SigHandler) {
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        set(signal, handler);
+    }
+}

@@ -1,0 +1,351 @@
+//! `__subject`: the live process that is stepped through the daemonization rules.
+//!
+//! It is single-threaded for its whole life, so a `fork()` here is as safe as in C.
+//! It obeys one request at a time from the control channel and exits the moment that
+//! channel reports end of file: if the lab dies, even by SIGKILL, the subject follows.
+
+use std::io::{BufReader, Write};
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::resource::{Resource, getrlimit};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{self, ForkResult};
+
+use super::protocol::{self, Reply, Request, SelfIds};
+use super::step::StepId;
+use crate::syslog::{self, client::Client};
+
+/// What the session stand-in passes on the subject's command line.
+#[derive(Debug, Clone)]
+pub struct SubjectArgs {
+    /// Descriptor number of the control channel, inherited from the stand-in.
+    pub control_fd: RawFd,
+    /// Datagram socket of the lab's syslog receiver.
+    pub syslog_socket: Option<PathBuf>,
+    /// `openlog` ident.
+    pub ident: String,
+}
+
+/// Why a step failed: the errno when a system call said no, and a sentence for people.
+struct Failure {
+    errno: Option<Errno>,
+    message: String,
+}
+
+impl From<Errno> for Failure {
+    fn from(errno: Errno) -> Self {
+        Failure {
+            errno: Some(errno),
+            message: describe_errno(errno),
+        }
+    }
+}
+
+/// `EPERM: Operation not permitted`, the way a learner would look it up.
+pub fn describe_errno(errno: Errno) -> String {
+    format!("{errno:?}: {}", errno.desc())
+}
+
+struct Subject {
+    control: UnixStream,
+    args: SubjectArgs,
+    /// RLIMIT_NOFILE (soft, hard) once step 2 has asked for it.
+    fd_limit: Option<(u64, u64)>,
+    syslog: Option<Client>,
+}
+
+/// Entry point of `daemonlab __subject`; never returns.
+pub fn main(args: SubjectArgs) -> ! {
+    // SAFETY: the stand-in put our end of the socketpair at exactly this number and
+    // nothing else in this process owns it.
+    let control = unsafe { UnixStream::from_raw_fd(args.control_fd) };
+    super::signals::reset_all_to_default();
+    let mut subject = Subject {
+        control,
+        args,
+        fd_limit: None,
+        syslog: None,
+    };
+    let hello = Reply::Hello {
+        ids: SelfIds::now(),
+    };
+    if protocol::send(&subject.control, &hello).is_err() {
+        std::process::exit(1);
+    }
+    print_line(&format!(
+        "pid {}: started as a shell job",
+        std::process::id()
+    ));
+    loop {
+        // A fresh reader per request: nothing is ever buffered across a fork.
+        let request = {
+            let mut reader = BufReader::with_capacity(256, &subject.control);
+            protocol::receive::<Request>(&mut reader)
+        };
+        match request {
+            Ok(Some(Request::Step { step })) => subject.run(step),
+            Ok(Some(Request::Exit)) | Ok(None) => std::process::exit(0),
+            Err(_) => std::process::exit(2),
+        }
+    }
+}
+
+/// Write one line to our stdout, whatever it is now (the pty, /dev/null, or closed).
+fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+impl SelfIds {
+    /// The subject's own answers to getpid/getppid/getpgrp/getsid.
+    pub fn now() -> SelfIds {
+        SelfIds {
+            pid: unistd::getpid().as_raw(),
+            ppid: unistd::getppid().as_raw(),
+            pgid: unistd::getpgrp().as_raw(),
+            sid: unistd::getsid(None).map(|p| p.as_raw()).unwrap_or(-1),
+        }
+    }
+}
+
+impl Subject {
+    fn run(&mut self, step: StepId) {
+        let result = match step {
+            StepId::Start => Ok("running as a job of the shell stand-in".to_string()),
+            StepId::Umask => Ok(self.umask()),
+            StepId::Getrlimit => self.getrlimit(),
+            StepId::Fork | StepId::SecondFork => self.fork(step),
+            StepId::Setsid => unistd::setsid()
+                .map(|sid| format!("new session {sid}, no controlling terminal"))
+                .map_err(Failure::from),
+            StepId::IgnoreSighup => self.ignore_sighup(),
+            StepId::Chdir => unistd::chdir("/")
+                .map(|()| "cwd is now /".to_string())
+                .map_err(Failure::from),
+            StepId::CloseFds => self.close_fds(),
+            StepId::DevNull => self.dev_null(),
+            StepId::Openlog => self.openlog(),
+        };
+        let info = step.info();
+        let pid = std::process::id();
+        let reply = match result {
+            Ok(detail) => {
+                print_line(&format!(
+                    "pid {pid}: [{} {}] {detail}",
+                    info.index,
+                    step.name()
+                ));
+                Reply::Done {
+                    step,
+                    ids: SelfIds::now(),
+                    detail,
+                }
+            }
+            Err(failure) => {
+                print_line(&format!(
+                    "pid {pid}: [{} {}] failed: {}",
+                    info.index,
+                    step.name(),
+                    failure.message
+                ));
+                Reply::Failed {
+                    step,
+                    ids: SelfIds::now(),
+                    errno: failure.errno.map(|e| e as i32),
+                    message: failure.message,
+                }
+            }
+        };
+        if protocol::send(&self.control, &reply).is_err() {
+            std::process::exit(1);
+        }
+    }
+
+    fn umask(&self) -> String {
+        let old = umask(Mode::empty());
+        format!("umask was {:04o}, now 0000", old.bits())
+    }
+
+    fn getrlimit(&mut self) -> Result<String, Failure> {
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+        self.fd_limit = Some((soft, hard));
+        Ok(format!(
+            "RLIMIT_NOFILE soft {}, hard {}",
+            show_limit(soft),
+            show_limit(hard)
+        ))
+    }
+
+    fn fork(&mut self, step: StepId) -> Result<String, Failure> {
+        let parent = unistd::getpid();
+        // SAFETY: the subject never starts a thread, so the child is a full copy of a
+        // single-threaded process and may run any code, as after fork() in C.
+        match unsafe { unistd::fork() }? {
+            ForkResult::Parent { child } => {
+                print_line(&format!(
+                    "pid {parent}: fork() returned {child}; the parent exits"
+                ));
+                let forked = Reply::Forked {
+                    step,
+                    parent: parent.as_raw(),
+                    child: child.as_raw(),
+                };
+                let _ = protocol::send(&self.control, &forked);
+                std::process::exit(0);
+            }
+            ForkResult::Child => {
+                // Report only once the kernel has handed us to an adopter, so the lab's
+                // next look at /proc shows the orphan, not a parent on its way out.
+                let deadline = Instant::now() + Duration::from_secs(2);
+                while unistd::getppid() == parent && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                Ok(format!(
+                    "child of {parent}, which has exited; adopted by {}",
+                    unistd::getppid()
+                ))
+            }
+        }
+    }
+
+    fn ignore_sighup(&self) -> Result<String, Failure> {
+        let action = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        // SAFETY: SIG_IGN installs no handler code, so no signal-safety rule can be broken.
+        let old = unsafe { sigaction(Signal::SIGHUP, &action) }?;
+        let was = match old.handler() {
+            SigHandler::SigDfl => "default",
+            SigHandler::SigIgn => "ignored",
+            _ => "caught",
+        };
+        Ok(format!("SIGHUP was {was}, now ignored"))
+    }
+
+    fn close_fds(&mut self) -> Result<String, Failure> {
+        let (_, hard) = match self.fd_limit {
+            Some(limit) => limit,
+            None => getrlimit(Resource::RLIMIT_NOFILE)?,
+        };
+        // Like the book: an unlimited hard limit is capped at a guess of 1024.
+        let limit = if hard == libc::RLIM_INFINITY {
+            1024
+        } else {
+            hard
+        };
+        let keep = self.args.control_fd as u64;
+        // Our syslog socket is about to be closed behind its owner's back: forget it
+        // without closing, so a later reuse of the number is never closed by mistake.
+        if let Some(client) = self.syslog.as_mut() {
+            client.forget_socket();
+        }
+        let last = limit.saturating_sub(1);
+        let method = match close_range(0, keep.saturating_sub(1))
+            .and_then(|()| close_range(keep + 1, last))
+        {
+            Ok(()) => "close_range(2)",
+            Err(Errno::ENOSYS) | Err(Errno::EINVAL) => {
+                for fd in (0..limit).filter(|&fd| fd != keep) {
+                    // SAFETY: closing a number we do not own is the point of this rule;
+                    // nothing in this single-threaded process uses those numbers afterwards.
+                    unsafe { libc::close(fd as RawFd) };
+                }
+                "close() in a loop"
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(format!(
+            "closed 0..={last} except {keep} with {method} (limit {}); kept {keep}, the control channel, \
+             on purpose, as systemd's daemon(7) keeps its notification pipe",
+            show_limit(hard)
+        ))
+    }
+
+    fn dev_null(&mut self) -> Result<String, Failure> {
+        let fd0 = nix::fcntl::open("/dev/null", OFlag::O_RDWR, Mode::empty())?;
+        let fd1 = unistd::dup(&fd0)?;
+        let fd2 = unistd::dup(&fd0)?;
+        let got = [fd0, fd1, fd2].map(IntoRawFd::into_raw_fd);
+        if got == [0, 1, 2] {
+            return Ok("open(\"/dev/null\") gave 0, dup gave 1 and 2".to_string());
+        }
+        for fd in got {
+            // SAFETY: these three descriptors were opened just above and are ours.
+            unsafe { libc::close(fd) };
+        }
+        Err(Failure {
+            errno: None,
+            message: format!(
+                "open and dup gave descriptors {}, {}, {} instead of 0, 1, 2: some of 0-2 were still open \
+                 (close every descriptor first, step 8); closed them again",
+                got[0], got[1], got[2]
+            ),
+        })
+    }
+
+    fn openlog(&mut self) -> Result<String, Failure> {
+        let Some(path) = self.args.syslog_socket.clone() else {
+            return Err(Failure {
+                errno: None,
+                message: "no syslog socket was given to the subject".into(),
+            });
+        };
+        let client = self.syslog.insert(Client::openlog(
+            &self.args.ident,
+            syslog::LOG_CONS,
+            syslog::Facility::Daemon,
+            path.clone(),
+        ));
+        let text = format!(
+            "daemonized: pid {}, no controlling terminal expected",
+            std::process::id()
+        );
+        match client.syslog(syslog::Severity::Info, &text) {
+            Ok(sent) => Ok(format!(
+                "openlog(\"{}\", LOG_CONS, LOG_DAEMON); syslog(LOG_INFO) sent {sent} bytes to {}",
+                self.args.ident,
+                path.display()
+            )),
+            Err(errno) => Err(Failure {
+                errno: Some(errno),
+                message: format!(
+                    "syslog(LOG_INFO) could not reach {}: {} — the message was not delivered",
+                    path.display(),
+                    describe_errno(errno)
+                ),
+            }),
+        }
+    }
+}
+
+fn show_limit(value: u64) -> String {
+    if value == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+/// close_range(2) on an inclusive range; an empty range is a no-op.
+fn close_range(first: u64, last: u64) -> Result<(), Errno> {
+    if first > last || first > u32::MAX as u64 {
+        return Ok(());
+    }
+    let last = last.min(u32::MAX as u64);
+    // SAFETY: plain system call on descriptor numbers; see close_fds for why closing
+    // numbers we do not own is intended here.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            last as libc::c_uint,
+            0,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(Errno::last()) }
+}
