@@ -1,0 +1,222 @@
+//! Low-level reading of one process's /proc directory.
+//!
+//! Everything goes through a directory fd for `/proc/PID` opened once per snapshot. That
+//! is faster than resolving `/proc/PID/...` for every file, and it pins the process: if
+//! the PID dies and is reused mid-snapshot, reads through the old directory fail with
+//! ESRCH instead of silently mixing in a stranger's data.
+
+use std::ffi::{CStr, OsString};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat, readlinkat};
+use nix::sys::stat::Mode;
+
+use super::{Pid, ProbeError};
+
+/// Size that holds any stat or fdinfo file and the status file of ordinary machines in a
+/// single `read`; it grows on demand for the rare larger status.
+const SCRATCH_SIZE: usize = 4096;
+
+/// A read buffer reused for every file of one snapshot, so a snapshot allocates it once.
+pub(crate) struct Scratch {
+    buf: Vec<u8>,
+}
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Scratch {
+            buf: vec![0; SCRATCH_SIZE],
+        }
+    }
+
+    /// Read all of `file`. Hand-rolled for speed: `Read::read_to_end` on a `File` first
+    /// asks fstat/lseek for a size hint (two wasted syscalls on /proc files that report
+    /// size 0) and then needs a final read that returns 0.
+    ///
+    /// The files read here (stat, status, comm, fdinfo/N) are single-record seq_files:
+    /// the kernel formats the whole text at once, and seq_file only splits output at
+    /// record boundaries, so a read that leaves the buffer partly empty has returned
+    /// everything. Only a read that fills the buffer needs another; skipping the final
+    /// zero-length read saves one syscall per file.
+    fn fill(&mut self, mut file: File) -> io::Result<&[u8]> {
+        let mut len = 0;
+        loop {
+            match file.read(&mut self.buf[len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if len < self.buf.len() {
+                        break;
+                    }
+                    self.buf.resize(self.buf.len() * 2, 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(&self.buf[..len])
+    }
+}
+
+/// An open `/proc/PID` directory.
+pub(crate) struct ProcDir {
+    pub(crate) pid: Pid,
+    fd: OwnedFd,
+}
+
+impl ProcDir {
+    /// Open `/proc/PID`. A missing directory means the process does not exist (or is
+    /// hidden from us by `hidepid`, which looks the same and calls for the same advice).
+    pub(crate) fn open(pid: Pid) -> Result<Self, ProbeError> {
+        if pid <= 0 {
+            // /proc/0 does not exist and "-1" is not a directory; say so directly rather
+            // than via a confusing path.
+            return Err(ProbeError::NoSuchProcess(pid));
+        }
+        let mut path = [0u8; 24];
+        let len = {
+            let mut cursor = &mut path[..];
+            // An i32 needs at most 11 characters, so "/proc/" + pid always fits.
+            write!(cursor, "/proc/{pid}").expect("/proc/<i32> fits in 24 bytes");
+            24 - cursor.len()
+        };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        match nix::fcntl::open(&path[..len], flags, Mode::empty()) {
+            Ok(fd) => Ok(ProcDir { pid, fd }),
+            Err(errno) => Err(classify(pid, format!("/proc/{pid}"), errno)),
+        }
+    }
+
+    /// The full path of an entry, for error messages only (so built lazily).
+    pub(crate) fn path_of(&self, name: &str) -> String {
+        format!("/proc/{}/{name}", self.pid)
+    }
+
+    /// Read a file of this directory into `scratch`, mapping failures to [`ProbeError`].
+    pub(crate) fn read_file<'s>(
+        &self,
+        name: &CStr,
+        scratch: &'s mut Scratch,
+    ) -> Result<&'s [u8], ProbeError> {
+        let what = || self.path_of(&name.to_string_lossy());
+        self.read_raw(name.to_bytes(), scratch)
+            .map_err(|err| classify_io(self.pid, what(), err))
+    }
+
+    /// Read a file below this directory (e.g. "fdinfo/3"), raw errors for the caller to
+    /// judge: a vanished fd is normal, a vanished stat is not.
+    pub(crate) fn read_raw<'s>(
+        &self,
+        name: &[u8],
+        scratch: &'s mut Scratch,
+    ) -> io::Result<&'s [u8]> {
+        let fd = openat(
+            self.fd.as_fd(),
+            name,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        scratch.fill(File::from(fd))
+    }
+
+    /// Target of a link below this directory: "cwd", "root", "fd/3".
+    pub(crate) fn readlink(&self, name: &[u8]) -> nix::Result<OsString> {
+        readlinkat(self.fd.as_fd(), name)
+    }
+
+    /// When probing our own process, the descriptor of this directory: it shows up in
+    /// our fd table only because we are looking, so the fd list leaves it out.
+    pub(crate) fn own_fd(&self) -> Option<i32> {
+        (self.pid == std::process::id() as Pid).then(|| self.fd.as_raw_fd())
+    }
+}
+
+/// Read a small file by absolute path (the parent's comm), raw errors.
+pub(crate) fn read_path<'s>(path: &[u8], scratch: &'s mut Scratch) -> io::Result<&'s [u8]> {
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    scratch.fill(File::from(fd))
+}
+
+/// Map an errno from /proc to the error a user can act on. ENOENT and ESRCH both mean
+/// the process is gone: ENOENT when its directory vanished, ESRCH when it died after we
+/// opened the directory.
+fn classify(pid: Pid, what: String, errno: Errno) -> ProbeError {
+    match errno {
+        Errno::ENOENT | Errno::ESRCH => ProbeError::NoSuchProcess(pid),
+        Errno::EACCES | Errno::EPERM => ProbeError::PermissionDenied { pid, what },
+        other => ProbeError::Io {
+            pid,
+            what,
+            source: io::Error::from(other),
+        },
+    }
+}
+
+/// [`classify`] for errors that went through `std::io`.
+fn classify_io(pid: Pid, what: String, err: io::Error) -> ProbeError {
+    match err.raw_os_error() {
+        Some(code) => classify(pid, what, Errno::from_raw(code)),
+        None => ProbeError::Io {
+            pid,
+            what,
+            source: err,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scratch_grows_for_files_larger_than_its_buffer() {
+        // A regular file fills every read, so this walks the grow-and-read-again path.
+        let mut file = tempfile::tempfile().unwrap();
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&content).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let mut scratch = Scratch::new();
+        assert_eq!(scratch.fill(file).unwrap(), &content[..]);
+    }
+
+    #[test]
+    fn errno_becomes_an_actionable_error() {
+        let gone = classify(41, "/proc/41/status".into(), Errno::ESRCH);
+        assert!(matches!(gone, ProbeError::NoSuchProcess(41)), "{gone:?}");
+
+        let denied = classify(42, "/proc/42/stat".into(), Errno::EACCES);
+        assert!(matches!(
+            denied,
+            ProbeError::PermissionDenied { pid: 42, .. }
+        ));
+        assert_eq!(
+            denied.to_string(),
+            "cannot read /proc/42/stat: permission denied — run as the process's owner or root"
+        );
+
+        let other = classify_io(
+            43,
+            "/proc/43/stat".into(),
+            io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert!(matches!(other, ProbeError::Io { pid: 43, .. }), "{other:?}");
+        let msg = other.to_string();
+        assert!(
+            msg.contains("/proc/43/stat") && msg.contains("process 43"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn status_fits_in_one_read() {
+        let mut scratch = Scratch::new();
+        let bytes = read_path(b"/proc/self/status", &mut scratch).unwrap();
+        let text = std::str::from_utf8(bytes).unwrap();
+        // The last line of status is the context-switch count: proof nothing was cut off.
+        assert!(text.ends_with('\n'), "{text}");
+        assert!(text.contains("nonvoluntary_ctxt_switches:"), "{text}");
+    }
+}
