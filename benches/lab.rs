@@ -17,7 +17,11 @@ fn lab() -> Lab {
         .map(|profile| root.join(profile).join("daemonlab"))
         .find(|p| p.exists())
         .expect("build the binary first: cargo build --release");
-    Lab::start(LabOptions { subreaper: true, ..LabOptions::with_exe(exe) }).expect("lab starts")
+    Lab::start(LabOptions {
+        subreaper: true,
+        ..LabOptions::with_exe(exe)
+    })
+    .expect("lab starts")
 }
 
 /// umask(0) on the subject: request, reply, settled snapshot.

@@ -16,7 +16,10 @@ pub fn exe() -> PathBuf {
 /// A lab on the built binary. The test process is made a subreaper so the subject's
 /// orphans are reaped here even where PID 1 does not reap (as on some CI machines).
 pub fn start_lab() -> Lab {
-    let options = LabOptions { subreaper: true, ..LabOptions::with_exe(exe()) };
+    let options = LabOptions {
+        subreaper: true,
+        ..LabOptions::with_exe(exe())
+    };
     Lab::start(options).expect("the lab starts")
 }
 
@@ -24,7 +27,9 @@ pub fn start_lab() -> Lab {
 pub fn running(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
             !matches!(state, Some('Z' | 'X') | None)
         }
         Err(_) => false,

@@ -28,13 +28,20 @@ fn every_step_changes_what_the_book_says_it_changes() {
     assert!(p.group_leader && !p.session_leader);
     assert_eq!(p.sighup, Disposition::Default);
     assert_eq!(start.cross_check, None);
-    assert!(control_fd >= 3, "control channel at a high fd, got {control_fd}");
+    assert!(
+        control_fd >= 3,
+        "control channel at a high fd, got {control_fd}"
+    );
 
     let umask = lab.run(StepId::Umask).unwrap();
     assert_eq!(umask.process.umask, Some(0));
 
     let rlimit = lab.run(StepId::Getrlimit).unwrap();
-    assert!(rlimit.ok && rlimit.detail.contains("RLIMIT_NOFILE soft"), "{}", rlimit.detail);
+    assert!(
+        rlimit.ok && rlimit.detail.contains("RLIMIT_NOFILE soft"),
+        "{}",
+        rlimit.detail
+    );
 
     let before = lab.last_snapshot().clone();
     let fork = lab.run(StepId::Fork).unwrap();
@@ -45,13 +52,27 @@ fn every_step_changes_what_the_book_says_it_changes() {
     assert_eq!(forked.child, p.pid);
     assert_ne!(p.pid, before.pid, "a new process");
     assert_eq!(p.pgid, before.pgid, "still in the old process group");
-    assert!(!p.group_leader, "no longer a group leader: setsid can now work");
-    assert_ne!(p.ppid, session, "the parent exited; the stand-in is not the parent");
+    assert!(
+        !p.group_leader,
+        "no longer a group leader: setsid can now work"
+    );
+    assert_ne!(
+        p.ppid, session,
+        "the parent exited; the stand-in is not the parent"
+    );
     let adopter = p.adopted_by.as_ref().expect("adopted");
     assert_eq!(adopter.pid, p.ppid);
-    assert_eq!(adopter.pid, std::process::id() as i32, "the test process is the subreaper");
+    assert_eq!(
+        adopter.pid,
+        std::process::id() as i32,
+        "the test process is the subreaper"
+    );
     assert!(!running(before.pid), "the parent exited");
-    assert!(fork.changed.contains(&"pid") && fork.changed.contains(&"adopted_by"), "{:?}", fork.changed);
+    assert!(
+        fork.changed.contains(&"pid") && fork.changed.contains(&"adopted_by"),
+        "{:?}",
+        fork.changed
+    );
     assert_eq!(fork.cross_check, None);
 
     let setsid = lab.run(StepId::Setsid).unwrap();
@@ -63,19 +84,32 @@ fn every_step_changes_what_the_book_says_it_changes() {
     assert_eq!(p.tpgid, -1);
     assert!(p.session_leader);
     for field in ["sid", "pgid", "tty", "tpgid", "session_leader"] {
-        assert!(setsid.changed.contains(&field), "{field} not in {:?}", setsid.changed);
+        assert!(
+            setsid.changed.contains(&field),
+            "{field} not in {:?}",
+            setsid.changed
+        );
     }
 
     let sighup = lab.run(StepId::IgnoreSighup).unwrap();
     assert_eq!(sighup.process.sighup, Disposition::Ignored);
-    assert!(sighup.process.signals.ignored.contains(&"SIGHUP".to_string()));
+    assert!(
+        sighup
+            .process
+            .signals
+            .ignored
+            .contains(&"SIGHUP".to_string())
+    );
 
     let leader = lab.last_snapshot().pid;
     let second = lab.run(StepId::SecondFork).unwrap();
     let p = &second.process;
     seen.push(p.pid);
     assert_ne!(p.pid, leader);
-    assert!(!p.session_leader, "not a session leader: it can never acquire a terminal");
+    assert!(
+        !p.session_leader,
+        "not a session leader: it can never acquire a terminal"
+    );
     assert_eq!(p.sid, leader);
     assert_eq!(p.sighup, Disposition::Ignored, "dispositions survive fork");
 
@@ -83,29 +117,61 @@ fn every_step_changes_what_the_book_says_it_changes() {
     assert_eq!(chdir.process.cwd.as_deref(), Some("/"));
 
     let close = lab.run(StepId::CloseFds).unwrap();
-    let fds: Vec<i32> = close.process.fds.as_ref().unwrap().iter().map(|f| f.fd).collect();
+    let fds: Vec<i32> = close
+        .process
+        .fds
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|f| f.fd)
+        .collect();
     assert_eq!(fds, [control_fd], "only the control channel is left");
     assert!(close.detail.contains("daemon(7)"), "{}", close.detail);
 
     let dev_null = lab.run(StepId::DevNull).unwrap();
     let fds = dev_null.process.fds.as_ref().unwrap();
     for n in 0..3 {
-        let fd = fds.iter().find(|f| f.fd == n).unwrap_or_else(|| panic!("fd {n} open"));
+        let fd = fds
+            .iter()
+            .find(|f| f.fd == n)
+            .unwrap_or_else(|| panic!("fd {n} open"));
         assert_eq!(fd.target, "/dev/null");
     }
 
     let openlog = lab.run(StepId::Openlog).unwrap();
     assert!(openlog.ok, "{:?}", openlog.error);
-    assert_eq!(openlog.syslog.len(), 1, "the receiver got exactly the one message");
+    assert_eq!(
+        openlog.syslog.len(),
+        1,
+        "the receiver got exactly the one message"
+    );
     assert_eq!(openlog.syslog[0].sender_pid, Some(openlog.process.pid));
-    assert!(openlog.syslog[0].text.starts_with("<30>"), "LOG_DAEMON|LOG_INFO: {}", openlog.syslog[0].text);
-    let socket = openlog.process.fds.as_ref().unwrap().iter().find(|f| f.fd == 3);
-    assert!(socket.is_some_and(|f| f.target.starts_with("socket:")), "syslog socket at fd 3");
+    assert!(
+        openlog.syslog[0].text.starts_with("<30>"),
+        "LOG_DAEMON|LOG_INFO: {}",
+        openlog.syslog[0].text
+    );
+    let socket = openlog
+        .process
+        .fds
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|f| f.fd == 3);
+    assert!(
+        socket.is_some_and(|f| f.target.starts_with("socket:")),
+        "syslog socket at fd 3"
+    );
 
     // The terminal saw the early steps and nothing after the descriptors were closed.
     let lines = lab.terminal().lines_since(0);
     assert!(lines.iter().any(|l| l.contains("[1 umask]")), "{lines:?}");
-    assert!(!lines.iter().any(|l| l.contains("[9 dev_null]") || l.contains("[10 openlog]")), "{lines:?}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("[9 dev_null]") || l.contains("[10 openlog]")),
+        "{lines:?}"
+    );
 
     assert_eq!(STEPS.len(), 11);
     drop(lab);
@@ -121,7 +187,11 @@ fn setsid_as_a_group_leader_is_eperm_and_fork_fixes_it() {
     let error = failed.error.expect("an error");
     assert_eq!(error.errno, Some(libc::EPERM));
     assert_eq!(error.name.as_deref(), Some("EPERM"));
-    assert!(failed.changed.is_empty(), "a failed step changes nothing: {:?}", failed.changed);
+    assert!(
+        failed.changed.is_empty(),
+        "a failed step changes nothing: {:?}",
+        failed.changed
+    );
     assert!(failed.process.tty.is_some());
 
     let fork = lab.run(StepId::Fork).unwrap();
@@ -141,7 +211,11 @@ fn dev_null_with_0_1_2_still_open_fails_and_leaves_them_alone() {
     assert!(!outcome.ok);
     let error = outcome.error.unwrap();
     assert_eq!(error.errno, None);
-    assert!(error.message.contains("instead of 0, 1, 2"), "{}", error.message);
+    assert!(
+        error.message.contains("instead of 0, 1, 2"),
+        "{}",
+        error.message
+    );
     assert_eq!(outcome.process.fds, before);
     drop(lab);
     assert_all_gone(&seen);
@@ -151,7 +225,14 @@ fn dev_null_with_0_1_2_still_open_fails_and_leaves_them_alone() {
 fn steps_can_repeat_and_run_in_any_order() {
     let mut lab = start_lab();
     let mut seen = vec![lab.session_pid(), lab.subject_pid()];
-    for step in [StepId::Chdir, StepId::Umask, StepId::Umask, StepId::Fork, StepId::Fork, StepId::Openlog] {
+    for step in [
+        StepId::Chdir,
+        StepId::Umask,
+        StepId::Umask,
+        StepId::Fork,
+        StepId::Fork,
+        StepId::Openlog,
+    ] {
         let outcome = lab.run(step).unwrap();
         assert!(outcome.ok, "{step:?}: {:?}", outcome.error);
         seen.push(outcome.process.pid);

@@ -11,7 +11,12 @@ use serde_json::Value;
 use common::{assert_all_gone, exe};
 
 fn tour(args: &[&str]) -> std::process::Output {
-    Command::new(exe()).arg("tour").args(args).stdin(Stdio::null()).output().expect("tour runs")
+    Command::new(exe())
+        .arg("tour")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tour runs")
 }
 
 fn spawn_paused_json_tour() -> (Child, BufReader<ChildStdout>) {
@@ -36,9 +41,16 @@ fn next_record(stdout: &mut BufReader<ChildStdout>) -> Value {
 #[test]
 fn json_tour_is_one_object_per_step_with_stable_keys() {
     let output = tour(&["--format", "json", "--subreaper"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let records: Vec<Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 11);
     for (i, record) in records.iter().enumerate() {
         assert_eq!(record["index"], i, "{record}");
@@ -46,11 +58,25 @@ fn json_tour_is_one_object_per_step_with_stable_keys() {
         assert!(record["error"].is_null());
         assert!(record["step"].is_string() && record["changed"].is_array());
         let process = &record["process"];
-        for key in ["pid", "ppid", "pgid", "sid", "tpgid", "session_leader", "group_leader"] {
-            assert!(!process[key].is_null(), "process.{key} missing in {process}");
+        for key in [
+            "pid",
+            "ppid",
+            "pgid",
+            "sid",
+            "tpgid",
+            "session_leader",
+            "group_leader",
+        ] {
+            assert!(
+                !process[key].is_null(),
+                "process.{key} missing in {process}"
+            );
         }
         for key in ["tty", "adopted_by", "umask", "cwd", "fds", "sighup"] {
-            assert!(process.get(key).is_some(), "process.{key} missing in {process}");
+            assert!(
+                process.get(key).is_some(),
+                "process.{key} missing in {process}"
+            );
         }
     }
     let first = &records[0]["process"];
@@ -68,8 +94,16 @@ fn json_tour_is_one_object_per_step_with_stable_keys() {
     assert_eq!(fd0["fd"], 0);
     assert_eq!(fd0["target"], "/dev/null");
     assert!(fd0["cloexec"].is_boolean());
-    assert_eq!(records[10]["syslog"].as_array().unwrap().len(), 1, "{}", records[10]);
-    let pids: Vec<i32> = records.iter().map(|r| r["process"]["pid"].as_i64().unwrap() as i32).collect();
+    assert_eq!(
+        records[10]["syslog"].as_array().unwrap().len(),
+        1,
+        "{}",
+        records[10]
+    );
+    let pids: Vec<i32> = records
+        .iter()
+        .map(|r| r["process"]["pid"].as_i64().unwrap() as i32)
+        .collect();
     assert_all_gone(&pids);
 }
 
@@ -82,13 +116,21 @@ fn text_and_markdown_tours_tell_the_whole_story() {
     assert!(text.contains("── step 10 · openlog"), "{text}");
     assert!(text.contains("control channel"), "{text}");
     assert!(text.contains("daemon(7)"));
-    assert!(text.contains("TTY ?*"), "setsid drops the terminal, marked as changed");
+    assert!(
+        text.contains("TTY ?*"),
+        "setsid drops the terminal, marked as changed"
+    );
 
     let markdown = tour(&["--format", "markdown", "--subreaper"]);
     assert!(markdown.status.success());
     let markdown = String::from_utf8(markdown.stdout).unwrap();
     assert!(markdown.starts_with("# daemonlab tour"));
-    assert_eq!(markdown.matches("| PID | PPID | PGID | SID | TTY | TPGID |").count(), 11);
+    assert_eq!(
+        markdown
+            .matches("| PID | PPID | PGID | SID | TTY | TPGID |")
+            .count(),
+        11
+    );
     assert!(markdown.contains("| **?** |"), "changed TTY is bold");
 }
 
@@ -99,12 +141,18 @@ fn pause_waits_for_enter_and_eof_ends_cleanly() {
     assert_eq!(first["step"], "start");
     let subject = first["process"]["pid"].as_i64().unwrap() as i32;
     let session = first["process"]["ppid"].as_i64().unwrap() as i32;
-    assert!(common::running(subject), "the subject waits alive while the tour pauses");
+    assert!(
+        common::running(subject),
+        "the subject waits alive while the tour pauses"
+    );
     writeln!(child.stdin.as_mut().unwrap()).unwrap();
     assert_eq!(next_record(&mut stdout)["step"], "umask");
     drop(child.stdin.take());
     let status = child.wait().unwrap();
-    assert!(status.success(), "EOF on stdin ends the tour cleanly: {status}");
+    assert!(
+        status.success(),
+        "EOF on stdin ends the tour cleanly: {status}"
+    );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert_eq!(rest, "", "no step after EOF");
@@ -147,7 +195,11 @@ fn sigterm_and_sigint_end_the_tour_and_everything_it_started() {
         // SAFETY: signalling our own child, which has not been reaped yet.
         assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
         let status = child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::into_raw(status) >> 8, 128 + signal, "{status}");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::into_raw(status) >> 8,
+            128 + signal,
+            "{status}"
+        );
         assert_all_gone(&seen);
     }
 }
