@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod lab;
+pub mod lessons;
 pub mod probe;
 pub mod report;
 pub mod syslog;

@@ -1,0 +1,1 @@
+//! Lessons: loading, validating, and Markdown turned into owned styled blocks.
