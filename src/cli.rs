@@ -6,6 +6,17 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::report::Format;
+use crate::ui::theme::ThemeName;
+
+/// `daemonlab lessons …`
+#[derive(Debug, Subcommand)]
+pub enum LessonsCommand {
+    /// Validate a directory of lesson files; errors name the file and line.
+    Check {
+        /// The directory to check.
+        dir: PathBuf,
+    },
+}
 
 /// daemonlab: step a live process through the daemon coding rules of APUE chapter 13
 /// and watch what the kernel says about it after every step.
@@ -14,6 +25,16 @@ use crate::report::Format;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Colours for the explorer; NO_COLOR in the environment always wins.
+    #[arg(long, value_enum, default_value_t = ThemeName::Default, global = true)]
+    pub theme: ThemeName,
+    /// Read lessons from this directory instead of the built-in ones (for teachers).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub lessons: Option<PathBuf>,
+    /// Make the lab a child subreaper: it adopts (and reaps) the subject's orphans
+    /// instead of PID 1 or the nearest subreaper.
+    #[arg(long, global = true)]
+    pub subreaper: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -26,10 +47,11 @@ pub enum Command {
         /// Wait for Enter between steps; the subject stays alive for `ps` meanwhile.
         #[arg(long)]
         pause: bool,
-        /// Make the lab a child subreaper, so it adopts (and reaps) the subject's orphans
-        /// instead of PID 1 or the nearest subreaper.
-        #[arg(long)]
-        subreaper: bool,
+    },
+    /// Work with lesson files.
+    Lessons {
+        #[command(subcommand)]
+        command: LessonsCommand,
     },
     /// (internal) the shell stand-in that owns the subject's terminal session.
     #[command(name = "__session", hide = true)]

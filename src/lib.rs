@@ -10,3 +10,4 @@ pub mod lessons;
 pub mod probe;
 pub mod report;
 pub mod syslog;
+pub mod ui;

@@ -2,12 +2,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use daemonlab::cli::{Cli, Command};
+use daemonlab::cli::{Cli, Command, LessonsCommand};
 use daemonlab::lab::guard::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
 use daemonlab::lab::{Lab, LabOptions};
+use daemonlab::lessons::{self, LessonSet};
 use daemonlab::report::{Format, tour};
+use daemonlab::ui::{self, UiOptions, theme::Theme};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
@@ -36,13 +38,85 @@ fn main() -> ExitCode {
             syslog_socket,
             ident,
         }),
-        Some(Command::Tour {
-            format,
-            pause,
+        Some(Command::Tour { format, pause }) => run_tour(format, pause, cli.subreaper),
+        Some(Command::Lessons {
+            command: LessonsCommand::Check { dir },
+        }) => check_lessons(&dir),
+        None => run_explorer(&cli),
+    }
+}
+
+fn lab_options(subreaper: bool) -> Result<LabOptions, ExitCode> {
+    match LabOptions::for_current_exe() {
+        Ok(options) => Ok(LabOptions {
             subreaper,
-        }) => run_tour(format, pause, subreaper),
-        // Until the explorer TUI lands, the app is the tour.
-        None => run_tour(Format::Text, false, false),
+            ..options
+        }),
+        Err(e) => {
+            eprintln!("daemonlab: cannot find its own executable to start the subject: {e}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_explorer(cli: &Cli) -> ExitCode {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "daemonlab: the explorer needs a terminal on stdin and stdout. \
+             Without one, run the headless tour: daemonlab tour (add --pause to step through it)"
+        );
+        return ExitCode::FAILURE;
+    }
+    let lessons = match &cli.lessons {
+        None => LessonSet::embedded(),
+        Some(dir) => match LessonSet::load_dir(dir) {
+            Ok(set) => set,
+            Err(errors) => {
+                report_lesson_errors(dir, &errors);
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let lab = match lab_options(cli.subreaper) {
+        Ok(lab) => lab,
+        Err(code) => return code,
+    };
+    let theme = Theme::pick(cli.theme, Theme::no_color_requested());
+    match ui::run(UiOptions {
+        lab,
+        theme,
+        lessons,
+    }) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("daemonlab: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_lesson_errors(dir: &std::path::Path, errors: &[lessons::LessonError]) {
+    eprintln!(
+        "daemonlab: the lessons in {} have {} problem(s):",
+        dir.display(),
+        errors.len()
+    );
+    for error in errors {
+        eprintln!("  {error}");
+    }
+}
+
+fn check_lessons(dir: &std::path::Path) -> ExitCode {
+    match lessons::check_dir(dir) {
+        Ok(count) => {
+            println!("{}: {count} lessons, all valid", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            report_lesson_errors(dir, &errors);
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -52,15 +126,9 @@ fn run_tour(format: Format, pause: bool, subreaper: bool) -> ExitCode {
         eprintln!("daemonlab: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let options = match LabOptions::for_current_exe() {
-        Ok(options) => LabOptions {
-            subreaper,
-            ..options
-        },
-        Err(e) => {
-            eprintln!("daemonlab: cannot find its own executable to start the subject: {e}");
-            return ExitCode::FAILURE;
-        }
+    let options = match lab_options(subreaper) {
+        Ok(options) => options,
+        Err(code) => return code,
     };
     let mut lab = match Lab::start(options) {
         Ok(lab) => lab,

@@ -68,11 +68,15 @@ struct Screen {
     closed: bool,
 }
 
+/// Called with each batch of new complete lines (the TUI turns it into an event).
+pub type Listener = Box<dyn Fn(Vec<String>) + Send>;
+
 /// What the subject wrote to its terminal, line by line, filled by a reader thread.
 #[derive(Default)]
 pub struct Terminal {
     screen: Mutex<Screen>,
     changed: Condvar,
+    listener: Mutex<Option<Listener>>,
 }
 
 impl Terminal {
@@ -96,13 +100,33 @@ impl Terminal {
         Ok(terminal)
     }
 
+    /// Deliver every line so far, then each new batch as it arrives, to `listener`.
+    /// Lines are never missed or repeated: both happen under the same lock.
+    pub fn set_listener(&self, listener: Listener) {
+        let screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        listener(screen.lines.clone());
+        *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        drop(screen);
+    }
+
     fn push(&self, bytes: &[u8]) {
         let mut screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
         let text = String::from_utf8_lossy(bytes).replace('\r', "");
         screen.partial.push_str(&text);
+        let mut new_lines = Vec::new();
         while let Some(end) = screen.partial.find('\n') {
             let line: String = screen.partial.drain(..=end).collect();
-            screen.lines.push(line.trim_end_matches('\n').to_string());
+            new_lines.push(line.trim_end_matches('\n').to_string());
+        }
+        screen.lines.extend(new_lines.iter().cloned());
+        if !new_lines.is_empty()
+            && let Some(listener) = self
+                .listener
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+        {
+            listener(new_lines);
         }
         if screen.lines.len() > MAX_LINES {
             let excess = screen.lines.len() - MAX_LINES;
@@ -166,6 +190,16 @@ mod tests {
         assert_eq!(terminal.lines_since(2), ["three"]);
         assert!(terminal.wait_for_line(1, Duration::ZERO, |l| l == "three"));
         assert!(!terminal.wait_for_line(3, Duration::from_millis(1), |_| true));
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        terminal.set_listener(Box::new(move |lines| tx.send(lines).unwrap()));
+        terminal.push(b"four\n");
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            ["one", "two", "three"],
+            "existing lines first"
+        );
+        assert_eq!(rx.try_recv().unwrap(), ["four"]);
     }
 
     #[test]

@@ -1,0 +1,85 @@
+//! Everything that can happen to the app: keys turned into actions, and what the lab
+//! reports. `App::update` is the only place state changes.
+
+use crate::lab::{StepId, StepOutcome};
+use crate::probe::ProcSnapshot;
+
+use super::worker::LabInfo;
+
+/// A user intention, produced by the key table (or a test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Run the next step in the book's order.
+    NextStep,
+    /// End the subject and start a new one at step 0.
+    Reset,
+    /// Toggle free mode (any step, any order).
+    ToggleFree,
+    /// Move the free-mode cursor.
+    SelectUp,
+    SelectDown,
+    /// Run the step under the free-mode cursor.
+    RunSelected,
+    /// Run a given step (mouse click on the step list).
+    RunStep(StepId),
+    NextTab,
+    PrevTab,
+    /// Switch to tab N (1-based).
+    GoToTab(u8),
+    /// Move keyboard focus to the next / previous pane.
+    FocusNext,
+    FocusPrev,
+    /// Zoom the focused pane to the whole screen, and back.
+    Zoom,
+    /// Show or hide the help popup.
+    Help,
+    /// Esc: close a popup, otherwise quit.
+    Back,
+    Quit,
+}
+
+/// What the lab worker reports; `generation` tells a stale report (from before a reset)
+/// from a current one.
+#[derive(Debug, Clone)]
+pub enum LabEvent {
+    Started {
+        generation: u64,
+        info: LabInfo,
+        snapshot: Box<ProcSnapshot>,
+    },
+    StartFailed {
+        generation: u64,
+        message: String,
+    },
+    StepDone {
+        generation: u64,
+        outcome: Box<StepOutcome>,
+    },
+    StepError {
+        generation: u64,
+        step: StepId,
+        message: String,
+    },
+    /// A periodic re-read found the process changed (from outside the lab, say).
+    Refreshed {
+        generation: u64,
+        snapshot: Box<ProcSnapshot>,
+    },
+    /// The subject is gone and the lab did not end it.
+    SubjectGone {
+        generation: u64,
+        message: String,
+    },
+    Terminal {
+        generation: u64,
+        lines: Vec<String>,
+    },
+}
+
+/// What `update` asks the runtime to do; `update` itself never touches a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Run(StepId),
+    Reset,
+    Quit,
+}

@@ -1,0 +1,350 @@
+//! The explorer's state and its one `update`. Rendering is a pure function of this state
+//! (see `render.rs`), so tests drive `App` with actions and fixture snapshots.
+
+use crate::lab::{STEPS, StepId, StepOutcome};
+use crate::lessons::LessonSet;
+use crate::probe::ProcSnapshot;
+
+use super::action::{Action, Command, LabEvent};
+use super::theme::Theme;
+use super::worker::LabInfo;
+
+/// How steps are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Space runs the next step in the book's order.
+    Guided,
+    /// Any step, in any order, picked with the cursor.
+    Free,
+}
+
+/// The panes of the Lab tab, in focus order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Steps,
+    Process,
+    History,
+    Lesson,
+    Terminal,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 5] = [
+        Pane::Steps,
+        Pane::Process,
+        Pane::History,
+        Pane::Lesson,
+        Pane::Terminal,
+    ];
+
+    fn offset(self, by: isize) -> Pane {
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0) as isize;
+        Pane::ALL[(i + by).rem_euclid(Pane::ALL.len() as isize) as usize]
+    }
+}
+
+/// The tabs that exist so far; Locks, Processes and Inspect arrive with their issues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Lab,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 1] = [Tab::Lab];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Lab => "Lab",
+        }
+    }
+}
+
+/// Where each step stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    Done,
+    /// The call failed: errno name when there is one, and the message.
+    Failed {
+        errno: Option<String>,
+        message: String,
+    },
+}
+
+/// One row of the History pane: a step taken and the kernel's view after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub step: StepId,
+    pub ok: bool,
+    pub process: ProcSnapshot,
+    pub changed: Vec<&'static str>,
+}
+
+/// A line for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// Everything the screen shows.
+pub struct App {
+    pub theme: Theme,
+    pub lessons: LessonSet,
+    pub mode: Mode,
+    pub tab: Tab,
+    pub focus: Pane,
+    pub zoomed: bool,
+    pub help: bool,
+    /// Current lab generation; events from older ones are dropped.
+    pub generation: u64,
+    pub lab: Option<LabInfo>,
+    pub steps: Vec<StepStatus>,
+    /// The step whose lesson is shown (the last one run, or step 0).
+    pub shown_step: StepId,
+    /// Free-mode cursor.
+    pub selected: StepId,
+    /// A step is running; further step keys wait.
+    pub busy: bool,
+    pub process: Option<ProcSnapshot>,
+    /// Fields that differ from the snapshot before, marked in the Process pane.
+    pub changed: Vec<&'static str>,
+    /// The last change came from a re-read, not from a step.
+    pub changed_outside: bool,
+    pub history: Vec<HistoryRow>,
+    pub terminal: Vec<String>,
+    pub notice: Option<Notice>,
+    pub quit: bool,
+}
+
+/// Terminal lines kept for the pane.
+const TERMINAL_LINES: usize = 500;
+
+impl App {
+    /// A new app waiting for its first lab.
+    pub fn new(theme: Theme, lessons: LessonSet) -> App {
+        App {
+            theme,
+            lessons,
+            mode: Mode::Guided,
+            tab: Tab::Lab,
+            focus: Pane::Steps,
+            zoomed: false,
+            help: false,
+            generation: 0,
+            lab: None,
+            steps: vec![StepStatus::Pending; STEPS.len()],
+            shown_step: StepId::Start,
+            selected: StepId::Start,
+            busy: true,
+            process: None,
+            changed: Vec::new(),
+            changed_outside: false,
+            history: Vec::new(),
+            terminal: Vec::new(),
+            notice: Some(Notice {
+                text: "starting the subject…".into(),
+                error: false,
+            }),
+            quit: false,
+        }
+    }
+
+    /// The next step in the book's order that has not succeeded yet.
+    pub fn next_step(&self) -> Option<StepId> {
+        STEPS
+            .iter()
+            .find(|s| self.steps[s.index as usize] != StepStatus::Done)
+            .map(|s| s.id)
+    }
+
+    /// The step whose lesson the Lesson pane shows: the cursor in free mode, otherwise
+    /// the step just run.
+    pub fn lesson_step(&self) -> StepId {
+        match self.mode {
+            Mode::Free => self.selected,
+            Mode::Guided => self.shown_step,
+        }
+    }
+
+    /// Apply one user action; returns what the runtime must do, if anything.
+    pub fn update(&mut self, action: Action) -> Option<Command> {
+        match action {
+            Action::Help => self.help = !self.help,
+            Action::Back if self.help => self.help = false,
+            Action::Back | Action::Quit => {
+                self.quit = true;
+                return Some(Command::Quit);
+            }
+            _ if self.help => {}
+            Action::NextStep => match self.next_step() {
+                Some(step) => return self.run(step),
+                None => self.note(
+                    "all eleven steps are done: the subject is a daemon. Press r to start again.",
+                    false,
+                ),
+            },
+            Action::RunSelected if self.mode == Mode::Free => return self.run(self.selected),
+            Action::RunSelected => {}
+            Action::RunStep(step) => {
+                self.selected = step;
+                return self.run(step);
+            }
+            Action::Reset => {
+                self.reset_view();
+                return Some(Command::Reset);
+            }
+            Action::ToggleFree => {
+                self.mode = match self.mode {
+                    Mode::Guided => {
+                        self.selected = self.next_step().unwrap_or(self.shown_step);
+                        self.note("free mode: ↑/↓ pick any step, Enter runs it — the kernel decides if it works", false);
+                        Mode::Free
+                    }
+                    Mode::Free => {
+                        self.notice = None;
+                        Mode::Guided
+                    }
+                }
+            }
+            Action::SelectUp => {
+                self.selected = STEPS[(self.selected as usize).saturating_sub(1)].id
+            }
+            Action::SelectDown => {
+                self.selected = STEPS[(self.selected as usize + 1).min(STEPS.len() - 1)].id
+            }
+            Action::FocusNext => self.focus = self.focus.offset(1),
+            Action::FocusPrev => self.focus = self.focus.offset(-1),
+            Action::Zoom => self.zoomed = !self.zoomed,
+            Action::NextTab | Action::PrevTab => self.tab = Tab::ALL[0],
+            Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
+                Some(tab) => self.tab = *tab,
+                None => self.note(
+                    &format!("tab {n} does not exist yet; only the Lab tab so far"),
+                    false,
+                ),
+            },
+        }
+        None
+    }
+
+    fn run(&mut self, step: StepId) -> Option<Command> {
+        if self.busy || self.lab.is_none() {
+            return None;
+        }
+        self.busy = true;
+        self.notice = None;
+        Some(Command::Run(step))
+    }
+
+    fn note(&mut self, text: &str, error: bool) {
+        self.notice = Some(Notice {
+            text: text.to_string(),
+            error,
+        });
+    }
+
+    fn reset_view(&mut self) {
+        self.generation += 1;
+        self.lab = None;
+        self.steps = vec![StepStatus::Pending; STEPS.len()];
+        self.shown_step = StepId::Start;
+        self.selected = StepId::Start;
+        self.busy = true;
+        self.process = None;
+        self.changed.clear();
+        self.changed_outside = false;
+        self.history.clear();
+        self.terminal.clear();
+        self.note("starting a new subject…", false);
+    }
+
+    /// Apply what the lab worker reported.
+    pub fn handle_lab(&mut self, event: LabEvent) {
+        let generation = match &event {
+            LabEvent::Started { generation, .. }
+            | LabEvent::StartFailed { generation, .. }
+            | LabEvent::StepDone { generation, .. }
+            | LabEvent::StepError { generation, .. }
+            | LabEvent::Refreshed { generation, .. }
+            | LabEvent::SubjectGone { generation, .. }
+            | LabEvent::Terminal { generation, .. } => *generation,
+        };
+        if generation != self.generation {
+            return;
+        }
+        match event {
+            LabEvent::Started { info, snapshot, .. } => {
+                self.lab = Some(info);
+                self.busy = false;
+                self.notice = None;
+                self.process = Some(*snapshot);
+            }
+            LabEvent::StartFailed { message, .. } => {
+                self.busy = false;
+                self.note(
+                    &format!("{message} — the headless `daemonlab tour` may still work"),
+                    true,
+                );
+            }
+            LabEvent::StepDone { outcome, .. } => self.step_done(*outcome),
+            LabEvent::StepError { step, message, .. } => {
+                self.busy = false;
+                self.shown_step = step;
+                self.note(&message, true);
+            }
+            LabEvent::Refreshed { snapshot, .. } => {
+                if let Some(before) = &self.process {
+                    self.changed = snapshot.changed_fields(before);
+                    self.changed_outside = true;
+                }
+                self.process = Some(*snapshot);
+            }
+            LabEvent::SubjectGone { message, .. } => self.note(&message, true),
+            LabEvent::Terminal { lines, .. } => {
+                self.terminal.extend(lines);
+                let excess = self.terminal.len().saturating_sub(TERMINAL_LINES);
+                self.terminal.drain(..excess);
+            }
+        }
+    }
+
+    fn step_done(&mut self, outcome: StepOutcome) {
+        self.busy = false;
+        let index = outcome.step as usize;
+        self.steps[index] = match &outcome.error {
+            None => StepStatus::Done,
+            Some(e) => StepStatus::Failed {
+                errno: e.name.clone(),
+                message: e.message.clone(),
+            },
+        };
+        self.shown_step = outcome.step;
+        self.changed = outcome.changed.clone();
+        self.changed_outside = false;
+        if let Some(lab) = self.lab.as_mut() {
+            lab.subject_pid = outcome.process.pid;
+        }
+        self.notice = match (&outcome.error, &outcome.cross_check) {
+            (Some(e), _) => Some(Notice {
+                text: format!("{} failed: {}", outcome.step.name(), e.message),
+                error: true,
+            }),
+            (None, Some(mismatch)) => Some(Notice {
+                text: format!("cross-check: {mismatch}"),
+                error: true,
+            }),
+            (None, None) => outcome.syslog.first().map(|m| Notice {
+                text: format!("syslog receiver got: {}", m.text),
+                error: false,
+            }),
+        };
+        self.history.push(HistoryRow {
+            step: outcome.step,
+            ok: outcome.ok,
+            process: outcome.process.clone(),
+            changed: outcome.changed,
+        });
+        self.process = Some(outcome.process);
+    }
+}

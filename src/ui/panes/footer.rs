@@ -1,0 +1,54 @@
+//! The status line (what just happened) and the key hints, drawn from the key table.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Widget;
+
+use crate::ui::app::{App, Mode};
+use crate::ui::keymap;
+
+pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+    let line = match &app.notice {
+        Some(n) if n.error => Line::from(vec![
+            Span::styled(" ✗ ", app.theme.error),
+            Span::styled(n.text.clone(), app.theme.error),
+        ]),
+        Some(n) => Line::from(vec![
+            Span::styled(" • ", app.theme.muted),
+            Span::raw(n.text.clone()),
+        ]),
+        None => match (app.busy, app.next_step(), app.mode) {
+            (true, _, _) => Line::styled(" running…", app.theme.muted),
+            (false, _, Mode::Free) => Line::from(vec![
+                Span::styled(" free mode ", app.theme.next),
+                Span::raw(format!(
+                    "— Enter runs {} ({})",
+                    app.selected.info().index,
+                    app.selected.name()
+                )),
+            ]),
+            (false, Some(next), Mode::Guided) => Line::from(vec![
+                Span::styled(" next: ", app.theme.muted),
+                Span::styled(
+                    format!("{} {}", next.info().index, next.info().c_call),
+                    app.theme.next,
+                ),
+                Span::styled(" — press Space", app.theme.muted),
+            ]),
+            (false, None, Mode::Guided) => {
+                Line::styled(" all steps done — r starts again", app.theme.ok)
+            }
+        },
+    };
+    line.render(area, buf);
+}
+
+pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
+    let mut spans = Vec::new();
+    for (label, hint) in keymap::hints(app.mode == Mode::Free) {
+        spans.push(Span::styled(format!(" {label}"), app.theme.key));
+        spans.push(Span::styled(format!(" {hint} "), app.theme.muted));
+    }
+    Line::from(spans).render(area, buf);
+}

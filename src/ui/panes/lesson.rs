@@ -1,0 +1,116 @@
+//! The lesson of the step being shown, from `lessons/`, with a failure on top when the
+//! step failed.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use crate::lessons::{Block, Span as LessonSpan};
+use crate::ui::app::{App, Pane, StepStatus};
+use crate::ui::render::pane_block;
+
+fn spans<'a>(app: &App, spans: &[LessonSpan]) -> Vec<Span<'a>> {
+    spans
+        .iter()
+        .map(|s| {
+            let mut style = if s.style.code {
+                app.theme.code
+            } else {
+                app.theme.text
+            };
+            if s.style.bold {
+                style = style.add_modifier(Modifier::BOLD);
+            }
+            if s.style.italic {
+                style = style.add_modifier(Modifier::ITALIC);
+            }
+            if s.style.link {
+                style = style.add_modifier(Modifier::UNDERLINED);
+            }
+            Span::styled(s.text.clone(), style)
+        })
+        .collect()
+}
+
+/// Lesson blocks as terminal lines.
+pub fn lines<'a>(app: &App, blocks: &[Block]) -> Vec<Line<'a>> {
+    let mut out = Vec::new();
+    for block in blocks {
+        match block {
+            Block::Heading { spans: s, .. } => {
+                out.push(Line::from(spans(app, s)).style(app.theme.heading));
+            }
+            Block::Paragraph(s) => {
+                out.push(Line::from(spans(app, s)));
+                out.push(Line::raw(""));
+            }
+            Block::ListItem {
+                depth,
+                ordered,
+                spans: s,
+            } => {
+                let bullet = match ordered {
+                    Some(n) => format!("{}{n}. ", "  ".repeat(*depth as usize)),
+                    None => format!("{}• ", "  ".repeat(*depth as usize)),
+                };
+                let mut line = vec![Span::styled(bullet, app.theme.muted)];
+                line.extend(spans(app, s));
+                out.push(Line::from(line));
+            }
+            Block::Code { text, .. } => {
+                for code in text.lines() {
+                    out.push(Line::styled(format!("  {code}"), app.theme.code));
+                }
+                out.push(Line::raw(""));
+            }
+            Block::Quote(s) => {
+                let mut line = vec![Span::styled("│ ", app.theme.muted)];
+                line.extend(spans(app, s));
+                out.push(Line::from(line));
+            }
+            Block::Rule => out.push(Line::styled("────", app.theme.muted)),
+        }
+    }
+    while out.last().is_some_and(|l| l.width() == 0) {
+        out.pop();
+    }
+    out
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let step = app.lesson_step();
+    let info = step.info();
+    let mut body = Vec::new();
+    if let StepStatus::Failed { errno, message } = &app.steps[info.index as usize] {
+        body.push(Line::styled(
+            format!(
+                "✗ {} failed: {}",
+                info.c_call,
+                errno.as_deref().unwrap_or("error")
+            ),
+            app.theme.error,
+        ));
+        body.push(Line::styled(message.clone(), app.theme.error));
+        body.push(Line::raw(""));
+    }
+    let title = match app.lessons.for_step(step) {
+        Some(lesson) => {
+            body.extend(lines(app, &lesson.body));
+            format!(" Lesson: {} (APUE {}) ", lesson.title, lesson.section)
+        }
+        None => {
+            body.push(Line::styled(
+                format!("No lesson for step {} in this lesson set.", step.name()),
+                app.theme.muted,
+            ));
+            " Lesson ".to_string()
+        }
+    };
+    Paragraph::new(body)
+        .wrap(Wrap { trim: false })
+        .style(Style::new())
+        .block(pane_block(app, Pane::Lesson, title))
+        .render(area, buf);
+}

@@ -1,0 +1,10 @@
+//! One file per screen region.
+
+pub mod footer;
+pub mod header;
+pub mod help;
+pub mod history;
+pub mod lesson;
+pub mod process;
+pub mod steps;
+pub mod terminal;

@@ -1,0 +1,153 @@
+//! The live snapshot of the subject, as /proc reports it. Fields the last step changed
+//! carry a `*` and the `changed` style, so they read in colour and in monochrome.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use crate::probe::{Disposition, ProcSnapshot};
+use crate::ui::app::{App, Pane};
+use crate::ui::render::pane_block;
+
+/// `label value` with the value marked when `field` changed.
+fn field<'a>(app: &App, label: &'a str, value: String, field: &str) -> Vec<Span<'a>> {
+    let changed = app.changed.contains(&field);
+    let value = if changed { format!("{value}*") } else { value };
+    let style = if changed {
+        app.theme.changed
+    } else {
+        app.theme.text
+    };
+    vec![
+        Span::styled(format!("{label} "), app.theme.muted),
+        Span::styled(value, style),
+        Span::raw("   "),
+    ]
+}
+
+fn yes_no(value: bool) -> String {
+    if value { "yes".into() } else { "no".into() }
+}
+
+/// The lines of the pane, for a snapshot.
+pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
+    let control_fd = app.lab.as_ref().map(|l| l.control_fd).unwrap_or(-1);
+    let pty = app.lab.as_ref().map(|l| l.pty.clone()).unwrap_or_default();
+    let parent = format!("{} ({})", p.ppid, p.parent_comm.as_deref().unwrap_or("?"));
+    let adopted = p
+        .adopted_by
+        .as_ref()
+        .map(|a| format!("{} ({})", a.pid, a.comm))
+        .unwrap_or_else(|| "—".into());
+    let sighup = match p.sighup {
+        Disposition::Default => "default",
+        Disposition::Ignored => "ignored",
+        Disposition::Caught => "caught",
+    };
+    let mut ids = Vec::new();
+    ids.extend(field(app, "PID", p.pid.to_string(), "pid"));
+    ids.extend(field(app, "PPID", parent, "ppid"));
+    ids.extend(field(app, "PGID", p.pgid.to_string(), "pgid"));
+    ids.extend(field(app, "SID", p.sid.to_string(), "sid"));
+    let mut tty = Vec::new();
+    tty.extend(field(
+        app,
+        "TTY",
+        p.tty.clone().unwrap_or_else(|| "?".into()),
+        "tty",
+    ));
+    tty.extend(field(app, "TPGID", p.tpgid.to_string(), "tpgid"));
+    tty.extend(field(
+        app,
+        "state",
+        format!("{} {}", p.state, p.state_name),
+        "state",
+    ));
+    let mut leaders = Vec::new();
+    leaders.extend(field(
+        app,
+        "session leader",
+        yes_no(p.session_leader),
+        "session_leader",
+    ));
+    leaders.extend(field(
+        app,
+        "group leader",
+        yes_no(p.group_leader),
+        "group_leader",
+    ));
+    leaders.extend(field(app, "adopted by", adopted, "adopted_by"));
+    let mut env = Vec::new();
+    env.extend(field(
+        app,
+        "umask",
+        p.umask
+            .map(|u| format!("{u:04o}"))
+            .unwrap_or_else(|| "?".into()),
+        "umask",
+    ));
+    env.extend(field(
+        app,
+        "cwd",
+        p.cwd.clone().unwrap_or_else(|| "?".into()),
+        "cwd",
+    ));
+    env.extend(field(app, "SIGHUP", sighup.to_string(), "sighup"));
+    let mut fds = vec![Span::styled("fds ", app.theme.muted)];
+    let fd_style = if app.changed.contains(&"fds") {
+        app.theme.changed
+    } else {
+        app.theme.text
+    };
+    match &p.fds {
+        Some(list) => {
+            for fd in list {
+                let mut target = fd.target.clone();
+                if fd.fd == control_fd {
+                    target.push_str(" (control channel, kept on purpose)");
+                } else if !pty.is_empty() && fd.target.ends_with(&pty) {
+                    target = format!("{} (terminal)", fd.target);
+                }
+                fds.push(Span::styled(format!("{}→{}", fd.fd, target), fd_style));
+                fds.push(Span::raw("  "));
+            }
+            if app.changed.contains(&"fds") {
+                fds.push(Span::styled("*", app.theme.changed));
+            }
+        }
+        None => fds.push(Span::styled("unreadable", app.theme.muted)),
+    }
+    let legend = if app.changed_outside {
+        "* changed since the last look, not by a step (from outside the lab?)"
+    } else {
+        "* changed by the last step · every value read from /proc"
+    };
+    vec![
+        Line::from(ids),
+        Line::from(tty),
+        Line::from(leaders),
+        Line::from(env),
+        Line::from(fds),
+        Line::styled(legend, app.theme.muted),
+    ]
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let title = match &app.process {
+        Some(p) => format!(" Process {} — the kernel's view ", p.pid),
+        None => " Process ".to_string(),
+    };
+    let block = pane_block(app, Pane::Process, title);
+    let body = match &app.process {
+        Some(p) => lines(app, p),
+        None => vec![Line::styled(
+            "waiting for the subject to start…",
+            app.theme.muted,
+        )],
+    };
+    Paragraph::new(body)
+        .wrap(Wrap { trim: false })
+        .block(block)
+        .render(area, buf);
+}

@@ -1,0 +1,114 @@
+//! Layout: which pane goes where. `impl Widget for &App` makes rendering a pure function
+//! of state, so tests draw on a `TestBackend` without any process.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
+
+use super::app::{App, Pane};
+use super::panes;
+
+/// Smallest terminal the Lab tab is drawn in.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            too_small(self, area, buf);
+            return;
+        }
+        let [top, body, status, footer] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
+        panes::header::render(self, top, buf);
+        if self.zoomed {
+            render_pane(self, self.focus, body, buf);
+        } else {
+            lab_tab(self, body, buf);
+        }
+        panes::footer::render_status(self, status, buf);
+        panes::footer::render_hints(self, footer, buf);
+        if self.help {
+            panes::help::render(self, area, buf);
+        }
+    }
+}
+
+fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
+    let left_width = if area.width >= 120 { 42 } else { 34 };
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Fill(1)]).areas(area);
+    let steps_height = crate::lab::STEPS.len() as u16 + 2;
+    let [steps, lesson] =
+        Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(left);
+    let process_height = if area.height >= 30 { 10 } else { 8 };
+    let [process, history, terminal] = Layout::vertical([
+        Constraint::Length(process_height),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+    ])
+    .areas(right);
+    for (pane, rect) in [
+        (Pane::Steps, steps),
+        (Pane::Lesson, lesson),
+        (Pane::Process, process),
+        (Pane::History, history),
+        (Pane::Terminal, terminal),
+    ] {
+        render_pane(app, pane, rect, buf);
+    }
+}
+
+fn render_pane(app: &App, pane: Pane, area: Rect, buf: &mut Buffer) {
+    match pane {
+        Pane::Steps => panes::steps::render(app, area, buf),
+        Pane::Process => panes::process::render(app, area, buf),
+        Pane::History => panes::history::render(app, area, buf),
+        Pane::Lesson => panes::lesson::render(app, area, buf),
+        Pane::Terminal => panes::terminal::render(app, area, buf),
+    }
+}
+
+/// A bordered block titled for `pane`, highlighted when it has focus.
+pub fn pane_block<'a>(app: &App, pane: Pane, title: impl Into<Line<'a>>) -> Block<'a> {
+    let focused = app.focus == pane;
+    let (border, kind) = if focused {
+        (app.theme.border_focused, BorderType::Thick)
+    } else {
+        (app.theme.border, BorderType::Plain)
+    };
+    let mut title: Line = title.into();
+    if focused {
+        title
+            .spans
+            .insert(0, Span::styled("▸ ", app.theme.border_focused));
+    }
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(kind)
+        .border_style(border)
+        .title(title.style(app.theme.title))
+}
+
+fn too_small(app: &App, area: Rect, buf: &mut Buffer) {
+    let text = vec![
+        Line::styled("daemonlab needs more room", app.theme.title),
+        Line::raw(format!(
+            "This terminal is {}×{}; the Lab needs at least {MIN_WIDTH}×{MIN_HEIGHT}.",
+            area.width, area.height
+        )),
+        Line::raw("Enlarge the window or make the font smaller. q quits."),
+    ];
+    Clear.render(area, buf);
+    Paragraph::new(text)
+        .wrap(Wrap { trim: true })
+        .style(Style::new())
+        .render(area, buf);
+}
