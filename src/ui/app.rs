@@ -112,6 +112,8 @@ pub struct App {
     /// The last change came from a re-read, not from a step.
     pub changed_outside: bool,
     pub history: Vec<HistoryRow>,
+    /// What the last step's call returned, in the subject's words.
+    pub last_result: Option<String>,
     pub terminal: Vec<String>,
     pub notice: Option<Notice>,
     pub quit: bool,
@@ -141,6 +143,7 @@ impl App {
             changed: Vec::new(),
             changed_outside: false,
             history: Vec::new(),
+            last_result: None,
             terminal: Vec::new(),
             notice: Some(Notice {
                 text: "starting the subject…".into(),
@@ -255,6 +258,7 @@ impl App {
         self.changed.clear();
         self.changed_outside = false;
         self.history.clear();
+        self.last_result = None;
         self.terminal.clear();
         self.note("starting a new subject…", false);
     }
@@ -320,6 +324,11 @@ impl App {
             },
         };
         self.shown_step = outcome.step;
+        let info = outcome.step.info();
+        self.last_result = Some(match &outcome.error {
+            None => format!("{} {}: {}", info.index, info.id.name(), outcome.detail),
+            Some(e) => format!("{} {} failed: {}", info.index, info.id.name(), e.message),
+        });
         self.changed = outcome.changed.clone();
         self.changed_outside = false;
         if let Some(lab) = self.lab.as_mut() {
@@ -346,5 +355,148 @@ impl App {
             changed: outcome.changed,
         });
         self.process = Some(outcome.process);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::fixtures;
+
+    fn started() -> App {
+        fixtures::app_after(0, Theme::mono(), LessonSet::embedded())
+    }
+
+    #[test]
+    fn space_runs_the_next_step_once_and_waits_for_its_result() {
+        let mut app = App::new(Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.update(Action::NextStep), None, "no lab yet");
+        let mut app2 = started();
+        assert_eq!(
+            app2.update(Action::NextStep),
+            Some(Command::Run(StepId::Start))
+        );
+        assert_eq!(
+            app2.update(Action::NextStep),
+            None,
+            "busy until the step reports"
+        );
+        app = fixtures::app_after(4, Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.next_step(), Some(StepId::Setsid));
+        assert_eq!(app.history.len(), 4);
+        assert_eq!(
+            app.update(Action::NextStep),
+            Some(Command::Run(StepId::Setsid))
+        );
+    }
+
+    #[test]
+    fn finishing_every_step_leaves_nothing_to_run() {
+        let mut app = fixtures::app_after(STEPS.len(), Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.next_step(), None);
+        assert_eq!(app.update(Action::NextStep), None);
+        assert!(app.notice.as_ref().unwrap().text.contains("daemon"));
+        assert_eq!(app.shown_step, StepId::Openlog);
+    }
+
+    #[test]
+    fn free_mode_runs_the_picked_step_and_shows_a_failure() {
+        let mut app = started();
+        app.update(Action::ToggleFree);
+        assert_eq!(app.mode, Mode::Free);
+        for _ in 0..4 {
+            app.update(Action::SelectDown);
+        }
+        assert_eq!(app.selected, StepId::Setsid);
+        assert_eq!(
+            app.update(Action::RunSelected),
+            Some(Command::Run(StepId::Setsid))
+        );
+        app.handle_lab(LabEvent::StepDone {
+            generation: 0,
+            outcome: Box::new(fixtures::setsid_eperm()),
+        });
+        assert_eq!(
+            app.steps[StepId::Setsid as usize],
+            StepStatus::Failed {
+                errno: Some("EPERM".into()),
+                message: "EPERM: Operation not permitted".into()
+            }
+        );
+        assert_eq!(app.lesson_step(), StepId::Setsid);
+        assert!(app.notice.as_ref().unwrap().error);
+        assert_eq!(
+            app.next_step(),
+            Some(StepId::Start),
+            "a failure is not progress"
+        );
+        app.update(Action::SelectUp);
+        assert_eq!(
+            app.lesson_step(),
+            StepId::Fork,
+            "free mode shows the lesson under the cursor"
+        );
+    }
+
+    #[test]
+    fn reset_drops_reports_from_the_old_subject() {
+        let mut app = fixtures::app_after(3, Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.update(Action::Reset), Some(Command::Reset));
+        assert!(app.history.is_empty() && app.lab.is_none() && app.busy);
+        let stale = fixtures::tour().remove(3);
+        app.handle_lab(LabEvent::StepDone {
+            generation: 0,
+            outcome: Box::new(stale),
+        });
+        assert!(
+            app.history.is_empty(),
+            "generation 0 is stale after a reset"
+        );
+        app.handle_lab(LabEvent::Started {
+            generation: 1,
+            info: fixtures::lab_info(),
+            snapshot: Box::new(fixtures::start_snapshot()),
+        });
+        assert!(!app.busy && app.lab.is_some());
+    }
+
+    #[test]
+    fn help_esc_tabs_zoom_and_focus() {
+        let mut app = started();
+        app.update(Action::Help);
+        assert!(app.help);
+        assert_eq!(
+            app.update(Action::NextStep),
+            None,
+            "keys wait while help is open"
+        );
+        assert_eq!(app.update(Action::Back), None);
+        assert!(!app.help && !app.quit, "Esc closes the popup first");
+        app.update(Action::GoToTab(2));
+        assert_eq!(app.tab, Tab::Lab);
+        assert!(app.notice.as_ref().unwrap().text.contains("tab 2"));
+        app.update(Action::FocusNext);
+        assert_eq!(app.focus, Pane::Process);
+        app.update(Action::FocusPrev);
+        app.update(Action::FocusPrev);
+        assert_eq!(app.focus, Pane::Terminal);
+        app.update(Action::Zoom);
+        assert!(app.zoomed);
+        assert_eq!(app.update(Action::Back), Some(Command::Quit));
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn a_change_seen_by_a_re_read_is_marked_as_from_outside() {
+        let mut app = fixtures::app_after(1, Theme::mono(), LessonSet::embedded());
+        let mut stopped = app.process.clone().unwrap();
+        stopped.state = 'T';
+        stopped.state_name = "stopped";
+        app.handle_lab(LabEvent::Refreshed {
+            generation: 0,
+            snapshot: Box::new(stopped),
+        });
+        assert_eq!(app.changed, ["state"]);
+        assert!(app.changed_outside);
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod action;
 pub mod app;
+#[doc(hidden)]
+pub mod fixtures;
 pub mod keymap;
 pub mod panes;
 pub mod render;

@@ -48,7 +48,7 @@ fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
     let steps_height = crate::lab::STEPS.len() as u16 + 2;
     let [steps, lesson] =
         Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(left);
-    let process_height = if area.height >= 30 { 10 } else { 8 };
+    let process_height = if area.height >= 30 { 11 } else { 9 };
     let [process, history, terminal] = Layout::vertical([
         Constraint::Length(process_height),
         Constraint::Fill(3),

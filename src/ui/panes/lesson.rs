@@ -97,8 +97,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let title = match app.lessons.for_step(step) {
         Some(lesson) => {
+            body.push(Line::styled(
+                format!("{} {}", info.index, lesson.title),
+                app.theme.heading,
+            ));
             body.extend(lines(app, &lesson.body));
-            format!(" Lesson: {} (APUE {}) ", lesson.title, lesson.section)
+            format!(" Lesson · APUE {} ", lesson.section)
         }
         None => {
             body.push(Line::styled(

@@ -123,14 +123,22 @@ pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
     } else {
         "* changed by the last step · every value read from /proc"
     };
-    vec![
+    let mut lines = Vec::new();
+    if let Some(result) = &app.last_result {
+        lines.push(Line::from(vec![
+            Span::styled("last step ", app.theme.muted),
+            Span::styled(result.clone(), app.theme.text),
+        ]));
+    }
+    lines.extend([
         Line::from(ids),
         Line::from(tty),
         Line::from(leaders),
         Line::from(env),
         Line::from(fds),
         Line::styled(legend, app.theme.muted),
-    ]
+    ]);
+    lines
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {

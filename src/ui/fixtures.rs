@@ -1,0 +1,252 @@
+//! A fixed, typical tour — the same values every time — so UI tests, snapshots, benches
+//! and screenshots do not depend on the PIDs a real run happens to get.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::lab::protocol::SelfIds;
+use crate::lab::{Forked, STEPS, StepError, StepId, StepOutcome};
+use crate::lessons::LessonSet;
+use crate::probe::{Adopter, Disposition, FdEntry, ProcSnapshot, SignalSets};
+use crate::syslog::receiver::Message;
+use crate::syslog::{Facility, Severity};
+
+use super::action::LabEvent;
+use super::app::App;
+use super::theme::Theme;
+use super::worker::LabInfo;
+
+const STAND_IN: i32 = 4200;
+const SUBJECT: i32 = 4201;
+const FIRST_CHILD: i32 = 4213;
+const DAEMON: i32 = 4220;
+
+fn fd(fd: i32, target: &str) -> FdEntry {
+    FdEntry {
+        fd,
+        target: target.to_string(),
+        cloexec: false,
+    }
+}
+
+/// The lab facts the header shows.
+pub fn lab_info() -> LabInfo {
+    LabInfo {
+        session_pid: STAND_IN,
+        subject_pid: SUBJECT,
+        pty: "pts/3".into(),
+        control_fd: 100,
+        syslog_socket: PathBuf::from("/run/user/1000/daemonlab-demo/log"),
+    }
+}
+
+/// Step 0: a shell job on pts/3, with two inherited descriptors.
+pub fn start_snapshot() -> ProcSnapshot {
+    ProcSnapshot {
+        pid: SUBJECT,
+        ppid: STAND_IN,
+        pgid: SUBJECT,
+        sid: STAND_IN,
+        tty: Some("pts/3".into()),
+        tty_nr: 34819,
+        tpgid: SUBJECT,
+        state: 'S',
+        state_name: "sleeping",
+        comm: "daemonlab".into(),
+        umask: Some(0o022),
+        cwd: Some("/home/student".into()),
+        root: Some("/".into()),
+        fds: Some(vec![
+            fd(0, "/dev/pts/3"),
+            fd(1, "/dev/pts/3"),
+            fd(2, "/dev/pts/3"),
+            fd(10, "/dev/null"),
+            fd(100, "socket:[81234]"),
+        ]),
+        sighup: Disposition::Default,
+        signals: SignalSets::default(),
+        session_leader: false,
+        group_leader: true,
+        parent_comm: Some("daemonlab".into()),
+        adopted_by: None,
+    }
+}
+
+fn adopted(mut p: ProcSnapshot, pid: i32) -> ProcSnapshot {
+    p.pid = pid;
+    p.ppid = 1;
+    p.parent_comm = Some("systemd".into());
+    p.adopted_by = Some(Adopter {
+        pid: 1,
+        comm: "systemd".into(),
+    });
+    p.group_leader = p.pgid == pid;
+    p.session_leader = p.sid == pid;
+    p
+}
+
+/// The snapshot after `step`, given the one before; only what the step changes differs.
+fn apply(step: StepId, before: &ProcSnapshot) -> ProcSnapshot {
+    let mut p = before.clone();
+    match step {
+        StepId::Start | StepId::Getrlimit => {}
+        StepId::Umask => p.umask = Some(0),
+        StepId::Fork => {
+            p = adopted(p, FIRST_CHILD);
+            p.tpgid = STAND_IN;
+        }
+        StepId::Setsid => {
+            p.pgid = p.pid;
+            p.sid = p.pid;
+            p.tty = None;
+            p.tty_nr = 0;
+            p.tpgid = -1;
+            p.session_leader = true;
+            p.group_leader = true;
+        }
+        StepId::IgnoreSighup => {
+            p.sighup = Disposition::Ignored;
+            p.signals.ignored = vec!["SIGHUP".into()];
+        }
+        StepId::SecondFork => p = adopted(p, DAEMON),
+        StepId::Chdir => p.cwd = Some("/".into()),
+        StepId::CloseFds => p.fds = Some(vec![fd(100, "socket:[81234]")]),
+        StepId::DevNull => {
+            p.fds = Some(vec![
+                fd(0, "/dev/null"),
+                fd(1, "/dev/null"),
+                fd(2, "/dev/null"),
+                fd(100, "socket:[81234]"),
+            ])
+        }
+        StepId::Openlog => {
+            let fds = p.fds.get_or_insert_with(Vec::new);
+            fds.insert(
+                3,
+                FdEntry {
+                    fd: 3,
+                    target: "socket:[81301]".into(),
+                    cloexec: true,
+                },
+            );
+        }
+    }
+    p
+}
+
+fn outcome(step: StepId, before: &ProcSnapshot) -> StepOutcome {
+    let process = apply(step, before);
+    let forked = step.forks().then_some(Forked {
+        parent: before.pid,
+        child: process.pid,
+    });
+    let syslog = if step == StepId::Openlog {
+        vec![Message {
+            seq: 1,
+            sender_pid: Some(process.pid),
+            received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+            facility: Some(Facility::Daemon),
+            severity: Some(Severity::Info),
+            text: format!(
+                "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}",
+                process.pid
+            ),
+            truncated: false,
+        }]
+    } else {
+        Vec::new()
+    };
+    StepOutcome {
+        step,
+        ok: true,
+        error: None,
+        detail: format!("{} done", step.info().c_call),
+        forked,
+        self_ids: SelfIds {
+            pid: process.pid,
+            ppid: process.ppid,
+            pgid: process.pgid,
+            sid: process.sid,
+        },
+        changed: process.changed_fields(before),
+        process,
+        cross_check: None,
+        syslog,
+    }
+}
+
+/// The outcomes of the whole tour in the book's order.
+pub fn tour() -> Vec<StepOutcome> {
+    let mut before = start_snapshot();
+    STEPS
+        .iter()
+        .map(|info| {
+            let o = outcome(info.id, &before);
+            before = o.process.clone();
+            o
+        })
+        .collect()
+}
+
+/// `setsid()` run at step 0, while the subject leads its process group.
+pub fn setsid_eperm() -> StepOutcome {
+    let process = start_snapshot();
+    StepOutcome {
+        step: StepId::Setsid,
+        ok: false,
+        error: Some(StepError {
+            errno: Some(1),
+            name: Some("EPERM".into()),
+            message: "EPERM: Operation not permitted".into(),
+        }),
+        detail: String::new(),
+        forked: None,
+        self_ids: SelfIds {
+            pid: process.pid,
+            ppid: process.ppid,
+            pgid: process.pgid,
+            sid: process.sid,
+        },
+        changed: Vec::new(),
+        process,
+        cross_check: None,
+        syslog: Vec::new(),
+    }
+}
+
+/// What the subject prints on its terminal for the first `steps` steps (none after 7).
+fn terminal_lines(outcomes: &[StepOutcome]) -> Vec<String> {
+    let mut lines = vec![format!("pid {SUBJECT}: started as a shell job")];
+    for o in outcomes.iter().filter(|o| (o.step as usize) < 8) {
+        lines.push(format!(
+            "pid {}: [{} {}] {}",
+            o.process.pid,
+            o.step.info().index,
+            o.step.name(),
+            o.detail
+        ));
+    }
+    lines
+}
+
+/// An app with a started lab and the first `steps` steps of the fixture tour applied.
+pub fn app_after(steps: usize, theme: Theme, lessons: LessonSet) -> App {
+    let mut app = App::new(theme, lessons);
+    app.handle_lab(LabEvent::Started {
+        generation: 0,
+        info: lab_info(),
+        snapshot: Box::new(start_snapshot()),
+    });
+    let outcomes: Vec<StepOutcome> = tour().into_iter().take(steps).collect();
+    app.handle_lab(LabEvent::Terminal {
+        generation: 0,
+        lines: terminal_lines(&outcomes),
+    });
+    for o in outcomes {
+        app.handle_lab(LabEvent::StepDone {
+            generation: 0,
+            outcome: Box::new(o),
+        });
+    }
+    app
+}
