@@ -224,7 +224,7 @@ fn is_section_number(text: &str) -> bool {
 }
 
 /// The valid step ids, for error messages.
-pub(super) fn step_names() -> String {
+fn step_names() -> String {
     STEPS
         .iter()
         .map(|s| s.id.name())
