@@ -1,0 +1,55 @@
+//! Embeds the shipped lessons: writes `$OUT_DIR/embedded_lessons.rs`, a slice of
+//! `(file name, contents)` for every `lessons/*.md`, sorted by name, so the binary needs
+//! no data files at run time. Parsing them is `LessonSet::embedded`'s job, and a unit
+//! test makes sure every shipped lesson parses.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+fn main() {
+    let root =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir = root.join("lessons");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=lessons");
+
+    let mut files = Vec::new();
+    match fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+                let path = entry.path();
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    panic!("lesson file names must be UTF-8: {}", path.display());
+                };
+                // The same rule as LessonSet::load_dir: *.md files, not hidden, not directories.
+                if !name.ends_with(".md") || name.starts_with('.') || path.is_dir() {
+                    continue;
+                }
+                files.push((name, path));
+            }
+        }
+        // No lessons directory: embed none, and the lesson tests say what is missing.
+        Err(e) => println!(
+            "cargo:warning=no lessons embedded: cannot read {}: {e}",
+            dir.display()
+        ),
+    }
+    files.sort();
+
+    let mut out = String::from("&[\n");
+    for (name, path) in &files {
+        println!("cargo:rerun-if-changed=lessons/{name}");
+        let path = path
+            .to_str()
+            .unwrap_or_else(|| panic!("the path of a lesson must be UTF-8: {}", path.display()));
+        // `{:?}` writes a valid Rust string literal, escapes included.
+        out.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
+    }
+    out.push_str("]\n");
+
+    let target = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("embedded_lessons.rs");
+    fs::write(&target, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", target.display()));
+}
