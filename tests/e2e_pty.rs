@@ -48,47 +48,98 @@ fn number_after(text: &str, label: &str) -> Option<i32> {
         .ok()
 }
 
+/// The explorer running in a pty, with a screen kept up to date by a reader thread.
+struct App {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    keys: Box<dyn Write + Send>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    reader: std::thread::JoinHandle<()>,
+    screen: Screen,
+}
+
+impl App {
+    fn start() -> App {
+        become_subreaper();
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pty");
+        let mut command = CommandBuilder::new(exe());
+        command.env("TERM", "xterm-256color");
+        command.env_remove("NO_COLOR");
+        let child = pty.slave.spawn_command(command).expect("start daemonlab");
+        drop(pty.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(
+            NonZeroU16::new(ROWS).unwrap(),
+            NonZeroU16::new(COLS).unwrap(),
+            0,
+        )));
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let sink = Arc::clone(&parser);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        let keys = pty.master.take_writer().unwrap();
+        let screen = Screen(Arc::clone(&parser));
+        App {
+            child,
+            keys,
+            master: pty.master,
+            parser,
+            reader,
+            screen,
+        }
+    }
+
+    fn press(&mut self, bytes: &[u8]) {
+        self.keys.write_all(bytes).unwrap();
+        self.keys.flush().unwrap();
+    }
+
+    /// Wait for the first snapshot; returns the screen and the subject's and stand-in's PIDs.
+    fn first_screen(&self) -> (String, Vec<i32>) {
+        let first = self.screen.wait("the first snapshot", |t| {
+            number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
+        });
+        let subject = number_after(&first, "subject ").unwrap();
+        let stand_in = number_after(&first, "shell stand-in ").unwrap();
+        (first, vec![subject, stand_in])
+    }
+
+    /// Wait for the app to exit; check the terminal was restored; return the exit code.
+    fn finish(mut self) -> u32 {
+        let status = self.child.wait().unwrap();
+        drop(self.keys);
+        drop(self.master);
+        let _ = self.reader.join();
+        let parser = self.parser.lock().unwrap();
+        assert!(
+            !parser.screen().alternate_screen(),
+            "left the alternate screen"
+        );
+        assert!(!parser.screen().hide_cursor(), "cursor visible again");
+        status.exit_code()
+    }
+}
+
 #[test]
 fn explorer_starts_steps_through_everything_and_quits_cleanly() {
-    become_subreaper();
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: ROWS,
-            cols: COLS,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("open a pty");
-    let mut command = CommandBuilder::new(exe());
-    command.env("TERM", "xterm-256color");
-    command.env_remove("NO_COLOR");
-    let mut child = pty.slave.spawn_command(command).expect("start daemonlab");
-    drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        NonZeroU16::new(ROWS).unwrap(),
-        NonZeroU16::new(COLS).unwrap(),
-        0,
-    )));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let sink = Arc::clone(&parser);
-    let reader_thread = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n @ 1..) = reader.read(&mut buf) {
-            sink.lock().unwrap().process(&buf[..n]);
-        }
-    });
-    let mut keys = pty.master.take_writer().unwrap();
-    let screen = Screen(Arc::clone(&parser));
+    let mut app = App::start();
 
     // 1. The first screen: the labels and the subject's real PID.
-    let first = screen.wait("the first snapshot", |t| {
-        t.contains("subject ") && t.contains("PID ")
-    });
+    let (first, mut seen) = app.first_screen();
     for label in ["PID ", "PPID ", "PGID ", "SID ", "TTY "] {
         assert!(first.contains(label), "{label} missing:\n{first}");
     }
-    let subject = number_after(&first, "subject ").unwrap();
-    let stand_in = number_after(&first, "shell stand-in ").unwrap();
+    let subject = seen[0];
     assert!(first.contains(&format!("PID {subject}")), "{first}");
     let comm = std::fs::read_to_string(format!("/proc/{subject}/comm")).unwrap();
     assert_eq!(
@@ -97,13 +148,11 @@ fn explorer_starts_steps_through_everything_and_quits_cleanly() {
         "the PID on screen is the live subject"
     );
     assert!(first.contains("TTY pts/"), "{first}");
-    let mut seen = vec![subject, stand_in];
 
     // 2. Space through every step; the TTY goes from pts/N to none at setsid.
     for done in 1..=11 {
-        keys.write_all(b" ").unwrap();
-        keys.flush().unwrap();
-        let text = screen.wait(&format!("{done} steps done"), |t| {
+        app.press(b" ");
+        let text = app.screen.wait(&format!("{done} steps done"), |t| {
             t.matches('✓').count() == done
         });
         seen.extend(number_after(&text, "subject "));
@@ -121,22 +170,56 @@ fn explorer_starts_steps_through_everything_and_quits_cleanly() {
             assert!(text.contains("TPGID -1*"), "{text}");
         }
     }
-    let last = screen.text();
+    let last = app.screen.text();
     assert!(last.contains("syslog receiver got"), "{last}");
 
     // 3. q exits 0, out of the alternate screen, leaving no process behind.
-    keys.write_all(b"q").unwrap();
-    keys.flush().unwrap();
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    drop(keys);
-    drop(pty.master);
-    let _ = reader_thread.join();
-    let parser = parser.lock().unwrap();
-    assert!(
-        !parser.screen().alternate_screen(),
-        "left the alternate screen"
-    );
-    assert!(!parser.screen().hide_cursor(), "cursor visible again");
+    app.press(b"q");
+    assert_eq!(app.finish(), 0);
     assert_all_gone(&seen);
+}
+
+/// (name, keys to press, or signal to send, and the expected exit code)
+type ExitPath = (&'static str, Option<&'static [u8]>, Option<i32>, u32);
+
+#[test]
+fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
+    let paths: [ExitPath; 4] = [
+        ("Esc", Some(b"\x1b"), None, 0),
+        ("Ctrl-C", Some(b"\x03"), None, 0),
+        (
+            "SIGTERM",
+            None,
+            Some(libc::SIGTERM),
+            128 + libc::SIGTERM as u32,
+        ),
+        (
+            "SIGHUP",
+            None,
+            Some(libc::SIGHUP),
+            128 + libc::SIGHUP as u32,
+        ),
+    ];
+    for (name, keys, signal, code) in paths {
+        let mut app = App::start();
+        let (_, mut seen) = app.first_screen();
+        // Go past setsid, so the subject no longer dies with the terminal: only the lab can end it.
+        for done in 1..=5 {
+            app.press(b" ");
+            let text = app.screen.wait(&format!("{name}: {done} steps"), |t| {
+                t.matches('✓').count() == done
+            });
+            seen.extend(number_after(&text, "subject "));
+        }
+        if let Some(keys) = keys {
+            app.press(keys);
+        }
+        if let Some(signal) = signal {
+            let pid = app.child.process_id().unwrap() as i32;
+            // SAFETY: signalling the app this test started and has not reaped yet.
+            assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        }
+        assert_eq!(app.finish(), code, "{name}");
+        assert_all_gone(&seen);
+    }
 }

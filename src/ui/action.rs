@@ -31,6 +31,9 @@ pub enum Action {
     FocusPrev,
     /// Zoom the focused pane to the whole screen, and back.
     Zoom,
+    /// Scroll the lesson pane.
+    LessonDown,
+    LessonUp,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.

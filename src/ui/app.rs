@@ -104,6 +104,8 @@ pub struct App {
     pub shown_step: StepId,
     /// Free-mode cursor.
     pub selected: StepId,
+    /// Lines the lesson pane is scrolled down by; back to 0 when the lesson changes.
+    pub lesson_scroll: u16,
     /// A step is running; further step keys wait.
     pub busy: bool,
     pub process: Option<ProcSnapshot>,
@@ -138,6 +140,7 @@ impl App {
             steps: vec![StepStatus::Pending; STEPS.len()],
             shown_step: StepId::Start,
             selected: StepId::Start,
+            lesson_scroll: 0,
             busy: true,
             process: None,
             changed: Vec::new(),
@@ -172,6 +175,15 @@ impl App {
 
     /// Apply one user action; returns what the runtime must do, if anything.
     pub fn update(&mut self, action: Action) -> Option<Command> {
+        let lesson_before = self.lesson_step();
+        let command = self.apply(action);
+        if self.lesson_step() != lesson_before {
+            self.lesson_scroll = 0;
+        }
+        command
+    }
+
+    fn apply(&mut self, action: Action) -> Option<Command> {
         match action {
             Action::Help => self.help = !self.help,
             Action::Back if self.help => self.help = false,
@@ -219,6 +231,8 @@ impl App {
             Action::FocusNext => self.focus = self.focus.offset(1),
             Action::FocusPrev => self.focus = self.focus.offset(-1),
             Action::Zoom => self.zoomed = !self.zoomed,
+            Action::LessonDown => self.lesson_scroll = self.lesson_scroll.saturating_add(5),
+            Action::LessonUp => self.lesson_scroll = self.lesson_scroll.saturating_sub(5),
             Action::NextTab | Action::PrevTab => self.tab = Tab::ALL[0],
             Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
                 Some(tab) => self.tab = *tab,
@@ -253,6 +267,7 @@ impl App {
         self.steps = vec![StepStatus::Pending; STEPS.len()];
         self.shown_step = StepId::Start;
         self.selected = StepId::Start;
+        self.lesson_scroll = 0;
         self.busy = true;
         self.process = None;
         self.changed.clear();
@@ -323,6 +338,9 @@ impl App {
                 message: e.message.clone(),
             },
         };
+        if self.mode == Mode::Guided && self.shown_step != outcome.step {
+            self.lesson_scroll = 0;
+        }
         self.shown_step = outcome.step;
         let info = outcome.step.info();
         self.last_result = Some(match &outcome.error {
@@ -484,6 +502,18 @@ mod tests {
         assert!(app.zoomed);
         assert_eq!(app.update(Action::Back), Some(Command::Quit));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn the_lesson_scrolls_and_starts_at_the_top_when_it_changes() {
+        let mut app = fixtures::app_after(2, Theme::mono(), LessonSet::embedded());
+        app.update(Action::LessonDown);
+        app.update(Action::LessonDown);
+        assert_eq!(app.lesson_scroll, 10);
+        app.update(Action::LessonUp);
+        assert_eq!(app.lesson_scroll, 5);
+        app.update(Action::ToggleFree);
+        assert_eq!(app.lesson_scroll, 0, "another lesson starts at the top");
     }
 
     #[test]

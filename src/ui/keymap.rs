@@ -41,7 +41,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char(' '), Key::Char('n')],
         action: Action::NextStep,
         description: "run the next step",
-        hint: Some("next step"),
+        hint: Some("next"),
         when: When::Always,
     },
     Binding {
@@ -49,14 +49,14 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('f')],
         action: Action::ToggleFree,
         description: "free mode: run any step, in any order",
-        hint: Some("free mode"),
+        hint: Some("free"),
         when: When::Always,
     },
     Binding {
         label: "↑/k",
         keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
         action: Action::SelectUp,
-        description: "free mode: pick the step above",
+        description: "pick the step above",
         hint: None,
         when: When::FreeMode,
     },
@@ -64,7 +64,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "↓/j",
         keys: &[Key::Code(KeyCode::Down), Key::Char('j')],
         action: Action::SelectDown,
-        description: "free mode: pick the step below",
+        description: "pick the step below",
         hint: None,
         when: When::FreeMode,
     },
@@ -72,9 +72,25 @@ pub const BINDINGS: &[Binding] = &[
         label: "Enter",
         keys: &[Key::Code(KeyCode::Enter)],
         action: Action::RunSelected,
-        description: "free mode: run the picked step",
-        hint: Some("run picked"),
+        description: "run the picked step",
+        hint: Some("run"),
         when: When::FreeMode,
+    },
+    Binding {
+        label: "PgDn",
+        keys: &[Key::Code(KeyCode::PageDown)],
+        action: Action::LessonDown,
+        description: "scroll the lesson down",
+        hint: Some("lesson"),
+        when: When::Always,
+    },
+    Binding {
+        label: "PgUp",
+        keys: &[Key::Code(KeyCode::PageUp)],
+        action: Action::LessonUp,
+        description: "scroll the lesson up",
+        hint: None,
+        when: When::Always,
     },
     Binding {
         label: "r",
@@ -89,7 +105,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('p')],
         action: Action::FocusNext,
         description: "move focus to the next pane",
-        hint: Some("pane"),
+        hint: None,
         when: When::Always,
     },
     Binding {
@@ -154,11 +170,19 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Always,
     },
     Binding {
-        label: "q/Ctrl-C",
-        keys: &[Key::Char('q'), Key::Ctrl('c')],
+        label: "q",
+        keys: &[Key::Char('q')],
         action: Action::Quit,
         description: "quit (every process the lab started ends)",
         hint: Some("quit"),
+        when: When::Always,
+    },
+    Binding {
+        label: "Ctrl-C",
+        keys: &[Key::Ctrl('c')],
+        action: Action::Quit,
+        description: "quit too",
+        hint: None,
         when: When::Always,
     },
 ];
@@ -265,7 +289,7 @@ mod tests {
             }
         }
         let normal: Vec<_> = hints(false).map(|(_, h)| h).collect();
-        assert!(normal.contains(&"next step") && !normal.contains(&"run picked"));
-        assert!(hints(true).any(|(_, h)| h == "run picked"));
+        assert!(normal.contains(&"next") && !normal.contains(&"run"));
+        assert!(hints(true).any(|(_, h)| h == "run"));
     }
 }

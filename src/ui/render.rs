@@ -48,7 +48,7 @@ fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
     let steps_height = crate::lab::STEPS.len() as u16 + 2;
     let [steps, lesson] =
         Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(left);
-    let process_height = if area.height >= 30 { 11 } else { 9 };
+    let process_height = if area.height >= 30 { 12 } else { 11 };
     let [process, history, terminal] = Layout::vertical([
         Constraint::Length(process_height),
         Constraint::Fill(3),
@@ -85,10 +85,11 @@ pub fn pane_block<'a>(app: &App, pane: Pane, title: impl Into<Line<'a>>) -> Bloc
         (app.theme.border, BorderType::Plain)
     };
     let mut title: Line = title.into();
-    if focused {
+    if focused && let Some(first) = title.spans.first_mut() {
+        first.content = first.content.trim_start().to_string().into();
         title
             .spans
-            .insert(0, Span::styled("▸ ", app.theme.border_focused));
+            .insert(0, Span::styled(" ▸ ", app.theme.border_focused));
     }
     Block::new()
         .borders(Borders::ALL)

@@ -31,7 +31,7 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             (false, Some(next), Mode::Guided) => Line::from(vec![
                 Span::styled(" next: ", app.theme.muted),
                 Span::styled(
-                    format!("{} {}", next.info().index, next.info().c_call),
+                    format!("{} {}", next.info().index, next.info().short),
                     app.theme.next,
                 ),
                 Span::styled(" — press Space", app.theme.muted),

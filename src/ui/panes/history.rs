@@ -2,66 +2,102 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Text;
 use ratatui::widgets::{Cell, Row, Table, Widget};
 
 use crate::ui::app::{App, HistoryRow, Pane};
 use crate::ui::render::pane_block;
 
-fn cell<'a>(app: &App, row: &HistoryRow, field: &str, value: String) -> Cell<'a> {
+/// The `ps -axj` columns: header, snapshot field, value.
+const COLUMNS: [(&str, &str); 6] = [
+    ("PID", "pid"),
+    ("PPID", "ppid"),
+    ("PGID", "pgid"),
+    ("SID", "sid"),
+    ("TTY", "tty"),
+    ("TPGID", "tpgid"),
+];
+
+fn value(row: &HistoryRow, field: &str) -> String {
+    let p = &row.process;
+    let text = match field {
+        "pid" => p.pid.to_string(),
+        "ppid" => p.ppid.to_string(),
+        "pgid" => p.pgid.to_string(),
+        "sid" => p.sid.to_string(),
+        "tty" => p.tty.clone().unwrap_or_else(|| "?".into()),
+        _ => p.tpgid.to_string(),
+    };
     if row.changed.contains(&field) {
-        Cell::from(Text::from(format!("{value}*"))).style(app.theme.changed)
+        format!("{text}*")
     } else {
-        Cell::from(value)
+        text
     }
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let header = Row::new(["#", "step", "PID", "PPID", "PGID", "SID", "TTY", "TPGID"])
-        .style(app.theme.muted);
     // Newest at the bottom; show the last rows that fit.
     let room = area.height.saturating_sub(3) as usize;
-    let skip = app.history.len().saturating_sub(room);
-    let rows = app.history.iter().skip(skip).map(|row| {
-        let p = &row.process;
+    let shown = &app.history[app.history.len().saturating_sub(room)..];
+    let widths: Vec<u16> = COLUMNS
+        .iter()
+        .map(|(header, field)| {
+            shown
+                .iter()
+                .map(|row| value(row, field).chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(header.len()) as u16
+        })
+        .collect();
+    // The step name is the first thing to give up on a narrow screen: the step list has it.
+    let fixed: u16 = 2 + widths.iter().sum::<u16>() + 7;
+    let with_name = area.width.saturating_sub(2) >= fixed + 8;
+    let mut header = vec!["#"];
+    let mut constraints = vec![Constraint::Length(2)];
+    if with_name {
+        header.push("step");
+        let longest = shown
+            .iter()
+            .map(|r| r.step.name().len() + if r.ok { 0 } else { 2 })
+            .max()
+            .unwrap_or(4);
+        constraints.push(Constraint::Length(longest as u16));
+    }
+    header.extend(COLUMNS.iter().map(|(h, _)| *h));
+    constraints.extend(widths.iter().map(|w| Constraint::Length(*w)));
+
+    let rows = shown.iter().map(|row| {
         let info = row.step.info();
-        let step = if row.ok {
-            info.id.name().to_string()
-        } else {
-            format!("{} ✗", info.id.name())
-        };
-        Row::new(vec![
-            Cell::from(info.index.to_string()),
-            Cell::from(step).style(if row.ok {
+        let mut cells = vec![Cell::from(info.index.to_string())];
+        if with_name {
+            let name = if row.ok {
+                info.id.name().to_string()
+            } else {
+                format!("{} ✗", info.id.name())
+            };
+            cells.push(Cell::from(name).style(if row.ok {
                 app.theme.text
             } else {
                 app.theme.error
-            }),
-            cell(app, row, "pid", p.pid.to_string()),
-            cell(app, row, "ppid", p.ppid.to_string()),
-            cell(app, row, "pgid", p.pgid.to_string()),
-            cell(app, row, "sid", p.sid.to_string()),
-            cell(app, row, "tty", p.tty.clone().unwrap_or_else(|| "?".into())),
-            cell(app, row, "tpgid", p.tpgid.to_string()),
-        ])
+            }));
+        }
+        for (_, field) in COLUMNS {
+            let style = if row.changed.contains(&field) {
+                app.theme.changed
+            } else {
+                app.theme.text
+            };
+            cells.push(Cell::from(value(row, field)).style(style));
+        }
+        Row::new(cells)
     });
-    let widths = [
-        Constraint::Length(2),
-        Constraint::Length(14),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(7),
-    ];
     let title = if app.history.is_empty() {
-        " History — each step's row appears here "
+        " History — a row per step appears here "
     } else {
         " History (ps -axj columns; * = changed) "
     };
-    Table::new(rows, widths)
-        .header(header)
+    Table::new(rows, constraints)
+        .header(Row::new(header).style(app.theme.muted))
         .block(pane_block(app, Pane::History, title))
         .render(area, buf);
 }

@@ -112,8 +112,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             " Lesson ".to_string()
         }
     };
+    // Roughly how many rows the wrapped text needs, to say whether there is more below.
+    let inner = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = body.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let visible = area.height.saturating_sub(2) as usize;
+    let scroll = (app.lesson_scroll as usize).min(rows.saturating_sub(1));
+    let title = if rows > scroll + visible {
+        format!("{title}↓ PgDn ")
+    } else {
+        title
+    };
     Paragraph::new(body)
         .wrap(Wrap { trim: false })
+        .scroll((scroll as u16, 0))
         .style(Style::new())
         .block(pane_block(app, Pane::Lesson, title))
         .render(area, buf);

@@ -45,55 +45,42 @@ pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
         Disposition::Ignored => "ignored",
         Disposition::Caught => "caught",
     };
-    let mut ids = Vec::new();
-    ids.extend(field(app, "PID", p.pid.to_string(), "pid"));
-    ids.extend(field(app, "PPID", parent, "ppid"));
-    ids.extend(field(app, "PGID", p.pgid.to_string(), "pgid"));
-    ids.extend(field(app, "SID", p.sid.to_string(), "sid"));
-    let mut tty = Vec::new();
-    tty.extend(field(
-        app,
-        "TTY",
-        p.tty.clone().unwrap_or_else(|| "?".into()),
-        "tty",
-    ));
-    tty.extend(field(app, "TPGID", p.tpgid.to_string(), "tpgid"));
-    tty.extend(field(
-        app,
-        "state",
-        format!("{} {}", p.state, p.state_name),
-        "state",
-    ));
-    let mut leaders = Vec::new();
-    leaders.extend(field(
-        app,
-        "session leader",
-        yes_no(p.session_leader),
-        "session_leader",
-    ));
-    leaders.extend(field(
-        app,
-        "group leader",
-        yes_no(p.group_leader),
-        "group_leader",
-    ));
-    leaders.extend(field(app, "adopted by", adopted, "adopted_by"));
-    let mut env = Vec::new();
-    env.extend(field(
-        app,
-        "umask",
-        p.umask
-            .map(|u| format!("{u:04o}"))
-            .unwrap_or_else(|| "?".into()),
-        "umask",
-    ));
-    env.extend(field(
-        app,
-        "cwd",
-        p.cwd.clone().unwrap_or_else(|| "?".into()),
-        "cwd",
-    ));
-    env.extend(field(app, "SIGHUP", sighup.to_string(), "sighup"));
+    let state = format!("{} {}", p.state, p.state_name);
+    let umask = p
+        .umask
+        .map(|u| format!("{u:04o}"))
+        .unwrap_or_else(|| "?".into());
+    let row = |fields: Vec<(&'static str, String, &str)>| -> Line<'a> {
+        Line::from(
+            fields
+                .into_iter()
+                .flat_map(|(label, value, name)| field(app, label, value, name))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let ids = row(vec![
+        ("PID", p.pid.to_string(), "pid"),
+        ("PPID", parent, "ppid"),
+    ]);
+    let job = row(vec![
+        ("PGID", p.pgid.to_string(), "pgid"),
+        ("SID", p.sid.to_string(), "sid"),
+        ("TTY", p.tty.clone().unwrap_or_else(|| "?".into()), "tty"),
+        ("TPGID", p.tpgid.to_string(), "tpgid"),
+    ]);
+    let leaders = row(vec![
+        ("session leader", yes_no(p.session_leader), "session_leader"),
+        ("group leader", yes_no(p.group_leader), "group_leader"),
+    ]);
+    let adoption = row(vec![
+        ("adopted by", adopted, "adopted_by"),
+        ("state", state, "state"),
+    ]);
+    let env = row(vec![
+        ("umask", umask, "umask"),
+        ("cwd", p.cwd.clone().unwrap_or_else(|| "?".into()), "cwd"),
+        ("SIGHUP", sighup.to_string(), "sighup"),
+    ]);
     let mut fds = vec![Span::styled("fds ", app.theme.muted)];
     let fd_style = if app.changed.contains(&"fds") {
         app.theme.changed
@@ -131,10 +118,11 @@ pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
         ]));
     }
     lines.extend([
-        Line::from(ids),
-        Line::from(tty),
-        Line::from(leaders),
-        Line::from(env),
+        ids,
+        job,
+        leaders,
+        adoption,
+        env,
         Line::from(fds),
         Line::styled(legend, app.theme.muted),
     ]);

@@ -15,6 +15,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Mode::Free => " Steps — FREE MODE ",
     };
     let next = app.next_step();
+    let narrow = area.width < 40;
     let lines: Vec<Line> = STEPS
         .iter()
         .map(|info| {
@@ -33,7 +34,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             };
             let mut spans = vec![
                 Span::styled(format!(" {glyph} "), glyph_style),
-                Span::styled(format!("{:>2} {}", info.index, info.title), text_style),
+                Span::styled(
+                    format!(
+                        "{:>2} {}",
+                        info.index,
+                        if narrow { info.short } else { info.title }
+                    ),
+                    text_style,
+                ),
             ];
             if let StepStatus::Failed { errno, .. } = status {
                 spans.push(Span::styled(

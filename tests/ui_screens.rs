@@ -1,0 +1,145 @@
+//! Whole-screen snapshots of the explorer on a `TestBackend`, fed with the fixture tour
+//! (real PIDs vary), plus checks of the styles insta does not record.
+
+use daemonlab::lessons::LessonSet;
+use daemonlab::ui::action::{Action, LabEvent};
+use daemonlab::ui::app::App;
+use daemonlab::ui::fixtures;
+use daemonlab::ui::theme::Theme;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+fn draw(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(app, frame.area()))
+        .unwrap();
+    terminal
+}
+
+fn app_after(steps: usize) -> App {
+    fixtures::app_after(steps, Theme::default_colors(), LessonSet::embedded())
+}
+
+fn free_mode_with_eperm() -> App {
+    let mut app = app_after(0);
+    app.update(Action::ToggleFree);
+    for _ in 0..4 {
+        app.update(Action::SelectDown);
+    }
+    app.update(Action::RunSelected);
+    app.handle_lab(LabEvent::StepDone {
+        generation: 0,
+        outcome: Box::new(fixtures::setsid_eperm()),
+    });
+    app
+}
+
+fn help() -> App {
+    let mut app = app_after(2);
+    app.update(Action::Help);
+    app
+}
+
+/// A named way to build one screen's state.
+type Screen = (&'static str, fn() -> App);
+
+/// Every screen the issue lists, at both sizes.
+#[test]
+fn screens() {
+    let screens: [Screen; 5] = [
+        ("after_step_0", || app_after(1)),
+        ("after_setsid", || app_after(5)),
+        ("after_last_step", || app_after(11)),
+        ("help_popup", help),
+        ("free_mode_eperm", free_mode_with_eperm),
+    ];
+    for (name, make) in screens {
+        for (width, height) in [(120, 40), (80, 24)] {
+            let terminal = draw(&make(), width, height);
+            insta::assert_snapshot!(format!("{name}_{width}x{height}"), terminal.backend());
+        }
+    }
+}
+
+#[test]
+fn too_small_terminal_asks_for_room_and_never_panics() {
+    let app = app_after(3);
+    let terminal = draw(&app, 60, 20);
+    insta::assert_snapshot!("too_small_60x20", terminal.backend());
+    for (w, h) in [(1, 1), (10, 5), (79, 24), (80, 23), (0, 0)] {
+        draw(&app, w, h);
+    }
+}
+
+/// Where `needle` starts on screen.
+fn find(buffer: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(byte) = row.find(needle) {
+            let x = row[..byte].chars().count() as u16;
+            return Some((x, y));
+        }
+    }
+    None
+}
+
+#[test]
+fn a_changed_field_is_highlighted_and_marked() {
+    for theme in [
+        Theme::default_colors(),
+        Theme::high_contrast(),
+        Theme::mono(),
+    ] {
+        let app = fixtures::app_after(2, theme, LessonSet::embedded());
+        let terminal = draw(&app, 120, 40);
+        let buffer = terminal.backend().buffer();
+        let (x, y) = find(buffer, "0000*").expect("the new umask is marked with *");
+        let cell = &buffer[(x, y)];
+        // A cell with no colour set reports Color::Reset.
+        assert_eq!(
+            cell.style().fg,
+            Some(theme.changed.fg.unwrap_or(Color::Reset))
+        );
+        assert_eq!(
+            cell.style().bg,
+            Some(theme.changed.bg.unwrap_or(Color::Reset))
+        );
+        assert!(
+            cell.style()
+                .add_modifier
+                .contains(theme.changed.add_modifier),
+            "{:?}",
+            cell.style()
+        );
+        let (x, y) = find(buffer, "/home/student").expect("cwd shown");
+        assert_ne!(
+            buffer[(x, y)].style().add_modifier,
+            theme.changed.add_modifier,
+            "unchanged cwd is plain"
+        );
+    }
+}
+
+#[test]
+fn the_next_step_and_a_failure_read_without_colour() {
+    let app = fixtures::app_after(3, Theme::mono(), LessonSet::embedded());
+    let terminal = draw(&app, 120, 40);
+    let buffer = terminal.backend().buffer();
+    assert!(find(buffer, "▶  3 fork, and the parent exits ◀ next").is_some());
+    let mut app = free_mode_with_eperm();
+    app.theme = Theme::mono();
+    let terminal = draw(&app, 120, 40);
+    assert!(
+        find(
+            terminal.backend().buffer(),
+            "✗  4 start a new session EPERM"
+        )
+        .is_some()
+    );
+}
