@@ -70,8 +70,9 @@ fn run_explorer(cli: &Cli) -> ExitCode {
     }
     let lessons = match &cli.lessons {
         None => LessonSet::embedded(),
+        // A teacher's lessons replace the built-in ones they name; the rest stay.
         Some(dir) => match LessonSet::load_dir(dir) {
-            Ok(set) => set,
+            Ok(set) => LessonSet::embedded().overlay(set),
             Err(errors) => {
                 report_lesson_errors(dir, &errors);
                 return ExitCode::FAILURE;

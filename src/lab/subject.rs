@@ -122,9 +122,7 @@ impl Subject {
             StepId::Umask => Ok(self.umask()),
             StepId::Getrlimit => self.getrlimit(),
             StepId::Fork | StepId::SecondFork => self.fork(step),
-            StepId::Setsid => unistd::setsid()
-                .map(|sid| format!("new session {sid}, no controlling terminal"))
-                .map_err(Failure::from),
+            StepId::Setsid => self.setsid(),
             StepId::IgnoreSighup => self.ignore_sighup(),
             StepId::Chdir => unistd::chdir("/")
                 .map(|()| "cwd is now /".to_string())
@@ -212,6 +210,22 @@ impl Subject {
                     unistd::getppid()
                 ))
             }
+        }
+    }
+
+    fn setsid(&self) -> Result<String, Failure> {
+        match unistd::setsid() {
+            Ok(sid) => Ok(format!("new session {sid}, no controlling terminal")),
+            Err(Errno::EPERM) if unistd::getpgrp() == unistd::getpid() => Err(Failure {
+                errno: Some(Errno::EPERM),
+                message: format!(
+                    "{} — this process leads its process group (PGID = PID {}), and a group leader \
+                     may not start a session; fork first",
+                    describe_errno(Errno::EPERM),
+                    unistd::getpid()
+                ),
+            }),
+            Err(errno) => Err(errno.into()),
         }
     }
 
