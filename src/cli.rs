@@ -71,5 +71,9 @@ pub enum Command {
         syslog_socket: Option<PathBuf>,
         #[arg(long, default_value = "daemonlab")]
         ident: String,
+        #[arg(long)]
+        console: Option<PathBuf>,
+        #[arg(long)]
+        system_syslog: bool,
     },
 }

@@ -33,10 +33,14 @@ fn main() -> ExitCode {
             control_fd,
             syslog_socket,
             ident,
+            console,
+            system_syslog,
         }) => subject::main(SubjectArgs {
             control_fd,
             syslog_socket,
             ident,
+            console,
+            system_syslog,
         }),
         Some(Command::Tour { format, pause }) => run_tour(format, pause, cli.subreaper),
         Some(Command::Lessons {

@@ -71,6 +71,10 @@ pub struct LabOptions {
     pub reply_timeout: Duration,
     /// `openlog` ident for step 10.
     pub ident: String,
+    /// Have the subject use the C library's syslog(3), which writes to /dev/log. Where
+    /// /dev/log does not exist and the lab may create it (root in a container), the lab's
+    /// receiver binds /dev/log for its lifetime.
+    pub system_syslog: bool,
     /// Make the lab a child subreaper (PR_SET_CHILD_SUBREAPER), so orphans of the
     /// subject are adopted, and reaped, by the lab instead of the nearest subreaper or
     /// PID 1. Shows the difference, and avoids zombies where PID 1 does not reap.
@@ -91,6 +95,7 @@ impl LabOptions {
             reply_timeout: Duration::from_secs(10),
             ident: "daemonlab".into(),
             subreaper: false,
+            system_syslog: false,
         }
     }
 }
@@ -127,6 +132,19 @@ pub struct StepOutcome {
     pub syslog: Vec<Message>,
 }
 
+/// The result of a syslog request that is not a step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionOutcome {
+    pub ok: bool,
+    pub detail: String,
+    pub error: Option<StepError>,
+    pub syslog: Option<protocol::SyslogState>,
+    pub process: ProcSnapshot,
+    pub changed: Vec<&'static str>,
+    /// What the lab's receiver got from the subject in reply to a `Log`.
+    pub received: Vec<Message>,
+}
+
 /// A fork as the parent reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Forked {
@@ -150,6 +168,8 @@ pub struct Lab {
     terminal: Arc<Terminal>,
     session_events: Arc<SessionLog>,
     syslog: Receiver,
+    /// Where the subject's syslog messages go, in words for the UI.
+    syslog_note: String,
     last: ProcSnapshot,
     // Last, so the socket file is gone before the directory is removed.
     runtime: TempDir,
@@ -169,8 +189,7 @@ impl Lab {
                 dir: base.clone(),
                 source,
             })?;
-        let syslog = Receiver::bind(&runtime.path().join("log"), receiver::DEFAULT_CAPACITY)
-            .map_err(LabError::Syslog)?;
+        let (syslog, syslog_note) = bind_receiver(&options, runtime.path())?;
         let pty = Pty::open().map_err(LabError::Pty)?;
         if options.subreaper {
             nix::sys::prctl::set_child_subreaper(true).map_err(|e| LabError::Spawn {
@@ -196,6 +215,9 @@ impl Lab {
             .arg(syslog.path())
             .arg("--ident")
             .arg(&options.ident)
+            .arg("--console")
+            .arg(&pty.path)
+            .args(options.system_syslog.then_some("--system-syslog"))
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(subject_end)))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(session_end)))
             .stderr(Stdio::from(slave))
@@ -254,6 +276,7 @@ impl Lab {
             terminal,
             session_events,
             syslog,
+            syslog_note,
             last,
             runtime,
         })
@@ -280,7 +303,7 @@ impl Lab {
                     message,
                     ..
                 })) => break (ids, Err((errno, message))),
-                Ok(Some(Reply::Hello { .. })) => {}
+                Ok(Some(Reply::Hello { .. } | Reply::Did { .. } | Reply::Refused { .. })) => {}
                 Ok(None) => return Err(self.lost(step, "it closed the control channel".into())),
                 Err(e) => return Err(self.lost(step, e.to_string())),
             }
@@ -391,6 +414,85 @@ impl Lab {
             .clone()
     }
 
+    /// Where the subject's syslog messages go, for people.
+    pub fn syslog_note(&self) -> &str {
+        &self.syslog_note
+    }
+
+    /// Ask the subject for a syslog(3) call that is not a step: a message, a mask, or
+    /// `openlog` with other options. Waits briefly for the receiver to get what was sent.
+    pub fn syslog_request(&mut self, request: Request) -> Result<ActionOutcome, LabError> {
+        let name = match &request {
+            Request::Log { .. } => "syslog",
+            Request::SetLogMask { .. } => "setlogmask",
+            Request::Openlog { .. } => "openlog",
+            Request::Step { .. } | Request::Exit => {
+                return Err(self.lost(StepId::Openlog, "not a syslog request".into()));
+            }
+        };
+        let before = self.syslog.received();
+        protocol::send(&self.control, &request).map_err(|e| LabError::Lost {
+            step: name,
+            reason: e.to_string(),
+        })?;
+        let (ok, detail, error, state) = loop {
+            match protocol::receive::<Reply>(&mut self.replies) {
+                Ok(Some(Reply::Did { detail, syslog, .. })) => break (true, detail, None, syslog),
+                Ok(Some(Reply::Refused { errno, message, .. })) => {
+                    let name = errno.map(|n| format!("{:?}", Errno::from_raw(n)));
+                    break (
+                        false,
+                        String::new(),
+                        Some(StepError {
+                            errno,
+                            name,
+                            message,
+                        }),
+                        None,
+                    );
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(LabError::Lost {
+                        step: name,
+                        reason: "it closed the control channel".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(LabError::Lost {
+                        step: name,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        };
+        let subject = self.subject;
+        let received = if matches!(request, Request::Log { .. }) && detail.contains("sent ") {
+            let got = self
+                .syslog
+                .wait_for(before, Duration::from_millis(500), |m| {
+                    m.sender_pid == Some(subject)
+                });
+            got.into_iter()
+                .filter(|m| m.sender_pid == Some(subject))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let process = settled_snapshot(self.subject, self.birth_parent)?;
+        let changed = process.changed_fields(&self.last);
+        self.last = process.clone();
+        Ok(ActionOutcome {
+            ok,
+            detail,
+            error,
+            syslog: state,
+            process,
+            changed,
+            received,
+        })
+    }
+
     /// The lab's syslog receiver.
     pub fn syslog(&self) -> &Receiver {
         &self.syslog
@@ -494,6 +596,38 @@ fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeEr
         process = probe::snapshot(pid, Some(birth_parent))?;
     }
     Ok(process)
+}
+
+/// The receiver, and a sentence saying where the subject's messages go. In system mode
+/// the lab takes /dev/log when it is free and it may; otherwise the messages go to the
+/// system's logger, and the lab says so rather than pretend to show them.
+fn bind_receiver(options: &LabOptions, runtime: &Path) -> Result<(Receiver, String), LabError> {
+    let private = runtime.join("log");
+    if options.system_syslog {
+        let dev_log = Path::new("/dev/log");
+        if std::fs::symlink_metadata(dev_log).is_err()
+            && let Ok(receiver) = Receiver::bind(dev_log, receiver::DEFAULT_CAPACITY)
+        {
+            let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
+                        for its lifetime (and removes it on exit)"
+                .to_string();
+            return Ok((receiver, note));
+        }
+        let receiver =
+            Receiver::bind(&private, receiver::DEFAULT_CAPACITY).map_err(LabError::Syslog)?;
+        let note = "system mode: the subject's messages go to the system logger at /dev/log, which the lab \
+                    cannot read back — look with `journalctl -t daemonlab` or in /var/log/syslog"
+            .to_string();
+        return Ok((receiver, note));
+    }
+    let receiver =
+        Receiver::bind(&private, receiver::DEFAULT_CAPACITY).map_err(LabError::Syslog)?;
+    let note = format!(
+        "the lab's own syslogd at {} (try: logger -u {} hello)",
+        private.display(),
+        private.display()
+    );
+    Ok((receiver, note))
 }
 
 fn default_runtime_base() -> PathBuf {

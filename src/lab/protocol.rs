@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::step::StepId;
 use crate::probe::Pid;
+use crate::syslog::client::ClientStats;
+use crate::syslog::{Facility, Severity};
 
 /// Lowest descriptor number the control channel is moved to in the subject, so that
 /// closing and reopening 0, 1 and 2 never touches it.
@@ -20,6 +22,12 @@ pub const CONTROL_FD_MIN: i32 = 100;
 pub enum Request {
     /// Carry out one step, whatever the current state (free order is allowed).
     Step { step: StepId },
+    /// `syslog(severity, message)`; an implicit `openlog` first if there was none, as in libc.
+    Log { severity: Severity, message: String },
+    /// `setlogmask(mask)`.
+    SetLogMask { mask: u8 },
+    /// `closelog(); openlog(ident, option, facility)`, to try the options one by one.
+    Openlog { option: u32, facility: Facility },
     /// Leave now.
     Exit,
 }
@@ -58,6 +66,30 @@ pub enum Reply {
         errno: Option<i32>,
         message: String,
     },
+    /// A request that is not a step (Log, SetLogMask, Openlog) was carried out.
+    Did {
+        ids: SelfIds,
+        detail: String,
+        syslog: Option<SyslogState>,
+    },
+    /// A request that is not a step failed.
+    Refused {
+        ids: SelfIds,
+        errno: Option<i32>,
+        message: String,
+    },
+}
+
+/// The subject's syslog(3) state, reported after every syslog request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyslogState {
+    /// `LOG_PID|LOG_CONS`, as written in C.
+    pub options: String,
+    pub mask: u8,
+    /// The client's socket while connected (LOG_NDELAY or after the first message).
+    pub socket_fd: Option<i32>,
+    /// `None` in system mode: libc's syslog(3) does not say what became of a message.
+    pub stats: Option<ClientStats>,
 }
 
 /// Write one message as a single JSON line. One `write` call per message keeps lines

@@ -17,9 +17,10 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{self, ForkResult};
 
-use super::protocol::{self, Reply, Request, SelfIds};
+use super::protocol::{self, Reply, Request, SelfIds, SyslogState};
 use super::step::StepId;
-use crate::syslog::{self, client::Client};
+use crate::syslog::client::{Client, Delivery, option_names};
+use crate::syslog::{self, Facility, Severity};
 
 /// What the session stand-in passes on the subject's command line.
 #[derive(Debug, Clone)]
@@ -30,6 +31,10 @@ pub struct SubjectArgs {
     pub syslog_socket: Option<PathBuf>,
     /// `openlog` ident.
     pub ident: String,
+    /// Where LOG_CONS writes: the subject's pty in the lab (a real system uses /dev/console).
+    pub console: Option<PathBuf>,
+    /// Use the C library's syslog(3), which writes to /dev/log, instead of the lab's client.
+    pub system_syslog: bool,
 }
 
 /// Why a step failed: the errno when a system call said no, and a sentence for people.
@@ -57,7 +62,17 @@ struct Subject {
     args: SubjectArgs,
     /// RLIMIT_NOFILE (soft, hard) once step 2 has asked for it.
     fd_limit: Option<(u64, u64)>,
-    syslog: Option<Client>,
+    syslog: Option<Logger>,
+}
+
+/// The subject's syslog(3): the lab's client (shows every effect) or the C library's.
+enum Logger {
+    Lab(Client),
+    /// libc keeps its own state; we remember what we told it.
+    System {
+        option: u32,
+        mask: u8,
+    },
 }
 
 /// Entry point of `daemonlab __subject`; never returns.
@@ -90,6 +105,11 @@ pub fn main(args: SubjectArgs) -> ! {
         };
         match request {
             Ok(Some(Request::Step { step })) => subject.run(step),
+            Ok(Some(
+                request @ (Request::Log { .. }
+                | Request::SetLogMask { .. }
+                | Request::Openlog { .. }),
+            )) => subject.syslog_request(request),
             Ok(Some(Request::Exit)) | Ok(None) => std::process::exit(0),
             Err(_) => std::process::exit(2),
         }
@@ -255,7 +275,7 @@ impl Subject {
         let keep = self.args.control_fd as u64;
         // Our syslog socket is about to be closed behind its owner's back: forget it
         // without closing, so a later reuse of the number is never closed by mistake.
-        if let Some(client) = self.syslog.as_mut() {
+        if let Some(Logger::Lab(client)) = self.syslog.as_mut() {
             client.forget_socket();
         }
         let last = limit.saturating_sub(1);
@@ -303,37 +323,222 @@ impl Subject {
     }
 
     fn openlog(&mut self) -> Result<String, Failure> {
+        self.open_logger(syslog::LOG_CONS, Facility::Daemon)?;
+        let text = format!(
+            "daemonized: pid {}, no controlling terminal expected",
+            std::process::id()
+        );
+        let result = self.log(Severity::Info, &text)?;
+        Ok(format!(
+            "openlog(\"{}\", LOG_CONS, LOG_DAEMON); syslog(LOG_INFO, …): {result}",
+            self.args.ident
+        ))
+    }
+
+    /// `closelog()` then `openlog(ident, option, facility)`.
+    fn open_logger(&mut self, option: u32, facility: Facility) -> Result<(), Failure> {
+        if self.args.system_syslog {
+            // libc keeps a pointer to the ident: it must live for the rest of the process.
+            let ident: &'static std::ffi::CStr = Box::leak(
+                std::ffi::CString::new(self.args.ident.clone())
+                    .unwrap_or_default()
+                    .into_boxed_c_str(),
+            );
+            nix::syslog::closelog();
+            let flags = nix::syslog::LogFlags::from_bits_truncate(option as libc::c_int);
+            nix::syslog::openlog(Some(ident), flags, system_facility(facility))?;
+            let mask = match self.syslog.take() {
+                Some(Logger::System { mask, .. }) => mask,
+                _ => 0xff,
+            };
+            self.syslog = Some(Logger::System { option, mask });
+            return Ok(());
+        }
         let Some(path) = self.args.syslog_socket.clone() else {
             return Err(Failure {
                 errno: None,
                 message: "no syslog socket was given to the subject".into(),
             });
         };
-        let client = self.syslog.insert(Client::openlog(
+        let mask = match self.syslog.take() {
+            Some(Logger::Lab(mut old)) => {
+                old.closelog();
+                old.mask()
+            }
+            _ => 0xff,
+        };
+        let mut client = Client::openlog(
             &self.args.ident,
-            syslog::LOG_CONS,
-            syslog::Facility::Daemon,
-            path.clone(),
-        ));
-        let text = format!(
-            "daemonized: pid {}, no controlling terminal expected",
-            std::process::id()
+            option,
+            facility,
+            path,
+            self.args.console.clone(),
         );
-        match client.syslog(syslog::Severity::Info, &text) {
-            Ok(sent) => Ok(format!(
-                "openlog(\"{}\", LOG_CONS, LOG_DAEMON); syslog(LOG_INFO) sent {sent} bytes to {}",
-                self.args.ident,
-                path.display()
-            )),
-            Err(errno) => Err(Failure {
-                errno: Some(errno),
-                message: format!(
-                    "syslog(LOG_INFO) could not reach {}: {} — the message was not delivered",
-                    path.display(),
-                    describe_errno(errno)
-                ),
+        client.setlogmask(mask);
+        self.syslog = Some(Logger::Lab(client));
+        Ok(())
+    }
+
+    /// `syslog(severity, text)`; says what became of the message.
+    fn log(&mut self, severity: Severity, text: &str) -> Result<String, Failure> {
+        if self.syslog.is_none() {
+            // Like libc: syslog() before openlog() opens with defaults (no options, LOG_USER).
+            self.open_logger(0, Facility::User)?;
+        }
+        let path = self.args.syslog_socket.clone().unwrap_or_default();
+        match self.syslog.as_mut() {
+            Some(Logger::Lab(client)) => match client.syslog(severity, text) {
+                Ok(Delivery::Sent { bytes }) => {
+                    Ok(format!("sent {bytes} bytes to {}", path.display()))
+                }
+                Ok(Delivery::Masked) => Ok("dropped by setlogmask: nothing was sent".to_string()),
+                Ok(Delivery::Console { console, errno }) => Ok(format!(
+                    "the log could not be reached ({}); LOG_CONS wrote it to the console — in the lab, the \
+                     subject's terminal {console}",
+                    describe_errno(Errno::from_raw(errno))
+                )),
+                Err(errno) => Err(Failure {
+                    errno: Some(errno),
+                    message: format!(
+                        "syslog could not reach {}: {} — the message was not delivered",
+                        path.display(),
+                        describe_errno(errno)
+                    ),
+                }),
+            },
+            Some(Logger::System { mask, .. }) => {
+                if *mask & crate::syslog::client::log_mask(severity) == 0 {
+                    return Ok("dropped by setlogmask: nothing was sent".to_string());
+                }
+                let priority = nix::syslog::Priority::new(
+                    system_severity(severity),
+                    nix::syslog::Facility::LOG_USER,
+                );
+                nix::syslog::syslog(priority, text)?;
+                Ok("handed to the C library's syslog(3) for /dev/log; libc does not say whether it arrived".into())
+            }
+            None => Err(Failure {
+                errno: None,
+                message: "openlog did not happen".into(),
             }),
         }
+    }
+
+    fn syslog_request(&mut self, request: Request) {
+        let result = match request {
+            Request::Log { severity, message } => self.log(severity, &message).map(|r| {
+                format!(
+                    "syslog(LOG_{}, \"{message}\"): {r}",
+                    severity.name().to_uppercase()
+                )
+            }),
+            Request::SetLogMask { mask } => Ok(self.set_log_mask(mask)),
+            Request::Openlog { option, facility } => self.open_logger(option, facility).map(|()| {
+                let socket = match self.syslog_state().and_then(|s| s.socket_fd) {
+                    Some(fd) => format!("socket already open at fd {fd} (LOG_NDELAY)"),
+                    None => "no socket until the first message".to_string(),
+                };
+                format!(
+                    "closelog(); openlog(\"{}\", {}, LOG_{}): {socket}",
+                    self.args.ident,
+                    option_names(option),
+                    facility.name().to_uppercase()
+                )
+            }),
+            _ => return,
+        };
+        let pid = std::process::id();
+        let reply = match result {
+            Ok(detail) => {
+                print_line(&format!("pid {pid}: {detail}"));
+                Reply::Did {
+                    ids: SelfIds::now(),
+                    detail,
+                    syslog: self.syslog_state(),
+                }
+            }
+            Err(failure) => {
+                print_line(&format!("pid {pid}: failed: {}", failure.message));
+                Reply::Refused {
+                    ids: SelfIds::now(),
+                    errno: failure.errno.map(|e| e as i32),
+                    message: failure.message,
+                }
+            }
+        };
+        if protocol::send(&self.control, &reply).is_err() {
+            std::process::exit(1);
+        }
+    }
+
+    fn set_log_mask(&mut self, mask: u8) -> String {
+        if self.syslog.is_none() && self.open_logger(0, Facility::User).is_err() {
+            return "no logger to mask".into();
+        }
+        let old = match self.syslog.as_mut() {
+            Some(Logger::Lab(client)) => client.setlogmask(mask),
+            Some(Logger::System { mask: current, .. }) => {
+                let old = *current;
+                *current = mask;
+                // SAFETY: setlogmask only stores an int in libc's logging state.
+                unsafe { libc::setlogmask(i32::from(mask)) };
+                old
+            }
+            None => 0xff,
+        };
+        format!("setlogmask({}): was {}", mask_name(mask), mask_name(old))
+    }
+
+    fn syslog_state(&self) -> Option<SyslogState> {
+        match self.syslog.as_ref()? {
+            Logger::Lab(client) => Some(SyslogState {
+                options: option_names(client.option()),
+                mask: client.mask(),
+                socket_fd: client.socket_fd(),
+                stats: Some(client.stats()),
+            }),
+            Logger::System { option, mask } => Some(SyslogState {
+                options: option_names(*option),
+                mask: *mask,
+                socket_fd: None,
+                stats: None,
+            }),
+        }
+    }
+}
+
+/// `LOG_UPTO(LOG_ERR)` and the like, for a mask value.
+pub fn mask_name(mask: u8) -> String {
+    match crate::syslog::SEVERITIES
+        .iter()
+        .find(|s| crate::syslog::client::log_upto(**s) == mask)
+    {
+        Some(s) => format!("LOG_UPTO(LOG_{})", s.name().to_uppercase()),
+        None => format!("{mask:#04x}"),
+    }
+}
+
+fn system_facility(facility: Facility) -> nix::syslog::Facility {
+    use nix::syslog::Facility as F;
+    match facility {
+        Facility::User => F::LOG_USER,
+        Facility::Local0 => F::LOG_LOCAL0,
+        Facility::Local7 => F::LOG_LOCAL7,
+        _ => F::LOG_DAEMON,
+    }
+}
+
+fn system_severity(severity: Severity) -> nix::syslog::Severity {
+    use nix::syslog::Severity as S;
+    match severity {
+        Severity::Emerg => S::LOG_EMERG,
+        Severity::Alert => S::LOG_ALERT,
+        Severity::Crit => S::LOG_CRIT,
+        Severity::Err => S::LOG_ERR,
+        Severity::Warning => S::LOG_WARNING,
+        Severity::Notice => S::LOG_NOTICE,
+        Severity::Info => S::LOG_INFO,
+        Severity::Debug => S::LOG_DEBUG,
     }
 }
 

@@ -4,7 +4,7 @@
 pub mod client;
 pub mod receiver;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `openlog` option: log the PID with each message.
 pub const LOG_PID: u32 = 0x01;
@@ -18,7 +18,7 @@ pub const LOG_NDELAY: u32 = 0x08;
 pub const LOG_PERROR: u32 = 0x20;
 
 /// Who is logging: the facility half of PRI (RFC 5424 §6.2.1 numbering, as glibc uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Facility {
     Kern = 0,
@@ -44,7 +44,7 @@ pub enum Facility {
 }
 
 /// How bad it is: the severity half of PRI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Emerg = 0,
@@ -80,7 +80,8 @@ const FACILITIES: [Facility; 20] = [
     Facility::Local7,
 ];
 
-const SEVERITIES: [Severity; 8] = [
+/// Every severity, most severe first.
+pub const SEVERITIES: [Severity; 8] = [
     Severity::Emerg,
     Severity::Alert,
     Severity::Crit,
@@ -90,6 +91,43 @@ const SEVERITIES: [Severity; 8] = [
     Severity::Info,
     Severity::Debug,
 ];
+
+impl Severity {
+    /// The name `syslog.conf` and `logger -p` use: `err`, `warning`, …
+    pub fn name(self) -> &'static str {
+        [
+            "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+        ][self as usize]
+    }
+}
+
+impl Facility {
+    /// The name `syslog.conf` and `logger -p` use: `daemon`, `local0`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Facility::Kern => "kern",
+            Facility::User => "user",
+            Facility::Mail => "mail",
+            Facility::Daemon => "daemon",
+            Facility::Auth => "auth",
+            Facility::Syslog => "syslog",
+            Facility::Lpr => "lpr",
+            Facility::News => "news",
+            Facility::Uucp => "uucp",
+            Facility::Cron => "cron",
+            Facility::Authpriv => "authpriv",
+            Facility::Ftp => "ftp",
+            Facility::Local0 => "local0",
+            Facility::Local1 => "local1",
+            Facility::Local2 => "local2",
+            Facility::Local3 => "local3",
+            Facility::Local4 => "local4",
+            Facility::Local5 => "local5",
+            Facility::Local6 => "local6",
+            Facility::Local7 => "local7",
+        }
+    }
+}
 
 /// PRI = facility * 8 + severity, the number between `<` and `>`.
 pub fn pri(facility: Facility, severity: Severity) -> u8 {
