@@ -410,11 +410,11 @@ impl Subject {
                 if *mask & crate::syslog::client::log_mask(severity) == 0 {
                     return Ok("dropped by setlogmask: nothing was sent".to_string());
                 }
-                let priority = nix::syslog::Priority::new(
-                    system_severity(severity),
-                    nix::syslog::Facility::LOG_USER,
-                );
-                nix::syslog::syslog(priority, text)?;
+                // A bare severity, as C code writes `syslog(LOG_INFO, ...)`: libc adds the
+                // facility given to openlog.
+                let text = std::ffi::CString::new(text.replace('\0', " ")).unwrap_or_default();
+                // SAFETY: a constant "%s" format with one NUL-terminated string argument.
+                unsafe { libc::syslog(severity as libc::c_int, c"%s".as_ptr(), text.as_ptr()) };
                 Ok("handed to the C library's syslog(3) for /dev/log; libc does not say whether it arrived".into())
             }
             None => Err(Failure {
@@ -525,20 +525,6 @@ fn system_facility(facility: Facility) -> nix::syslog::Facility {
         Facility::Local0 => F::LOG_LOCAL0,
         Facility::Local7 => F::LOG_LOCAL7,
         _ => F::LOG_DAEMON,
-    }
-}
-
-fn system_severity(severity: Severity) -> nix::syslog::Severity {
-    use nix::syslog::Severity as S;
-    match severity {
-        Severity::Emerg => S::LOG_EMERG,
-        Severity::Alert => S::LOG_ALERT,
-        Severity::Crit => S::LOG_CRIT,
-        Severity::Err => S::LOG_ERR,
-        Severity::Warning => S::LOG_WARNING,
-        Severity::Notice => S::LOG_NOTICE,
-        Severity::Info => S::LOG_INFO,
-        Severity::Debug => S::LOG_DEBUG,
     }
 }
 
