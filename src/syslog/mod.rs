@@ -4,6 +4,7 @@
 pub mod client;
 pub mod parse;
 pub mod receiver;
+pub mod sink;
 
 use serde::Serialize;
 
