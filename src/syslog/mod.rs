@@ -2,7 +2,9 @@
 //! syslogd or journald plays at /dev/log) and the subject's syslog(3) client.
 
 pub mod client;
+pub mod parse;
 pub mod receiver;
+pub mod sink;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,47 +1,111 @@
 //! The lab's syslogd: a Unix datagram socket in the lab's private runtime directory.
 //! It asks the kernel for each sender's credentials (SO_PASSCRED, as journald does), so a
 //! message is tied to the PID that really sent it, not to what the text claims.
+//!
+//! Like a classic syslogd it also listens on UDP when asked (APUE 13.4's network path),
+//! reads the kernel's log from /dev/kmsg when asked, folds identical consecutive messages
+//! into "last message repeated N times", and counts what arrived, what was malformed and
+//! what was lost. One thread waits in poll(2) on every source plus a wake-up socket for
+//! commands: idle costs nothing, and stop/start can close and rebind the socket under
+//! running clients, which is how LOG_CONS and glibc's reconnection are shown.
+
+mod kmsg;
+mod udp;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     AddressFamily, ControlMessageOwned, MsgFlags, Shutdown, SockFlag, SockType, UnixAddr, bind,
     recvmsg, setsockopt, shutdown, socket, sockopt,
 };
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
-use super::{Facility, Severity, decode_pri};
+use super::parse::{self, Parsed, escape_bytes};
+use super::{Facility, Severity};
 use crate::probe::Pid;
 
 /// Largest datagram kept whole; longer ones are kept cut and flagged.
 pub const MAX_DATAGRAM: usize = 64 * 1024;
 /// How many messages the ring keeps before dropping the oldest.
 pub const DEFAULT_CAPACITY: usize = 10_000;
+/// How many bytes of messages the ring keeps: a flood of 64 KiB garbage must not take
+/// gigabytes just because the count is below the capacity.
+pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// How long a run of repeats may stay unreported, as classic syslogd's first interval.
+pub const DEFAULT_FOLD_FLUSH: Duration = Duration::from_secs(30);
+
+/// Where a message came from: the three inputs of APUE 13.4's syslogd figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The Unix datagram socket (the lab's /dev/log).
+    Unix,
+    /// A UDP datagram, with the sender's address.
+    Udp(SocketAddr),
+    /// A /dev/kmsg record: the kernel's own log.
+    Kernel,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Unix => f.write_str("unix"),
+            Source::Udp(addr) => write!(f, "udp:{addr}"),
+            Source::Kernel => f.write_str("kernel"),
+        }
+    }
+}
+
+impl Serialize for Source {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 /// One datagram as it arrived, with what the kernel and the PRI say about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {
-    /// Arrival order, from 1.
+    /// Arrival order, from 1: the number of datagrams received up to this one, so
+    /// `wait_for(receiver.received(), …)` sees exactly what arrives next. Absorbed repeats
+    /// use numbers too; a "repeated" entry carries the number of the last repeat.
     pub seq: u64,
-    /// The sender's PID from SCM_CREDENTIALS; `None` if the kernel sent none.
+    /// The sender's PID from SCM_CREDENTIALS; `None` if the kernel sent none (UDP, kmsg).
     pub sender_pid: Option<Pid>,
+    /// When the receiver read it (or, for a "repeated" entry, when it was reported).
     #[serde(serialize_with = "unix_seconds")]
     pub received_at: SystemTime,
+    /// From PRI, as in `parsed`; kept here for existing callers.
     pub facility: Option<Facility>,
+    /// From PRI, as in `parsed`.
     pub severity: Option<Severity>,
     /// The datagram as text (lossy UTF-8), trailing NUL and newline removed.
     pub text: String,
     /// The datagram was longer than [`MAX_DATAGRAM`] and was cut.
     pub truncated: bool,
+    /// The datagram decoded field by field.
+    pub parsed: Parsed,
+    /// The bytes as received, at most [`MAX_DATAGRAM`]; empty for a "repeated" entry.
+    #[serde(serialize_with = "escaped")]
+    pub raw: Vec<u8>,
+    /// Which input it came in on.
+    pub source: Source,
+    /// 0 for a real message; N for the synthetic "last message repeated N times".
+    pub repeats: u32,
 }
 
-fn unix_seconds<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+fn unix_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -49,41 +113,113 @@ fn unix_seconds<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::
     s.serialize_f64(secs)
 }
 
+fn escaped<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&escape_bytes(raw))
+}
+
 impl Message {
-    fn parse(seq: u64, sender_pid: Option<Pid>, bytes: &[u8], truncated: bool) -> Message {
-        let text = String::from_utf8_lossy(bytes)
-            .trim_end_matches(['\0', '\n'])
-            .to_string();
-        let pri = text
-            .strip_prefix('<')
-            .and_then(|rest| rest.split_once('>'))
-            .and_then(|(digits, _)| digits.parse::<u32>().ok())
-            .and_then(decode_pri);
+    /// A message as the receiver would store it for `bytes` arriving on `source`, with
+    /// `seq` 0 and the time now: for fixtures, tests and lessons that show a datagram
+    /// without sending it. Bytes beyond [`MAX_DATAGRAM`] are cut and flagged.
+    pub fn from_datagram(source: Source, sender_pid: Option<Pid>, bytes: &[u8]) -> Message {
+        let kept = &bytes[..bytes.len().min(MAX_DATAGRAM)];
+        Message::new(source, sender_pid, kept.to_vec(), kept.len() < bytes.len())
+    }
+
+    fn new(source: Source, sender_pid: Option<Pid>, raw: Vec<u8>, truncated: bool) -> Message {
+        let text = parse::datagram_text(&raw);
+        let parsed = parse::parse_text(&text);
+        let text = text.into_owned();
+        Message::with_parsed(source, sender_pid, raw, text, truncated, parsed)
+    }
+
+    fn with_parsed(
+        source: Source,
+        sender_pid: Option<Pid>,
+        raw: Vec<u8>,
+        text: String,
+        truncated: bool,
+        parsed: Parsed,
+    ) -> Message {
         Message {
-            seq,
+            seq: 0,
             sender_pid,
             received_at: SystemTime::now(),
-            facility: pri.map(|p| p.0),
-            severity: pri.map(|p| p.1),
+            facility: parsed.facility,
+            severity: parsed.severity,
             text,
             truncated,
+            parsed,
+            raw,
+            source,
+            repeats: 0,
+        }
+    }
+
+    /// What the ring's byte budget charges for this message.
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Message>()
+            + self.raw.len()
+            + self.text.len()
+            + self.parsed.message.len()
+    }
+}
+
+/// What the receiver has counted since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// Datagrams (and kernel records) read, including folded, malformed and evicted ones.
+    pub received: u64,
+    /// Of those, how many had no valid PRI or could not be parsed.
+    pub malformed: u64,
+    /// Repeats absorbed into a "last message repeated N times" entry.
+    pub folded: u64,
+    /// Messages dropped from the full ring to make room.
+    pub evicted: u64,
+    /// Datagrams longer than [`MAX_DATAGRAM`], kept cut.
+    pub truncated: u64,
+    /// Messages the kernel dropped before we could read them: UDP receive-queue overflows
+    /// and overwritten /dev/kmsg records. A Unix datagram socket never drops silently (a
+    /// sender blocks or gets EAGAIN), so it adds nothing. `None` when it cannot be known.
+    pub kernel_drops: Option<u64>,
+}
+
+/// How a receiver keeps and folds what it receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiverOptions {
+    /// Most messages the ring keeps (at least 1).
+    pub capacity: usize,
+    /// Most bytes the ring keeps; the newest message is always kept.
+    pub max_bytes: usize,
+    /// Fold identical consecutive messages, as classic syslogd does.
+    pub fold: bool,
+    /// Report pending repeats after this long even if no other message comes.
+    pub fold_flush: Duration,
+}
+
+impl Default for ReceiverOptions {
+    fn default() -> ReceiverOptions {
+        ReceiverOptions {
+            capacity: DEFAULT_CAPACITY,
+            max_bytes: DEFAULT_MAX_BYTES,
+            fold: true,
+            fold_flush: DEFAULT_FOLD_FLUSH,
         }
     }
 }
 
-#[derive(Default)]
-struct Inbox {
-    messages: VecDeque<Message>,
-    received: u64,
-}
-
-type Shared = Arc<(Mutex<Inbox>, Condvar)>;
+/// Called on the receiver's thread for each message stored; keep it short (send to a
+/// channel) and do not call back into the receiver's stop, start, add_* or set_listener.
+pub type Listener = Box<dyn Fn(&Message) + Send>;
 
 /// A bound receiver with its thread; dropping it stops the thread and removes the socket.
 pub struct Receiver {
     path: PathBuf,
-    socket: Arc<OwnedFd>,
-    shared: Shared,
+    shared: Arc<Shared>,
+    control: Control,
+    /// Whether the Unix socket is bound; held while stopping or starting.
+    running: Mutex<bool>,
+    kmsg: Mutex<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -91,33 +227,50 @@ impl Receiver {
     /// Bind `path` and start receiving. Fails if the path exists or its directory is
     /// not writable; the error names the path.
     pub fn bind(path: &Path, capacity: usize) -> io::Result<Receiver> {
-        let named = |e: nix::Error| {
-            io::Error::new(
-                io::Error::from(e).kind(),
-                format!("syslog socket {}: {e}", path.display()),
-            )
-        };
-        let socket = socket(
-            AddressFamily::Unix,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC,
-            None,
+        Receiver::with_options(
+            path,
+            ReceiverOptions {
+                capacity,
+                ..ReceiverOptions::default()
+            },
         )
-        .map_err(named)?;
-        bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
-        setsockopt(&socket, sockopt::PassCred, &true).map_err(named)?;
-        let socket = Arc::new(socket);
-        let shared: Shared = Arc::default();
-        let thread = {
-            let (socket, shared) = (Arc::clone(&socket), Arc::clone(&shared));
-            std::thread::Builder::new()
-                .name("syslog-receiver".into())
-                .spawn(move || receive_loop(&socket, &shared, capacity.max(1)))?
+    }
+
+    /// [`Receiver::bind`] with every option.
+    pub fn with_options(path: &Path, options: ReceiverOptions) -> io::Result<Receiver> {
+        let unix = bind_unix(path)?;
+        let (wake_tx, wake_rx) = UnixDatagram::pair()?;
+        wake_tx.set_nonblocking(true)?;
+        wake_rx.set_nonblocking(true)?;
+        let (commands, inbox) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            inbox: Mutex::new(Inbox::new(&options)),
+            ready: Condvar::new(),
+            listener: Mutex::new(None),
+            has_listener: AtomicBool::new(false),
+            udp_inodes: Mutex::new(Vec::new()),
+        });
+        let worker = Worker {
+            shared: Arc::clone(&shared),
+            commands: inbox,
+            wake: wake_rx,
+            path: path.to_path_buf(),
+            inputs: vec![Input::Unix(unix)],
+            buffer: vec![0; MAX_DATAGRAM],
+            batch: Vec::new(),
         };
+        let thread = std::thread::Builder::new()
+            .name("syslog-receiver".into())
+            .spawn(move || worker.run())?;
         Ok(Receiver {
             path: path.to_path_buf(),
-            socket,
             shared,
+            control: Control {
+                commands,
+                wake: wake_tx,
+            },
+            running: Mutex::new(true),
+            kmsg: Mutex::new(false),
             thread: Some(thread),
         })
     }
@@ -129,23 +282,29 @@ impl Receiver {
 
     /// How many datagrams arrived in all, including ones the ring has dropped.
     pub fn received(&self) -> u64 {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .received
+        self.shared.inbox().received
+    }
+
+    /// Everything counted so far; see [`Counters`].
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.shared.inbox().counters();
+        let inodes = lock(&self.shared.udp_inodes).clone();
+        counters.kernel_drops =
+            udp::drops(&inodes).map(|udp| udp + counters.kernel_drops.unwrap_or(0));
+        counters
     }
 
     /// The messages still in the ring, oldest first.
     pub fn messages(&self) -> Vec<Message> {
-        self.shared
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .messages
-            .iter()
-            .cloned()
-            .collect()
+        self.shared.inbox().messages.iter().cloned().collect()
+    }
+
+    /// The messages in the ring with `seq > after`, oldest first, without scanning the
+    /// older ones: for a view that fetches what is new after each listener call.
+    pub fn messages_after(&self, after: u64) -> Vec<Message> {
+        let inbox = self.shared.inbox();
+        let start = inbox.messages.partition_point(|m| m.seq <= after);
+        inbox.messages.range(start..).cloned().collect()
     }
 
     /// Messages with `seq > after`, waiting up to `timeout` for the first one that
@@ -157,84 +316,645 @@ impl Receiver {
         wanted: impl Fn(&Message) -> bool,
     ) -> Vec<Message> {
         let deadline = Instant::now() + timeout;
-        let (lock, ready) = &*self.shared;
-        let mut inbox = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inbox = self.shared.inbox();
         loop {
-            let newer: Vec<Message> = inbox
-                .messages
-                .iter()
-                .filter(|m| m.seq > after)
-                .cloned()
-                .collect();
+            let start = inbox.messages.partition_point(|m| m.seq <= after);
+            let newer: Vec<Message> = inbox.messages.range(start..).cloned().collect();
             let now = Instant::now();
             if newer.iter().any(&wanted) || now >= deadline {
                 return newer;
             }
-            inbox = ready
+            inbox = self
+                .shared
+                .ready
                 .wait_timeout(inbox, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
     }
-}
 
-fn receive_loop(socket: &OwnedFd, shared: &Shared, capacity: usize) {
-    let mut buffer = vec![0u8; MAX_DATAGRAM];
-    let mut control = nix::cmsg_space!(libc::ucred);
-    loop {
-        let mut iov = [IoSliceMut::new(&mut buffer)];
-        let (bytes, truncated, sender) = match recvmsg::<UnixAddr>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut control),
-            MsgFlags::MSG_TRUNC,
-        ) {
-            // Zero bytes with no sender is our own shutdown (an empty datagram still
-            // carries credentials).
-            Ok(msg) => {
-                let sender = msg.cmsgs().ok().and_then(|mut c| {
-                    c.find_map(|c| match c {
-                        ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
-                        _ => None,
-                    })
-                });
-                if msg.bytes == 0 && sender.is_none() {
-                    return;
-                }
-                (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), sender)
+    /// Store `bytes` as if they had arrived on `source` now: the parse, fold and store path
+    /// without a socket, for lessons that replay a datagram and for benchmarks.
+    pub fn inject(&self, source: Source, sender_pid: Option<Pid>, bytes: &[u8]) {
+        let message = Message::from_datagram(source, sender_pid, bytes);
+        let copies = self.shared.has_listener.load(Ordering::Acquire);
+        let mut stored = Vec::new();
+        self.shared
+            .inbox()
+            .accept(message, copies.then_some(&mut stored));
+        self.shared.announce(&stored);
+    }
+
+    /// Turn folding of identical consecutive messages on or off (on by default). Turning
+    /// it off reports any pending repeats first.
+    pub fn set_folding(&self, fold: bool) {
+        let mut stored = Vec::new();
+        {
+            let mut inbox = self.shared.inbox();
+            let copies = self.shared.has_listener.load(Ordering::Acquire);
+            if !fold {
+                inbox.report_repeats(copies.then_some(&mut stored));
+                inbox.last = None;
             }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
-        };
-        let kept = bytes.min(buffer.len());
-        let (lock, ready) = &**shared;
-        let mut inbox = lock.lock().unwrap_or_else(|e| e.into_inner());
-        inbox.received += 1;
-        let seq = inbox.received;
-        if inbox.messages.len() == capacity {
-            inbox.messages.pop_front();
+            inbox.fold = fold;
         }
-        inbox
-            .messages
-            .push_back(Message::parse(seq, sender, &buffer[..kept], truncated));
-        ready.notify_all();
+        self.shared.announce(&stored);
+    }
+
+    /// Store the pending "last message repeated N times" now, as a syslogd does before
+    /// it exits, instead of waiting for another message or the flush interval.
+    pub fn flush(&self) {
+        let mut stored = Vec::new();
+        {
+            let mut inbox = self.shared.inbox();
+            let copies = self.shared.has_listener.load(Ordering::Acquire);
+            inbox.report_repeats(copies.then_some(&mut stored));
+        }
+        self.shared.announce(&stored);
+    }
+
+    /// Call `listener` for each message stored from now on (the TUI turns it into a
+    /// redraw). Replaces any previous listener. See [`Listener`] for what it may do.
+    pub fn set_listener(&self, listener: Listener) {
+        *lock(&self.shared.listener) = Some(listener);
+        self.shared.has_listener.store(true, Ordering::Release);
+    }
+
+    /// Close and unlink the Unix socket, as if syslogd died: senders now get ENOENT (by
+    /// path) or ECONNREFUSED (connected), which is when LOG_CONS writes to the console.
+    /// Datagrams already queued are read first. UDP and kmsg inputs keep running.
+    pub fn stop(&self) {
+        let mut running = lock(&self.running);
+        if !*running {
+            return;
+        }
+        if !self.control.call(Command::StopUnix) {
+            // The thread is gone; the socket closed with it, only the name is left.
+            let _ = std::fs::remove_file(&self.path);
+        }
+        *running = false;
+    }
+
+    /// Bind the same path again after [`Receiver::stop`]; clients that reconnect (glibc
+    /// does on its next syslog call) are heard again. Does nothing if already running.
+    pub fn start(&self) -> io::Result<()> {
+        let mut running = lock(&self.running);
+        if *running {
+            return Ok(());
+        }
+        let unix = bind_unix(&self.path)?;
+        self.control.attach(Input::Unix(unix), &self.path)?;
+        *running = true;
+        Ok(())
+    }
+
+    /// Whether the Unix socket is bound and read.
+    pub fn is_running(&self) -> bool {
+        *lock(&self.running)
+    }
+
+    /// Also receive syslog over UDP on `addr` (port 0 picks a free one); returns the bound
+    /// address. Messages are marked [`Source::Udp`] with the sender's address.
+    pub fn add_udp(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let (socket, inode) = udp::bind(addr)?;
+        let bound = socket.local_addr()?;
+        self.control.attach(Input::Udp(socket), &self.path)?;
+        lock(&self.shared.udp_inodes).push(inode);
+        Ok(bound)
+    }
+
+    /// Also read the kernel's log from /dev/kmsg, from its current end: messages marked
+    /// [`Source::Kernel`]. Off unless called; calling it again does nothing. The error
+    /// says why /dev/kmsg cannot be read (usually: not root while dmesg_restrict=1).
+    pub fn add_kmsg(&self) -> io::Result<()> {
+        let mut attached = lock(&self.kmsg);
+        if *attached {
+            return Ok(());
+        }
+        let kmsg = kmsg::Kmsg::open()?;
+        self.control.attach(Input::Kmsg(kmsg), &self.path)?;
+        *attached = true;
+        Ok(())
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let _ = shutdown(self.socket.as_raw_fd(), Shutdown::Read);
+        let stopped = self.control.call(Command::Quit);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_file(&self.path);
+        if !stopped && *lock(&self.running) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+/// A socket bound at `path`, non-blocking, asking for senders' credentials.
+fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
+    let named = |e: Errno| {
+        let hint = match e {
+            Errno::EADDRINUSE => {
+                " — another receiver has it, or a stale socket file is left: remove it or pick another path"
+            }
+            Errno::EACCES | Errno::EPERM => " — pick a directory you can write to",
+            Errno::ENOENT => " — its directory does not exist",
+            _ => "",
+        };
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("syslog socket {}: {e}{hint}", path.display()),
+        )
+    };
+    let socket = socket(
+        AddressFamily::Unix,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(named)?;
+    bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
+    setsockopt(&socket, sockopt::PassCred, &true).map_err(named)?;
+    Ok(socket)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking listener must not take the receiver down with it.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State shared by the receiver's handle and its thread.
+struct Shared {
+    inbox: Mutex<Inbox>,
+    ready: Condvar,
+    listener: Mutex<Option<Listener>>,
+    /// Lets the hot path skip copying messages when nobody listens.
+    has_listener: AtomicBool,
+    udp_inodes: Mutex<Vec<u64>>,
+}
+
+impl Shared {
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        lock(&self.inbox)
+    }
+
+    /// Wake waiters and tell the listener, outside the inbox lock so that a listener may
+    /// read the ring.
+    fn announce(&self, stored: &[Message]) {
+        self.ready.notify_all();
+        if stored.is_empty() {
+            return;
+        }
+        if let Some(listener) = lock(&self.listener).as_ref() {
+            for message in stored {
+                listener(message);
+            }
+        }
+    }
+}
+
+/// The ring and the counters.
+struct Inbox {
+    messages: VecDeque<Message>,
+    bytes: usize,
+    capacity: usize,
+    max_bytes: usize,
+    fold: bool,
+    fold_flush: Duration,
+    /// The last real message stored: what a repeat must equal.
+    last: Option<Message>,
+    pending: Option<Pending>,
+    received: u64,
+    malformed: u64,
+    folded: u64,
+    evicted: u64,
+    truncated: u64,
+    kmsg_lost: u64,
+}
+
+/// Repeats of `Inbox::last` not yet reported.
+struct Pending {
+    count: u32,
+    last_seq: u64,
+    /// `None` when the flush interval is too long to represent: never by timer.
+    due: Option<Instant>,
+}
+
+impl Inbox {
+    fn new(options: &ReceiverOptions) -> Inbox {
+        Inbox {
+            messages: VecDeque::new(),
+            bytes: 0,
+            capacity: options.capacity.max(1),
+            max_bytes: options.max_bytes,
+            fold: options.fold,
+            fold_flush: options.fold_flush,
+            last: None,
+            pending: None,
+            received: 0,
+            malformed: 0,
+            folded: 0,
+            evicted: 0,
+            truncated: 0,
+            kmsg_lost: 0,
+        }
+    }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            received: self.received,
+            malformed: self.malformed,
+            folded: self.folded,
+            evicted: self.evicted,
+            truncated: self.truncated,
+            kernel_drops: Some(self.kmsg_lost),
+        }
+    }
+
+    /// Count one arrival and store it, or fold it into the pending repeats. Copies of what
+    /// was stored go to `stored` when a listener wants them.
+    fn accept(&mut self, mut message: Message, mut stored: Option<&mut Vec<Message>>) {
+        self.received += 1;
+        message.seq = self.received;
+        self.malformed += u64::from(message.parsed.malformed);
+        self.truncated += u64::from(message.truncated);
+        if self.fold
+            && self
+                .last
+                .as_ref()
+                .is_some_and(|last| same_message(last, &message))
+        {
+            self.folded += 1;
+            let fold_flush = self.fold_flush;
+            let pending = self.pending.get_or_insert_with(|| Pending {
+                count: 0,
+                last_seq: 0,
+                due: Instant::now().checked_add(fold_flush),
+            });
+            pending.count = pending.count.saturating_add(1);
+            pending.last_seq = message.seq;
+            return;
+        }
+        self.report_repeats(stored.as_deref_mut());
+        if self.fold {
+            self.last = Some(message.clone());
+        }
+        self.push(message, stored);
+    }
+
+    /// Store "last message repeated N times" for the pending repeats, if any.
+    fn report_repeats(&mut self, stored: Option<&mut Vec<Message>>) {
+        let (Some(pending), Some(last)) = (self.pending.take(), self.last.as_ref()) else {
+            return;
+        };
+        let text = format!("last message repeated {} times", pending.count);
+        let mut parsed = last.parsed.clone();
+        parsed.message = text.clone();
+        // The entry is syslogd's own words, written now, not the sender's first copy.
+        parsed.timestamp = None;
+        let mut entry = Message::with_parsed(
+            last.source,
+            last.sender_pid,
+            Vec::new(),
+            text,
+            false,
+            parsed,
+        );
+        entry.seq = pending.last_seq;
+        entry.repeats = pending.count;
+        self.push(entry, stored);
+    }
+
+    fn push(&mut self, message: Message, stored: Option<&mut Vec<Message>>) {
+        if let Some(stored) = stored {
+            stored.push(message.clone());
+        }
+        self.bytes += message.cost();
+        self.messages.push_back(message);
+        while self.messages.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.messages.len() > 1)
+        {
+            if let Some(old) = self.messages.pop_front() {
+                self.bytes -= old.cost();
+                self.evicted += 1;
+            }
+        }
+    }
+
+    fn repeats_due(&self) -> Option<Instant> {
+        self.pending.as_ref().and_then(|p| p.due)
+    }
+}
+
+/// Classic syslogd's test for a repeat: same sender, same priority, same words.
+fn same_message(a: &Message, b: &Message) -> bool {
+    a.source == b.source
+        && a.sender_pid == b.sender_pid
+        && a.parsed.pri == b.parsed.pri
+        && a.parsed.ident == b.parsed.ident
+        && a.parsed.message == b.parsed.message
+}
+
+/// Requests from the handle to the thread, each answered when done.
+enum Command {
+    Attach(Input),
+    StopUnix,
+    Quit,
+}
+
+/// The handle's side of the command channel.
+struct Control {
+    commands: mpsc::Sender<(Command, mpsc::SyncSender<()>)>,
+    wake: UnixDatagram,
+}
+
+impl Control {
+    /// Send `command`, wake the thread and wait until it is done; false if the thread is
+    /// gone.
+    fn call(&self, command: Command) -> bool {
+        let (done, finished) = mpsc::sync_channel(1);
+        if self.commands.send((command, done)).is_err() {
+            return false;
+        }
+        // A full wake-up queue already guarantees a wake-up.
+        let _ = self.wake.send(&[1]);
+        finished.recv().is_ok()
+    }
+
+    fn attach(&self, input: Input, path: &Path) -> io::Result<()> {
+        if self.call(Command::Attach(input)) {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "the syslog receiver for {} has stopped: create a new one",
+            path.display()
+        )))
+    }
+}
+
+/// One source the thread reads.
+enum Input {
+    Unix(OwnedFd),
+    Udp(UdpSocket),
+    Kmsg(kmsg::Kmsg),
+}
+
+impl Input {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Input::Unix(fd) => fd.as_fd(),
+            Input::Udp(socket) => socket.as_fd(),
+            Input::Kmsg(kmsg) => kmsg.as_fd(),
+        }
+    }
+}
+
+/// What one non-blocking read gave.
+// A return value that lives for one call: boxing the message would cost an allocation
+// per datagram to save stack bytes.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    /// A message, and how many records the kernel overwrote just before it (kmsg).
+    Message(Message, u64),
+    /// Interrupted by a signal: read again.
+    Retry,
+    /// Nothing queued.
+    Empty,
+    /// The input is broken for good; stop polling it.
+    Failed,
+}
+
+/// What a burst of reads from one input gave.
+struct Drained {
+    read: usize,
+    failed: bool,
+}
+
+/// Reads before going back to poll, so that one busy input cannot starve the others or
+/// the commands.
+const BURST: usize = 256;
+/// Messages stored under one lock and announced with one wake-up.
+const BATCH: usize = 64;
+
+/// The receiving thread.
+struct Worker {
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<(Command, mpsc::SyncSender<()>)>,
+    wake: UnixDatagram,
+    path: PathBuf,
+    inputs: Vec<Input>,
+    buffer: Vec<u8>,
+    batch: Vec<Message>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let due = self.shared.inbox().repeats_due();
+            let timeout = match due {
+                // Round up, so that we never wake just before the deadline and spin.
+                Some(due) => PollTimeout::try_from(
+                    due.saturating_duration_since(Instant::now()) + Duration::from_millis(1),
+                )
+                .unwrap_or(PollTimeout::MAX),
+                None => PollTimeout::NONE,
+            };
+            let mut ready = vec![false; 1 + self.inputs.len()];
+            {
+                let mut fds = Vec::with_capacity(ready.len());
+                fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+                fds.extend(
+                    self.inputs
+                        .iter()
+                        .map(|input| PollFd::new(input.fd(), PollFlags::POLLIN)),
+                );
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    // poll itself failing (ENOMEM) leaves nothing sensible to do.
+                    Err(_) => return,
+                }
+                for (flag, fd) in ready.iter_mut().zip(&fds) {
+                    *flag = fd.any().unwrap_or(false);
+                }
+            }
+            let mut failed = Vec::new();
+            for (index, _) in ready[1..].iter().enumerate().filter(|(_, r)| **r) {
+                if self.drain(index, false).failed {
+                    failed.push(index);
+                }
+            }
+            for index in failed.into_iter().rev() {
+                self.inputs.remove(index);
+            }
+            if ready[0] && !self.obey() {
+                return;
+            }
+            if due.is_some_and(|due| Instant::now() >= due) {
+                let mut stored = Vec::new();
+                let copies = self.shared.has_listener.load(Ordering::Acquire);
+                self.shared
+                    .inbox()
+                    .report_repeats(copies.then_some(&mut stored));
+                self.shared.announce(&stored);
+            }
+        }
+    }
+
+    /// Run the queued commands; false when told to quit.
+    fn obey(&mut self) -> bool {
+        let mut byte = [0u8; 16];
+        while self.wake.recv(&mut byte).is_ok() {}
+        while let Ok((command, done)) = self.commands.try_recv() {
+            match command {
+                Command::Attach(input) => self.inputs.push(input),
+                Command::StopUnix => self.stop_unix(),
+                Command::Quit => {
+                    self.stop_unix();
+                    let _ = done.send(());
+                    return false;
+                }
+            }
+            let _ = done.send(());
+        }
+        true
+    }
+
+    /// Unlink, refuse new datagrams, read those already queued, close.
+    fn stop_unix(&mut self) {
+        let Some(index) = self.inputs.iter().position(|i| matches!(i, Input::Unix(_))) else {
+            return;
+        };
+        let _ = std::fs::remove_file(&self.path);
+        // After SHUT_RD the kernel refuses new datagrams but still hands out queued ones.
+        let _ = shutdown(self.inputs[index].fd().as_raw_fd(), Shutdown::Read);
+        loop {
+            let drained = self.drain(index, true);
+            if drained.failed || drained.read < BURST {
+                break;
+            }
+        }
+        self.inputs.remove(index);
+    }
+
+    /// Read up to [`BURST`] messages from input `index` and store them. When `closing`,
+    /// an empty read without credentials ends the queue.
+    fn drain(&mut self, index: usize, closing: bool) -> Drained {
+        let mut lost = 0;
+        let mut drained = Drained {
+            read: 0,
+            failed: false,
+        };
+        while drained.read < BURST {
+            match self.read(index, closing) {
+                Read::Message(message, overwritten) => {
+                    drained.read += 1;
+                    lost += overwritten;
+                    self.batch.push(message);
+                    if self.batch.len() == BATCH {
+                        self.commit(lost);
+                        lost = 0;
+                    }
+                }
+                Read::Retry => {}
+                Read::Empty => break,
+                Read::Failed => {
+                    drained.failed = true;
+                    break;
+                }
+            }
+        }
+        self.commit(lost);
+        drained
+    }
+
+    fn read(&mut self, index: usize, closing: bool) -> Read {
+        let buffer = &mut self.buffer;
+        match &mut self.inputs[index] {
+            Input::Unix(fd) => read_unix(fd, buffer, closing),
+            Input::Udp(socket) => match socket.recv_from(buffer) {
+                // UDP payloads stop at 65507 bytes, so the buffer always holds one whole.
+                Ok((n, from)) => Read::Message(
+                    Message::new(Source::Udp(from), None, buffer[..n].to_vec(), false),
+                    0,
+                ),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Empty,
+                // ICMP errors from earlier sends can surface here; they are not fatal.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    Read::Retry
+                }
+                Err(_) => Read::Failed,
+            },
+            Input::Kmsg(kmsg) => match kmsg.read(buffer) {
+                Ok(kmsg::Record::Message(parsed, raw, lost)) => {
+                    let text = parse::datagram_text(&raw).into_owned();
+                    let message =
+                        Message::with_parsed(Source::Kernel, None, raw, text, false, parsed);
+                    Read::Message(message, lost)
+                }
+                Ok(kmsg::Record::Empty) => Read::Empty,
+                Err(_) => Read::Failed,
+            },
+        }
+    }
+
+    /// Store the batch under one lock, then wake waiters and the listener.
+    fn commit(&mut self, lost: u64) {
+        if self.batch.is_empty() && lost == 0 {
+            return;
+        }
+        let copies = self.shared.has_listener.load(Ordering::Acquire);
+        let mut stored = Vec::new();
+        {
+            let mut inbox = self.shared.inbox();
+            inbox.kmsg_lost += lost;
+            for message in self.batch.drain(..) {
+                inbox.accept(message, copies.then_some(&mut stored));
+            }
+        }
+        self.shared.announce(&stored);
+    }
+}
+
+/// One datagram from the Unix socket, with the sender's PID from SCM_CREDENTIALS.
+fn read_unix(fd: &OwnedFd, buffer: &mut [u8], closing: bool) -> Read {
+    let mut control = nix::cmsg_space!(libc::ucred);
+    let mut iov = [IoSliceMut::new(buffer)];
+    let (bytes, truncated, sender) = match recvmsg::<UnixAddr>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
+    ) {
+        Ok(msg) => {
+            let sender = msg.cmsgs().ok().and_then(|mut c| {
+                c.find_map(|c| match c {
+                    ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+                    _ => None,
+                })
+            });
+            (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), sender)
+        }
+        Err(Errno::EAGAIN) => return Read::Empty,
+        Err(Errno::EINTR) => return Read::Retry,
+        Err(_) => return Read::Failed,
+    };
+    // Every datagram carries credentials (SO_PASSCRED); an empty read without them is
+    // the end of a socket shut down for reading.
+    if closing && bytes == 0 && sender.is_none() {
+        return Read::Empty;
+    }
+    let raw = buffer[..bytes.min(MAX_DATAGRAM)].to_vec();
+    Read::Message(Message::new(Source::Unix, sender, raw, truncated), 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixDatagram;
 
     #[test]
     fn receives_with_sender_pid_and_stops_on_drop() {
@@ -279,5 +999,74 @@ mod tests {
         let got = receiver.wait_for(0, Duration::from_secs(2), |_| true);
         assert!(got[0].truncated);
         assert_eq!(got[0].text.len(), MAX_DATAGRAM);
+        assert_eq!(got[0].raw.len(), MAX_DATAGRAM);
+        assert_eq!(receiver.counters().truncated, 1);
+    }
+
+    fn message(text: &str) -> Message {
+        Message::new(Source::Unix, Some(7), text.as_bytes().to_vec(), false)
+    }
+
+    #[test]
+    fn repeats_fold_into_one_entry_with_its_own_seq() {
+        let mut inbox = Inbox::new(&ReceiverOptions::default());
+        for _ in 0..4 {
+            inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+        }
+        inbox.accept(message("<30>Nov  5 09:04:02 d: other"), None);
+        let seqs: Vec<(u64, u32, &str)> = inbox
+            .messages
+            .iter()
+            .map(|m| (m.seq, m.repeats, m.parsed.message.as_str()))
+            .collect();
+        assert_eq!(
+            seqs,
+            [
+                (1, 0, "same"),
+                (4, 3, "last message repeated 3 times"),
+                (5, 0, "other")
+            ]
+        );
+        assert_eq!(inbox.messages[1].parsed.ident.as_deref(), Some("d"));
+        assert_eq!((inbox.received, inbox.folded), (5, 3));
+    }
+
+    #[test]
+    fn different_sender_or_priority_is_not_a_repeat() {
+        let mut inbox = Inbox::new(&ReceiverOptions::default());
+        inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+        let mut other_pid = message("<30>Nov  5 09:04:01 d: same");
+        other_pid.sender_pid = Some(8);
+        inbox.accept(other_pid, None);
+        inbox.accept(message("<31>Nov  5 09:04:01 d: same"), None);
+        assert_eq!((inbox.messages.len(), inbox.folded), (3, 0));
+    }
+
+    #[test]
+    fn byte_budget_evicts_but_keeps_the_newest() {
+        let mut inbox = Inbox::new(&ReceiverOptions {
+            max_bytes: 1000,
+            fold: false,
+            ..ReceiverOptions::default()
+        });
+        for i in 0..3 {
+            inbox.accept(message(&format!("{i}{}", "x".repeat(2000))), None);
+        }
+        assert_eq!(inbox.messages.len(), 1);
+        assert_eq!(inbox.messages[0].seq, 3);
+        assert_eq!(inbox.evicted, 2);
+    }
+
+    #[test]
+    fn source_serializes_as_a_word() {
+        let addr: SocketAddr = "127.0.0.1:514".parse().unwrap();
+        let json = serde_json::to_string(&[Source::Unix, Source::Udp(addr), Source::Kernel]);
+        assert_eq!(json.unwrap(), r#"["unix","udp:127.0.0.1:514","kernel"]"#);
+    }
+
+    #[test]
+    fn receiver_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Receiver>();
     }
 }

@@ -8,8 +8,7 @@ use crate::lab::protocol::SelfIds;
 use crate::lab::{Forked, STEPS, StepError, StepId, StepOutcome};
 use crate::lessons::LessonSet;
 use crate::probe::{Adopter, Disposition, FdEntry, ProcSnapshot, SignalSets};
-use crate::syslog::receiver::Message;
-use crate::syslog::{Facility, Severity};
+use crate::syslog::receiver::{Message, Source};
 
 use super::action::LabEvent;
 use super::app::App;
@@ -141,18 +140,15 @@ fn outcome(step: StepId, before: &ProcSnapshot) -> StepOutcome {
         child: process.pid,
     });
     let syslog = if step == StepId::Openlog {
-        vec![Message {
-            seq: 1,
-            sender_pid: Some(process.pid),
-            received_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000),
-            facility: Some(Facility::Daemon),
-            severity: Some(Severity::Info),
-            text: format!(
-                "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}",
-                process.pid
-            ),
-            truncated: false,
-        }]
+        let datagram = format!(
+            "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}",
+            process.pid
+        );
+        let mut message =
+            Message::from_datagram(Source::Unix, Some(process.pid), datagram.as_bytes());
+        message.seq = 1;
+        message.received_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        vec![message]
     } else {
         Vec::new()
     };
