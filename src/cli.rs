@@ -9,7 +9,7 @@ use crate::report::Format;
 use crate::ui::theme::ThemeName;
 
 /// `daemonlab lessons …`
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum LessonsCommand {
     /// Validate a directory of lesson files; errors name the file and line.
     Check {
@@ -35,9 +35,30 @@ pub struct Cli {
     /// instead of PID 1 or the nearest subreaper.
     #[arg(long, global = true)]
     pub subreaper: bool,
+    /// Where the subject logs: the lab's own syslogd, or the C library's syslog(3) to /dev/log.
+    #[arg(long, value_enum, default_value_t = SyslogMode::Lab, global = true)]
+    pub syslog: SyslogMode,
+    /// How many messages the lab's syslogd keeps.
+    #[arg(long, value_name = "N", default_value_t = crate::syslog::receiver::DEFAULT_CAPACITY, global = true)]
+    pub syslog_buffer: usize,
+    /// Also receive syslog over UDP at this address (port 514 needs root; try 127.0.0.1:5514).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub syslog_udp: Option<std::net::SocketAddr>,
+    /// Also show kernel messages from /dev/kmsg (where readable).
+    #[arg(long, global = true)]
+    pub kmsg: bool,
 }
 
-#[derive(Debug, Subcommand)]
+/// `--syslog lab|system`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyslogMode {
+    /// The lab's own receiver and the lab's syslog(3) client (every effect visible).
+    Lab,
+    /// The C library's syslog(3), to /dev/log.
+    System,
+}
+
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run steps 0–10 without a TUI and print each step's result and the kernel's view.
     Tour {
@@ -47,6 +68,17 @@ pub enum Command {
         /// Wait for Enter between steps; the subject stays alive for `ps` meanwhile.
         #[arg(long)]
         pause: bool,
+    },
+    /// Run the lab's syslogd on its own, in the foreground, printing what arrives.
+    Syslogd {
+        /// The Unix datagram socket to receive on (removed on exit).
+        #[arg(long)]
+        socket: PathBuf,
+        /// Also receive over UDP here (e.g. 127.0.0.1:5514).
+        #[arg(long, value_name = "ADDR")]
+        udp: Option<std::net::SocketAddr>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Work with lesson files.
     Lessons {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use daemonlab::cli::{Cli, Command, LessonsCommand};
+use daemonlab::cli::{Cli, Command, LessonsCommand, SyslogMode};
 use daemonlab::lab::guard::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
@@ -14,7 +14,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match cli.command.clone() {
         Some(Command::Session { pty, subject_args }) => {
             let subject_exe = match std::env::current_exe() {
                 Ok(exe) => exe,
@@ -42,18 +42,27 @@ fn main() -> ExitCode {
             console,
             system_syslog,
         }),
-        Some(Command::Tour { format, pause }) => run_tour(format, pause, cli.subreaper),
+        Some(Command::Tour { format, pause }) => run_tour(format, pause, &cli),
         Some(Command::Lessons {
             command: LessonsCommand::Check { dir },
         }) => check_lessons(&dir),
+        Some(Command::Syslogd {
+            socket,
+            udp,
+            format,
+        }) => run_syslogd(&socket, udp, format, cli.kmsg),
         None => run_explorer(&cli),
     }
 }
 
-fn lab_options(subreaper: bool) -> Result<LabOptions, ExitCode> {
+fn lab_options(cli: &Cli) -> Result<LabOptions, ExitCode> {
     match LabOptions::for_current_exe() {
         Ok(options) => Ok(LabOptions {
-            subreaper,
+            subreaper: cli.subreaper,
+            system_syslog: cli.syslog == SyslogMode::System,
+            syslog_buffer: cli.syslog_buffer.max(1),
+            syslog_udp: cli.syslog_udp,
+            kmsg: cli.kmsg,
             ..options
         }),
         Err(e) => {
@@ -83,7 +92,7 @@ fn run_explorer(cli: &Cli) -> ExitCode {
             }
         },
     };
-    let lab = match lab_options(cli.subreaper) {
+    let lab = match lab_options(cli) {
         Ok(lab) => lab,
         Err(code) => return code,
     };
@@ -125,13 +134,13 @@ fn check_lessons(dir: &std::path::Path) -> ExitCode {
     }
 }
 
-fn run_tour(format: Format, pause: bool, subreaper: bool) -> ExitCode {
+fn run_tour(format: Format, pause: bool, cli: &Cli) -> ExitCode {
     let guard: Arc<Mutex<Option<Arc<Guard>>>> = Arc::default();
     if let Err(e) = end_lab_on_signals(Arc::clone(&guard)) {
         eprintln!("daemonlab: cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    let options = match lab_options(subreaper) {
+    let options = match lab_options(cli) {
         Ok(options) => options,
         Err(code) => return code,
     };
@@ -174,4 +183,72 @@ fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<
             }
         })?;
     Ok(())
+}
+
+/// `daemonlab syslogd`: the lab's receiver in the foreground; SIGINT or SIGTERM removes
+/// the socket and ends it.
+fn run_syslogd(
+    socket: &std::path::Path,
+    udp: Option<std::net::SocketAddr>,
+    format: Format,
+    kmsg: bool,
+) -> ExitCode {
+    use daemonlab::syslog::sink::{OutputFormat, Sink, SinkOptions, StopHandle};
+    let options = SinkOptions {
+        udp,
+        kmsg,
+        format: if format == Format::Json {
+            OutputFormat::Json
+        } else {
+            OutputFormat::Text
+        },
+        ..SinkOptions::new(socket.to_path_buf())
+    };
+    let sink = match Sink::bind(&options) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("daemonlab syslogd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "daemonlab syslogd: listening on {} — try: logger -u {} hello",
+        sink.path().display(),
+        sink.path().display()
+    );
+    if let Some(addr) = sink.udp_addr() {
+        eprintln!(
+            "daemonlab syslogd: and on UDP {addr} — try: logger -n {} -P {} -d hello",
+            addr.ip(),
+            addr.port()
+        );
+    }
+    let stop = StopHandle::new();
+    let on_signal = stop.clone();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if signals.forever().next().is_some() {
+                    on_signal.stop();
+                }
+            });
+        }
+        Err(e) => {
+            eprintln!("daemonlab syslogd: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match sink.run(&mut std::io::stdout().lock(), &stop) {
+        Ok(counters) => {
+            eprintln!(
+                "daemonlab syslogd: {} received, {} malformed, {} folded; socket removed",
+                counters.received, counters.malformed, counters.folded
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("daemonlab syslogd: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

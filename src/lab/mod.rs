@@ -75,6 +75,12 @@ pub struct LabOptions {
     /// /dev/log does not exist and the lab may create it (root in a container), the lab's
     /// receiver binds /dev/log for its lifetime.
     pub system_syslog: bool,
+    /// How many messages the syslog receiver keeps (`--syslog-buffer`).
+    pub syslog_buffer: usize,
+    /// Also listen for syslog over UDP here (APUE's network path); off by default.
+    pub syslog_udp: Option<std::net::SocketAddr>,
+    /// Also show kernel messages from /dev/kmsg, where readable.
+    pub kmsg: bool,
     /// Make the lab a child subreaper (PR_SET_CHILD_SUBREAPER), so orphans of the
     /// subject are adopted, and reaped, by the lab instead of the nearest subreaper or
     /// PID 1. Shows the difference, and avoids zombies where PID 1 does not reap.
@@ -96,6 +102,9 @@ impl LabOptions {
             ident: "daemonlab".into(),
             subreaper: false,
             system_syslog: false,
+            syslog_buffer: receiver::DEFAULT_CAPACITY,
+            syslog_udp: None,
+            kmsg: false,
         }
     }
 }
@@ -189,7 +198,27 @@ impl Lab {
                 dir: base.clone(),
                 source,
             })?;
-        let (syslog, syslog_note) = bind_receiver(&options, runtime.path())?;
+        let (syslog, mut syslog_note) = bind_receiver(&options, runtime.path())?;
+        if let Some(addr) = options.syslog_udp {
+            match syslog.add_udp(addr) {
+                Ok(bound) => syslog_note.push_str(&format!(
+                    "; also UDP {bound} (logger -n 127.0.0.1 -P {})",
+                    bound.port()
+                )),
+                Err(e) => {
+                    return Err(LabError::Syslog(std::io::Error::new(
+                        e.kind(),
+                        format!("UDP {addr}: {e} — ports below 1024 need root; try 127.0.0.1:5514"),
+                    )));
+                }
+            }
+        }
+        if options.kmsg {
+            match syslog.add_kmsg() {
+                Ok(()) => syslog_note.push_str("; kernel messages from /dev/kmsg"),
+                Err(e) => syslog_note.push_str(&format!("; /dev/kmsg not shown: {e}")),
+            }
+        }
         let pty = Pty::open().map_err(LabError::Pty)?;
         if options.subreaper {
             nix::sys::prctl::set_child_subreaper(true).map_err(|e| LabError::Spawn {
@@ -606,22 +635,20 @@ fn bind_receiver(options: &LabOptions, runtime: &Path) -> Result<(Receiver, Stri
     if options.system_syslog {
         let dev_log = Path::new("/dev/log");
         if std::fs::symlink_metadata(dev_log).is_err()
-            && let Ok(receiver) = Receiver::bind(dev_log, receiver::DEFAULT_CAPACITY)
+            && let Ok(receiver) = Receiver::bind(dev_log, options.syslog_buffer)
         {
             let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
                         for its lifetime (and removes it on exit)"
                 .to_string();
             return Ok((receiver, note));
         }
-        let receiver =
-            Receiver::bind(&private, receiver::DEFAULT_CAPACITY).map_err(LabError::Syslog)?;
+        let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
         let note = "system mode: the subject's messages go to the system logger at /dev/log, which the lab \
                     cannot read back — look with `journalctl -t daemonlab` or in /var/log/syslog"
             .to_string();
         return Ok((receiver, note));
     }
-    let receiver =
-        Receiver::bind(&private, receiver::DEFAULT_CAPACITY).map_err(LabError::Syslog)?;
+    let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
     let note = format!(
         "the lab's own syslogd at {} (try: logger -u {} hello)",
         private.display(),

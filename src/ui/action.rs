@@ -1,8 +1,10 @@
 //! Everything that can happen to the app: keys turned into actions, and what the lab
 //! reports. `App::update` is the only place state changes.
 
-use crate::lab::{StepId, StepOutcome};
+use crate::lab::{ActionOutcome, StepId, StepOutcome};
 use crate::probe::ProcSnapshot;
+use crate::syslog::Severity;
+use crate::syslog::receiver::Message;
 
 use super::worker::LabInfo;
 
@@ -34,6 +36,20 @@ pub enum Action {
     /// Scroll the lesson pane.
     LessonDown,
     LessonUp,
+    /// Make the subject `syslog()` a test message at the chosen severity.
+    LogTest,
+    /// Choose the severity `LogTest` uses.
+    CycleLogLevel,
+    /// Cycle the subject's `setlogmask`.
+    CycleLogMask,
+    /// Cycle the options the subject passes to `openlog`.
+    CycleOpenlog,
+    /// Stop or start the lab's syslog receiver.
+    ToggleReceiver,
+    /// Cycle the syslog pane's minimum severity.
+    CycleSyslogFilter,
+    /// Freeze or unfreeze the syslog pane.
+    PauseSyslog,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.
@@ -77,12 +93,33 @@ pub enum LabEvent {
         generation: u64,
         lines: Vec<String>,
     },
+    /// A datagram the lab's receiver stored (from the subject or any other client).
+    Syslog {
+        generation: u64,
+        message: Box<Message>,
+    },
+    /// A syslog request (not a step) finished.
+    SyslogDone {
+        generation: u64,
+        what: String,
+        outcome: Result<Box<ActionOutcome>, String>,
+    },
+    /// The receiver was stopped or started.
+    Receiver {
+        generation: u64,
+        running: bool,
+        message: String,
+    },
 }
 
 /// What `update` asks the runtime to do; `update` itself never touches a process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Run(StepId),
+    Log(Severity),
+    SetLogMask(u8),
+    Openlog(u32),
+    ToggleReceiver,
     Reset,
     Quit,
 }

@@ -4,6 +4,9 @@
 use crate::lab::{STEPS, StepId, StepOutcome};
 use crate::lessons::LessonSet;
 use crate::probe::ProcSnapshot;
+use crate::syslog::client::LOG_NOWAIT;
+use crate::syslog::receiver::Message;
+use crate::syslog::{LOG_CONS, LOG_NDELAY, LOG_PERROR, LOG_PID, SEVERITIES, Severity};
 
 use super::action::{Action, Command, LabEvent};
 use super::theme::Theme;
@@ -26,15 +29,17 @@ pub enum Pane {
     History,
     Lesson,
     Terminal,
+    Syslog,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [
+    pub const ALL: [Pane; 6] = [
         Pane::Steps,
         Pane::Process,
         Pane::History,
         Pane::Lesson,
         Pane::Terminal,
+        Pane::Syslog,
     ];
 
     fn offset(self, by: isize) -> Pane {
@@ -117,12 +122,100 @@ pub struct App {
     /// What the last step's call returned, in the subject's words.
     pub last_result: Option<String>,
     pub terminal: Vec<String>,
+    pub syslog: SyslogView,
     pub notice: Option<Notice>,
     pub quit: bool,
 }
 
 /// Terminal lines kept for the pane.
 const TERMINAL_LINES: usize = 500;
+/// Syslog messages kept for the pane (the receiver keeps its own, larger ring).
+const SYSLOG_LINES: usize = 2000;
+
+/// The `openlog` options `O` steps through: together they try every option in the book's table.
+pub const OPENLOG_PRESETS: [u32; 6] = [
+    LOG_CONS,
+    LOG_PID | LOG_CONS,
+    LOG_PID | LOG_NDELAY,
+    LOG_PID | LOG_PERROR,
+    LOG_PID | LOG_CONS | LOG_NDELAY | LOG_NOWAIT,
+    0,
+];
+
+/// The masks `M` steps through: everything, then `LOG_UPTO` of ever more severe levels.
+pub const MASK_PRESETS: [u8; 4] = [0xff, 0x3f, 0x0f, 0x07];
+
+/// What the syslog pane shows and counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogView {
+    pub messages: Vec<Message>,
+    pub received: u64,
+    pub malformed: u64,
+    pub folded: u64,
+    /// Show this severity and worse.
+    pub min_severity: Severity,
+    /// Frozen at this many messages (new ones still arrive and count).
+    pub paused_at: Option<usize>,
+    /// Lines scrolled up from the newest.
+    pub scroll: usize,
+    /// The severity `L` logs at.
+    pub test_level: Severity,
+    pub mask_preset: usize,
+    pub openlog_preset: usize,
+    /// The subject's syslog(3) state as it last reported it.
+    pub client: Option<crate::lab::protocol::SyslogState>,
+    pub receiver_running: bool,
+    /// Where the messages go, from the lab.
+    pub note: String,
+}
+
+impl Default for SyslogView {
+    fn default() -> Self {
+        SyslogView {
+            messages: Vec::new(),
+            received: 0,
+            malformed: 0,
+            folded: 0,
+            min_severity: Severity::Debug,
+            paused_at: None,
+            scroll: 0,
+            test_level: Severity::Err,
+            mask_preset: 0,
+            openlog_preset: 0,
+            client: None,
+            receiver_running: true,
+            note: String::new(),
+        }
+    }
+}
+
+impl SyslogView {
+    fn push(&mut self, message: Message) {
+        self.received += 1;
+        if message.facility.is_none() {
+            self.malformed += 1;
+        }
+        self.folded += u64::from(message.repeats);
+        self.messages.push(message);
+        let excess = self.messages.len().saturating_sub(SYSLOG_LINES);
+        self.messages.drain(..excess);
+        if let Some(at) = self.paused_at.as_mut() {
+            *at = at.saturating_sub(excess);
+        }
+    }
+
+    /// The messages the pane shows now: up to the pause point, at or above the filter.
+    pub fn visible(&self) -> impl DoubleEndedIterator<Item = &Message> {
+        let end = self
+            .paused_at
+            .unwrap_or(self.messages.len())
+            .min(self.messages.len());
+        let min = self.min_severity;
+        self.messages[..end]
+            .iter()
+            .filter(move |m| m.severity.is_none_or(|s| s <= min))
+    }
+}
 
 impl App {
     /// A new app waiting for its first lab.
@@ -148,6 +241,7 @@ impl App {
             history: Vec::new(),
             last_result: None,
             terminal: Vec::new(),
+            syslog: SyslogView::default(),
             notice: Some(Notice {
                 text: "starting the subject…".into(),
                 error: false,
@@ -231,8 +325,46 @@ impl App {
             Action::FocusNext => self.focus = self.focus.offset(1),
             Action::FocusPrev => self.focus = self.focus.offset(-1),
             Action::Zoom => self.zoomed = !self.zoomed,
+            Action::LessonDown if self.focus == Pane::Syslog => {
+                self.syslog.scroll = self.syslog.scroll.saturating_sub(5)
+            }
+            Action::LessonUp if self.focus == Pane::Syslog => self.syslog.scroll += 5,
             Action::LessonDown => self.lesson_scroll = self.lesson_scroll.saturating_add(5),
             Action::LessonUp => self.lesson_scroll = self.lesson_scroll.saturating_sub(5),
+            Action::CycleLogLevel => {
+                let next = (self.syslog.test_level as usize + 1) % SEVERITIES.len();
+                self.syslog.test_level = SEVERITIES[next];
+                self.note(
+                    &format!(
+                        "L now logs at LOG_{}",
+                        self.syslog.test_level.name().to_uppercase()
+                    ),
+                    false,
+                );
+            }
+            Action::CycleSyslogFilter => {
+                let next =
+                    (self.syslog.min_severity as usize + SEVERITIES.len() - 1) % SEVERITIES.len();
+                self.syslog.min_severity = SEVERITIES[next];
+            }
+            Action::PauseSyslog => {
+                self.syslog.paused_at = match self.syslog.paused_at {
+                    Some(_) => None,
+                    None => Some(self.syslog.messages.len()),
+                }
+            }
+            Action::LogTest => return self.ask(Command::Log(self.syslog.test_level)),
+            Action::CycleLogMask => {
+                let next = (self.syslog.mask_preset + 1) % MASK_PRESETS.len();
+                self.syslog.mask_preset = next;
+                return self.ask(Command::SetLogMask(MASK_PRESETS[next]));
+            }
+            Action::CycleOpenlog => {
+                let next = (self.syslog.openlog_preset + 1) % OPENLOG_PRESETS.len();
+                self.syslog.openlog_preset = next;
+                return self.ask(Command::Openlog(OPENLOG_PRESETS[next]));
+            }
+            Action::ToggleReceiver => return self.ask(Command::ToggleReceiver),
             Action::NextTab | Action::PrevTab => self.tab = Tab::ALL[0],
             Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
                 Some(tab) => self.tab = *tab,
@@ -246,12 +378,20 @@ impl App {
     }
 
     fn run(&mut self, step: StepId) -> Option<Command> {
+        self.ask(Command::Run(step))
+    }
+
+    /// Send a command to the lab unless one is still running.
+    fn ask(&mut self, command: Command) -> Option<Command> {
         if self.busy || self.lab.is_none() {
+            if self.lab.is_some() {
+                self.note("one moment: the last request is still running", false);
+            }
             return None;
         }
         self.busy = true;
         self.notice = None;
-        Some(Command::Run(step))
+        Some(command)
     }
 
     fn note(&mut self, text: &str, error: bool) {
@@ -275,6 +415,10 @@ impl App {
         self.history.clear();
         self.last_result = None;
         self.terminal.clear();
+        self.syslog = SyslogView {
+            test_level: self.syslog.test_level,
+            ..SyslogView::default()
+        };
         self.note("starting a new subject…", false);
     }
 
@@ -287,13 +431,17 @@ impl App {
             | LabEvent::StepError { generation, .. }
             | LabEvent::Refreshed { generation, .. }
             | LabEvent::SubjectGone { generation, .. }
-            | LabEvent::Terminal { generation, .. } => *generation,
+            | LabEvent::Terminal { generation, .. }
+            | LabEvent::Syslog { generation, .. }
+            | LabEvent::SyslogDone { generation, .. }
+            | LabEvent::Receiver { generation, .. } => *generation,
         };
         if generation != self.generation {
             return;
         }
         match event {
             LabEvent::Started { info, snapshot, .. } => {
+                self.syslog.note = info.syslog_note.clone();
                 self.lab = Some(info);
                 self.busy = false;
                 self.notice = None;
@@ -320,6 +468,37 @@ impl App {
                 self.process = Some(*snapshot);
             }
             LabEvent::SubjectGone { message, .. } => self.note(&message, true),
+            LabEvent::Syslog { message, .. } => self.syslog.push(*message),
+            LabEvent::Receiver {
+                running, message, ..
+            } => {
+                self.busy = false;
+                self.syslog.receiver_running = running;
+                self.note(&message, false);
+            }
+            LabEvent::SyslogDone { what, outcome, .. } => {
+                self.busy = false;
+                match outcome {
+                    Ok(outcome) => {
+                        let outcome = *outcome;
+                        self.last_result = Some(match &outcome.error {
+                            None => format!("{what}: {}", outcome.detail),
+                            Some(e) => format!("{what} failed: {}", e.message),
+                        });
+                        self.notice = Some(Notice {
+                            text: self.last_result.clone().unwrap_or_default(),
+                            error: !outcome.ok,
+                        });
+                        if outcome.syslog.is_some() {
+                            self.syslog.client = outcome.syslog;
+                        }
+                        self.changed = outcome.changed;
+                        self.changed_outside = false;
+                        self.process = Some(outcome.process);
+                    }
+                    Err(message) => self.note(&message, true),
+                }
+            }
             LabEvent::Terminal { lines, .. } => {
                 self.terminal.extend(lines);
                 let excess = self.terminal.len().saturating_sub(TERMINAL_LINES);
@@ -497,7 +676,7 @@ mod tests {
         assert_eq!(app.focus, Pane::Process);
         app.update(Action::FocusPrev);
         app.update(Action::FocusPrev);
-        assert_eq!(app.focus, Pane::Terminal);
+        assert_eq!(app.focus, Pane::Syslog);
         app.update(Action::Zoom);
         assert!(app.zoomed);
         assert_eq!(app.update(Action::Back), Some(Command::Quit));
@@ -514,6 +693,73 @@ mod tests {
         assert_eq!(app.lesson_scroll, 5);
         app.update(Action::ToggleFree);
         assert_eq!(app.lesson_scroll, 0, "another lesson starts at the top");
+    }
+
+    #[test]
+    fn syslog_keys_ask_the_lab_and_the_view_filters_pauses_and_counts() {
+        let mut app = fixtures::app_after(11, Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.syslog.received, 1, "the openlog step's message");
+        assert_eq!(
+            app.update(Action::LogTest),
+            Some(Command::Log(Severity::Err))
+        );
+        assert_eq!(app.update(Action::LogTest), None, "one request at a time");
+        app.busy = false;
+        app.update(Action::CycleLogLevel);
+        assert_eq!(app.syslog.test_level, Severity::Warning);
+        assert_eq!(
+            app.update(Action::CycleLogMask),
+            Some(Command::SetLogMask(MASK_PRESETS[1]))
+        );
+        app.busy = false;
+        assert_eq!(
+            app.update(Action::CycleOpenlog),
+            Some(Command::Openlog(OPENLOG_PRESETS[1]))
+        );
+        app.busy = false;
+        assert_eq!(
+            app.update(Action::ToggleReceiver),
+            Some(Command::ToggleReceiver)
+        );
+        app.handle_lab(LabEvent::Receiver {
+            generation: 0,
+            running: false,
+            message: "stopped".into(),
+        });
+        assert!(!app.syslog.receiver_running && !app.busy);
+
+        let datagram = |text: &str| {
+            Box::new(crate::syslog::receiver::Message::from_datagram(
+                crate::syslog::receiver::Source::Unix,
+                Some(1),
+                text.as_bytes(),
+            ))
+        };
+        app.update(Action::PauseSyslog);
+        app.handle_lab(LabEvent::Syslog {
+            generation: 0,
+            message: datagram("<31>x: debug"),
+        });
+        app.handle_lab(LabEvent::Syslog {
+            generation: 0,
+            message: datagram("garbage"),
+        });
+        assert_eq!(app.syslog.received, 3);
+        assert_eq!(app.syslog.malformed, 1);
+        assert_eq!(
+            app.syslog.visible().count(),
+            1,
+            "paused: new messages count but wait"
+        );
+        app.update(Action::PauseSyslog);
+        assert_eq!(app.syslog.visible().count(), 3);
+        app.update(Action::CycleSyslogFilter);
+        assert_eq!(app.syslog.min_severity, Severity::Info);
+        assert_eq!(
+            app.syslog.visible().count(),
+            2,
+            "debug hidden, malformed always shown"
+        );
     }
 
     #[test]

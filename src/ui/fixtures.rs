@@ -36,6 +36,7 @@ pub fn lab_info() -> LabInfo {
         pty: "pts/3".into(),
         control_fd: 100,
         syslog_socket: PathBuf::from("/run/user/1000/daemonlab-demo/log"),
+        syslog_note: "the lab's own syslogd at /run/user/1000/daemonlab-demo/log".into(),
     }
 }
 
@@ -239,6 +240,12 @@ pub fn app_after(steps: usize, theme: Theme, lessons: LessonSet) -> App {
         lines: terminal_lines(&outcomes),
     });
     for o in outcomes {
+        for message in &o.syslog {
+            app.handle_lab(LabEvent::Syslog {
+                generation: 0,
+                message: Box::new(message.clone()),
+            });
+        }
         app.handle_lab(LabEvent::StepDone {
             generation: 0,
             outcome: Box::new(o),

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
-use super::app::{App, Pane};
+use super::app::{App, Pane, StepStatus};
 use super::panes;
 
 /// Smallest terminal the Lab tab is drawn in.
@@ -49,10 +49,10 @@ fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
     let [steps, lesson] =
         Layout::vertical([Constraint::Length(steps_height), Constraint::Fill(1)]).areas(left);
     let process_height = if area.height >= 30 { 12 } else { 11 };
-    let [process, history, terminal] = Layout::vertical([
+    let [process, history, bottom] = Layout::vertical([
         Constraint::Length(process_height),
+        Constraint::Fill(4),
         Constraint::Fill(3),
-        Constraint::Fill(2),
     ])
     .areas(right);
     for (pane, rect) in [
@@ -60,9 +60,27 @@ fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
         (Pane::Lesson, lesson),
         (Pane::Process, process),
         (Pane::History, history),
-        (Pane::Terminal, terminal),
     ] {
         render_pane(app, pane, rect, buf);
+    }
+    if right.width >= 76 {
+        let [terminal, syslog] =
+            Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)])
+                .areas(bottom);
+        render_pane(app, Pane::Terminal, terminal, buf);
+        render_pane(app, Pane::Syslog, syslog, buf);
+    } else {
+        render_pane(app, shared_bottom_pane(app), bottom, buf);
+    }
+}
+
+/// On a narrow screen Terminal and Syslog share one place: the focused one, else the
+/// terminal until step 8 closes it, then the syslog, where a daemon's words go next.
+fn shared_bottom_pane(app: &App) -> Pane {
+    match app.focus {
+        Pane::Terminal | Pane::Syslog => app.focus,
+        _ if app.steps[crate::lab::StepId::CloseFds as usize] == StepStatus::Done => Pane::Syslog,
+        _ => Pane::Terminal,
     }
 }
 
@@ -73,6 +91,7 @@ fn render_pane(app: &App, pane: Pane, area: Rect, buf: &mut Buffer) {
         Pane::History => panes::history::render(app, area, buf),
         Pane::Lesson => panes::lesson::render(app, area, buf),
         Pane::Terminal => panes::terminal::render(app, area, buf),
+        Pane::Syslog => panes::syslog::render(app, area, buf),
     }
 }
 

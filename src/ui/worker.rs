@@ -9,8 +9,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::lab::guard::Guard;
+use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::probe::{ProbeError, ProcSnapshot};
+use crate::syslog::Facility;
 
 use super::action::{Command, LabEvent};
 
@@ -23,6 +25,8 @@ pub struct LabInfo {
     pub pty: String,
     pub control_fd: i32,
     pub syslog_socket: PathBuf,
+    /// Where the subject's syslog messages go, in words.
+    pub syslog_note: String,
 }
 
 /// How often a live subject is re-read, to catch changes made from outside.
@@ -46,6 +50,7 @@ pub fn spawn(
                 report,
                 guard_slot,
                 generation: 0,
+                test_messages: 0,
             }
             .run(commands)
         })
@@ -56,6 +61,7 @@ struct Worker<R> {
     report: R,
     guard_slot: GuardSlot,
     generation: u64,
+    test_messages: u64,
 }
 
 /// The lab and what the worker last showed of it.
@@ -79,6 +85,32 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 Ok(Command::Run(step)) => {
                     if let Some(l) = live.as_mut() {
                         self.run_step(l, step);
+                    }
+                }
+                Ok(Command::Log(severity)) => {
+                    // Numbered, so two presses are two messages, not one folded repeat.
+                    self.test_messages += 1;
+                    let message = format!(
+                        "test message {} at LOG_{}; errno says: %m",
+                        self.test_messages,
+                        severity.name().to_uppercase()
+                    );
+                    self.syslog_request(&mut live, "syslog", Request::Log { severity, message });
+                }
+                Ok(Command::SetLogMask(mask)) => {
+                    self.syslog_request(&mut live, "setlogmask", Request::SetLogMask { mask })
+                }
+                Ok(Command::Openlog(option)) => self.syslog_request(
+                    &mut live,
+                    "openlog",
+                    Request::Openlog {
+                        option,
+                        facility: Facility::Daemon,
+                    },
+                ),
+                Ok(Command::ToggleReceiver) => {
+                    if let Some(l) = live.as_ref() {
+                        self.toggle_receiver(l);
                     }
                 }
                 Ok(Command::Reset) => {
@@ -117,6 +149,7 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             pty: lab.pty_name().to_string(),
             control_fd: lab.control_fd(),
             syslog_socket: lab.syslog().path().to_path_buf(),
+            syslog_note: lab.syslog_note().to_string(),
         };
         let shown = lab.last_snapshot().clone();
         (self.report)(LabEvent::Started {
@@ -124,6 +157,13 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             info,
             snapshot: Box::new(shown.clone()),
         });
+        let report = self.report.clone();
+        lab.syslog().set_listener(Box::new(move |message| {
+            report(LabEvent::Syslog {
+                generation,
+                message: Box::new(message.clone()),
+            })
+        }));
         let report = self.report.clone();
         lab.terminal().set_listener(Box::new(move |lines| {
             report(LabEvent::Terminal { generation, lines })
@@ -160,6 +200,49 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 });
             }
         }
+    }
+
+    fn syslog_request(&self, live: &mut Option<Live>, what: &str, request: Request) {
+        let generation = self.generation;
+        let Some(live) = live.as_mut() else { return };
+        let outcome = match live.lab.syslog_request(request) {
+            Ok(outcome) => {
+                live.shown = outcome.process.clone();
+                Ok(Box::new(outcome))
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        (self.report)(LabEvent::SyslogDone {
+            generation,
+            what: what.to_string(),
+            outcome,
+        });
+    }
+
+    fn toggle_receiver(&self, live: &Live) {
+        let generation = self.generation;
+        let receiver = live.lab.syslog();
+        let (running, message) = if receiver.is_running() {
+            receiver.stop();
+            (
+                false,
+                format!(
+                    "the lab's syslogd is stopped: {} is gone. Press L: with LOG_CONS the message goes to the \
+                 console (here the subject's terminal); without it, it is lost. S starts it again.",
+                    receiver.path().display()
+                ),
+            )
+        } else {
+            match receiver.start() {
+                Ok(()) => (true, "the lab's syslogd is back; the subject's next syslog() reconnects, as glibc does".into()),
+                Err(e) => (false, format!("cannot start the lab's syslogd again: {e}")),
+            }
+        };
+        (self.report)(LabEvent::Receiver {
+            generation,
+            running,
+            message,
+        });
     }
 
     /// Re-read the subject; report only when something changed (idle stays idle).

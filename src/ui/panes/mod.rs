@@ -7,4 +7,5 @@ pub mod history;
 pub mod lesson;
 pub mod process;
 pub mod steps;
+pub mod syslog;
 pub mod terminal;

@@ -1,0 +1,147 @@
+//! What the lab's syslogd received: from the subject and from any other client
+//! (`logger -u PATH`, UDP, the kernel), decoded, coloured by severity, with its counters.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget};
+
+use crate::syslog::Severity;
+use crate::syslog::receiver::{Message, Source};
+use crate::ui::app::{App, Pane};
+use crate::ui::render::pane_block;
+
+/// Severity as a style: the worse, the louder; monochrome themes get bold and dim.
+fn severity_style(app: &App, severity: Option<Severity>) -> Style {
+    let mono = app.theme.text.fg.is_none() && app.theme.changed.bg.is_none();
+    match severity {
+        None => app.theme.error,
+        Some(s) if s <= Severity::Err => app.theme.error,
+        Some(Severity::Warning) if mono => Style::new().add_modifier(Modifier::BOLD),
+        Some(Severity::Warning) => Style::new().fg(Color::Yellow),
+        Some(Severity::Debug) => app.theme.muted,
+        Some(_) => app.theme.text,
+    }
+}
+
+/// The time to show: the sender's own timestamp when it sent one (its clock part), else
+/// when the receiver got it, in local time.
+fn clock(message: &Message) -> String {
+    if let Some(stamp) = &message.parsed.timestamp
+        && let Some(time) = stamp
+            .split([' ', 'T'])
+            .find(|part| part.len() >= 8 && part.as_bytes()[2] == b':')
+    {
+        return time[..8].to_string();
+    }
+    let secs = message
+        .received_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // SAFETY: localtime_r fills a zeroed struct we own from a plain integer.
+    let tm = unsafe {
+        let t = secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+/// One message as a line: time, facility.severity, ident[pid], message.
+pub fn line<'a>(app: &App, message: &Message) -> Line<'a> {
+    let p = &message.parsed;
+    let style = severity_style(app, message.severity);
+    let mut spans = vec![Span::styled(
+        format!("{} ", clock(message)),
+        app.theme.muted,
+    )];
+    match &message.source {
+        Source::Unix => {}
+        Source::Udp(addr) => spans.push(Span::styled(format!("udp {addr} "), app.theme.muted)),
+        Source::Kernel => spans.push(Span::styled("kernel ", app.theme.muted)),
+    }
+    if message.repeats > 0 {
+        spans.push(Span::styled(
+            format!("last message repeated {} times", message.repeats),
+            app.theme.muted,
+        ));
+        return Line::from(spans);
+    }
+    match (message.facility, message.severity) {
+        (Some(f), Some(s)) => {
+            spans.push(Span::styled(format!("{}.{} ", f.name(), s.name()), style))
+        }
+        _ => {
+            spans.push(Span::styled("malformed ", app.theme.error));
+            spans.push(Span::raw(message.text.escape_debug().to_string()));
+            return Line::from(spans);
+        }
+    }
+    let who = match (&p.ident, p.pid) {
+        (Some(ident), Some(pid)) => format!("{ident}[{pid}]: "),
+        (Some(ident), None) => format!("{ident}: "),
+        (None, _) => String::new(),
+    };
+    spans.push(Span::styled(who, app.theme.title));
+    spans.push(Span::styled(p.message.clone(), style));
+    if let Some(sender) = message.sender_pid
+        && p.pid.is_some_and(|pid| pid != sender)
+    {
+        spans.push(Span::styled(
+            format!(" (kernel says pid {sender})"),
+            app.theme.error,
+        ));
+    }
+    Line::from(spans)
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let view = &app.syslog;
+    let mut title = format!(" Syslog · {} received", view.received);
+    if view.malformed > 0 {
+        title.push_str(&format!(" · {} malformed", view.malformed));
+    }
+    if view.folded > 0 {
+        title.push_str(&format!(" · {} folded", view.folded));
+    }
+    if view.min_severity != Severity::Debug {
+        title.push_str(&format!(" · ≥ {}", view.min_severity.name()));
+    }
+    if view.paused_at.is_some() {
+        title.push_str(" · PAUSED");
+    }
+    if !view.receiver_running {
+        title.push_str(" · STOPPED");
+    }
+    title.push(' ');
+
+    let room = area.height.saturating_sub(3) as usize;
+    let visible: Vec<&Message> = view.visible().collect();
+    let end = visible.len().saturating_sub(view.scroll);
+    let start = end.saturating_sub(room);
+    let mut lines: Vec<Line> = Vec::new();
+    let client = match &view.client {
+        Some(c) => format!(
+            "openlog {} · mask {} · L→{}",
+            c.options,
+            crate::lab::subject::mask_name(c.mask),
+            view.test_level.name()
+        ),
+        None => format!(
+            "L log ({}) · O options · M mask · S stop",
+            view.test_level.name()
+        ),
+    };
+    lines.push(Line::styled(client, app.theme.muted));
+    if visible.is_empty() {
+        lines.push(Line::styled(view.note.clone(), app.theme.muted));
+    }
+    lines.extend(visible[start..end].iter().map(|m| line(app, m)));
+    // No wrapping: one message, one row, so the newest stay in view (z shows more).
+    Paragraph::new(lines)
+        .block(pane_block(app, Pane::Syslog, title))
+        .render(area, buf);
+}
