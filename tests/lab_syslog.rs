@@ -186,3 +186,41 @@ fn system_mode_uses_libc_syslog_and_reads_it_back_where_it_may() {
     );
     assert_all_gone(&seen);
 }
+
+#[test]
+fn with_the_receiver_stopped_log_cons_writes_to_the_terminal_then_it_reconnects() {
+    let mut lab = start_lab();
+    let seen = vec![lab.session_pid(), lab.subject_pid()];
+    openlog(&mut lab, LOG_PID | LOG_CONS | LOG_NDELAY);
+    assert_eq!(log(&mut lab, Severity::Info, "before").received.len(), 1);
+    lab.syslog().stop();
+    assert!(!lab.syslog().is_running());
+    let lines_before = lab.terminal().line_count();
+    let down = log(&mut lab, Severity::Err, "while down");
+    assert!(down.ok, "{:?}", down.error);
+    assert!(
+        down.detail.contains("LOG_CONS wrote it to the console"),
+        "{}",
+        down.detail
+    );
+    assert_eq!(down.syslog.as_ref().unwrap().stats.unwrap().to_console, 1);
+    let tag = format!("daemonlab[{}]: while down", lab.subject_pid());
+    assert!(
+        lab.terminal()
+            .wait_for_line(lines_before, Duration::from_secs(2), |l| l == tag),
+        "the console in the lab is the subject's terminal: {:?}",
+        lab.terminal().lines_since(lines_before)
+    );
+    openlog(&mut lab, LOG_PID);
+    let lost = log(&mut lab, Severity::Err, "lost");
+    assert!(
+        !lost.ok,
+        "without LOG_CONS the failure is reported, never silent"
+    );
+    assert!(lost.error.unwrap().message.contains("not delivered"));
+    lab.syslog().start().unwrap();
+    let back = log(&mut lab, Severity::Info, "after");
+    assert_eq!(back.received.len(), 1, "reconnected: {}", back.detail);
+    drop(lab);
+    assert_all_gone(&seen);
+}

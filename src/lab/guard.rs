@@ -59,6 +59,8 @@ struct Tracked {
     channels: Vec<UnixStream>,
     processes: Vec<(Pid, OwnedFd)>,
     session: Option<Child>,
+    /// Helpers with no channel to close (journalctl): ended at once, then reaped.
+    helpers: Vec<Child>,
     done: bool,
 }
 
@@ -99,6 +101,11 @@ impl Guard {
         }
     }
 
+    /// Track a helper the lab started that only ends when told (e.g. `journalctl -f`).
+    pub fn add_helper(&self, child: Child) {
+        self.lock().helpers.push(child);
+    }
+
     /// PIDs of tracked processes that are still alive.
     pub fn alive(&self) -> Vec<Pid> {
         self.lock()
@@ -115,6 +122,10 @@ impl Guard {
         let mut tracked = self.lock();
         if tracked.done {
             return;
+        }
+        for mut helper in tracked.helpers.drain(..) {
+            let _ = helper.kill();
+            let _ = helper.wait();
         }
         for channel in tracked.channels.drain(..) {
             let _ = channel.shutdown(std::net::Shutdown::Both);

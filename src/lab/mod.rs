@@ -176,7 +176,7 @@ pub struct Lab {
     control_fd: i32,
     terminal: Arc<Terminal>,
     session_events: Arc<SessionLog>,
-    syslog: Receiver,
+    syslog: Arc<Receiver>,
     /// Where the subject's syslog messages go, in words for the UI.
     syslog_note: String,
     last: ProcSnapshot,
@@ -198,7 +198,8 @@ impl Lab {
                 dir: base.clone(),
                 source,
             })?;
-        let (syslog, mut syslog_note) = bind_receiver(&options, runtime.path())?;
+        let (syslog, mut syslog_note, follow_journal) = bind_receiver(&options, runtime.path())?;
+        let syslog = Arc::new(syslog);
         if let Some(addr) = options.syslog_udp {
             match syslog.add_udp(addr) {
                 Ok(bound) => syslog_note.push_str(&format!(
@@ -259,6 +260,12 @@ impl Lab {
         guard.set_session(child).map_err(spawn_error)?;
         guard.add_channel(control.try_clone().map_err(LabError::Channel)?);
         guard.add_channel(lifeline.try_clone().map_err(LabError::Channel)?);
+        if follow_journal {
+            match crate::syslog::journal::follow(&options.ident, Arc::clone(&syslog)) {
+                Ok(child) => guard.add_helper(child),
+                Err(e) => syslog_note.push_str(&format!(" (but journalctl could not start: {e})")),
+            }
+        }
         drop(pty.slave);
         let terminal = Terminal::spawn_reader(pty.master).map_err(LabError::Channel)?;
         let session_events = Arc::new(SessionLog::default());
@@ -630,7 +637,10 @@ fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeEr
 /// The receiver, and a sentence saying where the subject's messages go. In system mode
 /// the lab takes /dev/log when it is free and it may; otherwise the messages go to the
 /// system's logger, and the lab says so rather than pretend to show them.
-fn bind_receiver(options: &LabOptions, runtime: &Path) -> Result<(Receiver, String), LabError> {
+fn bind_receiver(
+    options: &LabOptions,
+    runtime: &Path,
+) -> Result<(Receiver, String, bool), LabError> {
     let private = runtime.join("log");
     if options.system_syslog {
         let dev_log = Path::new("/dev/log");
@@ -640,13 +650,21 @@ fn bind_receiver(options: &LabOptions, runtime: &Path) -> Result<(Receiver, Stri
             let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
                         for its lifetime (and removes it on exit)"
                 .to_string();
-            return Ok((receiver, note));
+            return Ok((receiver, note, false));
         }
         let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
+        if crate::syslog::journal::available() {
+            let note = format!(
+                "system mode: /dev/log belongs to the system logger; the lab follows `journalctl -f -t {}` \
+                 to show what reached the journal",
+                options.ident
+            );
+            return Ok((receiver, note, true));
+        }
         let note = "system mode: the subject's messages go to the system logger at /dev/log, which the lab \
-                    cannot read back — look with `journalctl -t daemonlab` or in /var/log/syslog"
+                    cannot read back here — look in /var/log/syslog or your logger's files"
             .to_string();
-        return Ok((receiver, note));
+        return Ok((receiver, note, false));
     }
     let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
     let note = format!(
@@ -654,7 +672,7 @@ fn bind_receiver(options: &LabOptions, runtime: &Path) -> Result<(Receiver, Stri
         private.display(),
         private.display()
     );
-    Ok((receiver, note))
+    Ok((receiver, note, false))
 }
 
 fn default_runtime_base() -> PathBuf {

@@ -2,6 +2,7 @@
 //! syslogd or journald plays at /dev/log) and the subject's syslog(3) client.
 
 pub mod client;
+pub mod journal;
 pub mod parse;
 pub mod receiver;
 pub mod sink;

@@ -118,7 +118,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     title.push(' ');
 
-    let room = area.height.saturating_sub(3) as usize;
+    let room = area.height.saturating_sub(4) as usize;
     let visible: Vec<&Message> = view.visible().collect();
     let end = visible.len().saturating_sub(view.scroll);
     let start = end.saturating_sub(room);
@@ -135,6 +135,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             view.test_level.name()
         ),
     };
+    if let Some(lab) = &app.lab {
+        let path = lab.syslog_socket.display();
+        lines.push(Line::from(vec![
+            Span::styled("try: ", app.theme.muted),
+            Span::styled(format!("logger -u {path} hello"), app.theme.code),
+        ]));
+    }
     lines.push(Line::styled(client, app.theme.muted));
     if visible.is_empty() {
         lines.push(Line::styled(view.note.clone(), app.theme.muted));
