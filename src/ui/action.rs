@@ -46,6 +46,8 @@ pub enum Action {
     CycleOpenlog,
     /// Stop or start the lab's syslog receiver.
     ToggleReceiver,
+    /// Fold repeats into "last message repeated N times", or not.
+    ToggleFolding,
     /// Cycle the syslog pane's minimum severity.
     CycleSyslogFilter,
     /// Freeze or unfreeze the syslog pane.
@@ -120,6 +122,7 @@ pub enum Command {
     SetLogMask(u8),
     Openlog(u32),
     ToggleReceiver,
+    SetFolding(bool),
     Reset,
     Quit,
 }

@@ -165,6 +165,8 @@ pub struct SyslogView {
     /// The subject's syslog(3) state as it last reported it.
     pub client: Option<crate::lab::protocol::SyslogState>,
     pub receiver_running: bool,
+    /// Identical consecutive messages fold into "last message repeated N times".
+    pub folding: bool,
     /// Where the messages go, from the lab.
     pub note: String,
 }
@@ -184,6 +186,7 @@ impl Default for SyslogView {
             openlog_preset: 0,
             client: None,
             receiver_running: true,
+            folding: true,
             note: String::new(),
         }
     }
@@ -365,6 +368,12 @@ impl App {
                 return self.ask(Command::Openlog(OPENLOG_PRESETS[next]));
             }
             Action::ToggleReceiver => return self.ask(Command::ToggleReceiver),
+            Action::ToggleFolding => {
+                self.syslog.folding = !self.syslog.folding;
+                let state = if self.syslog.folding { "on" } else { "off" };
+                self.note(&format!("folding of repeated messages is {state}"), false);
+                return Some(Command::SetFolding(self.syslog.folding));
+            }
             Action::NextTab | Action::PrevTab => self.tab = Tab::ALL[0],
             Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
                 Some(tab) => self.tab = *tab,

@@ -133,6 +133,14 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Always,
     },
     Binding {
+        label: "U",
+        keys: &[Key::Char('U')],
+        action: Action::ToggleFolding,
+        description: "fold repeated messages (\"last message repeated N times\") or not",
+        hint: None,
+        when: When::Always,
+    },
+    Binding {
         label: "F",
         keys: &[Key::Char('F')],
         action: Action::CycleSyslogFilter,

@@ -108,6 +108,11 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         facility: Facility::Daemon,
                     },
                 ),
+                Ok(Command::SetFolding(fold)) => {
+                    if let Some(l) = live.as_ref() {
+                        l.lab.syslog().set_folding(fold);
+                    }
+                }
                 Ok(Command::ToggleReceiver) => {
                     if let Some(l) = live.as_ref() {
                         self.toggle_receiver(l);

@@ -110,6 +110,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if view.min_severity != Severity::Debug {
         title.push_str(&format!(" · ≥ {}", view.min_severity.name()));
     }
+    if !view.folding {
+        title.push_str(" · no folding");
+    }
     if view.paused_at.is_some() {
         title.push_str(" · PAUSED");
     }
