@@ -217,9 +217,9 @@ pub struct Receiver {
     path: PathBuf,
     shared: Arc<Shared>,
     control: Control,
-    /// Whether the Unix socket is bound; held while stopping or starting.
-    running: Mutex<bool>,
-    kmsg: Mutex<bool>,
+    /// Held while stopping, starting or adding an input, so that two callers cannot
+    /// both bind the path or both open /dev/kmsg.
+    lifecycle: Mutex<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -248,6 +248,8 @@ impl Receiver {
             ready: Condvar::new(),
             listener: Mutex::new(None),
             has_listener: AtomicBool::new(false),
+            running: AtomicBool::new(true),
+            kmsg: AtomicBool::new(false),
             udp_inodes: Mutex::new(Vec::new()),
         });
         let worker = Worker {
@@ -269,8 +271,7 @@ impl Receiver {
                 commands,
                 wake: wake_tx,
             },
-            running: Mutex::new(true),
-            kmsg: Mutex::new(false),
+            lifecycle: Mutex::new(()),
             thread: Some(thread),
         })
     }
@@ -324,12 +325,14 @@ impl Receiver {
             if newer.iter().any(&wanted) || now >= deadline {
                 return newer;
             }
+            inbox.waiters += 1;
             inbox = self
                 .shared
                 .ready
                 .wait_timeout(inbox, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            inbox.waiters -= 1;
         }
     }
 
@@ -337,40 +340,25 @@ impl Receiver {
     /// without a socket, for lessons that replay a datagram and for benchmarks.
     pub fn inject(&self, source: Source, sender_pid: Option<Pid>, bytes: &[u8]) {
         let message = Message::from_datagram(source, sender_pid, bytes);
-        let copies = self.shared.has_listener.load(Ordering::Acquire);
-        let mut stored = Vec::new();
-        self.shared
-            .inbox()
-            .accept(message, copies.then_some(&mut stored));
-        self.shared.announce(&stored);
+        self.shared.update(|inbox| inbox.accept(message));
     }
 
     /// Turn folding of identical consecutive messages on or off (on by default). Turning
     /// it off reports any pending repeats first.
     pub fn set_folding(&self, fold: bool) {
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
-            let copies = self.shared.has_listener.load(Ordering::Acquire);
+        self.shared.update(|inbox| {
             if !fold {
-                inbox.report_repeats(copies.then_some(&mut stored));
+                inbox.report_repeats();
                 inbox.last = None;
             }
             inbox.fold = fold;
-        }
-        self.shared.announce(&stored);
+        });
     }
 
     /// Store the pending "last message repeated N times" now, as a syslogd does before
     /// it exits, instead of waiting for another message or the flush interval.
     pub fn flush(&self) {
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
-            let copies = self.shared.has_listener.load(Ordering::Acquire);
-            inbox.report_repeats(copies.then_some(&mut stored));
-        }
-        self.shared.announce(&stored);
+        self.shared.update(Inbox::report_repeats);
     }
 
     /// Call `listener` for each message stored from now on (the TUI turns it into a
@@ -384,38 +372,34 @@ impl Receiver {
     /// path) or ECONNREFUSED (connected), which is when LOG_CONS writes to the console.
     /// Datagrams already queued are read first. UDP and kmsg inputs keep running.
     pub fn stop(&self) {
-        let mut running = lock(&self.running);
-        if !*running {
-            return;
-        }
-        if !self.control.call(Command::StopUnix) {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.is_running() && !self.control.call(Command::StopUnix) {
             // The thread is gone; the socket closed with it, only the name is left.
             let _ = std::fs::remove_file(&self.path);
+            self.shared.running.store(false, Ordering::SeqCst);
         }
-        *running = false;
     }
 
     /// Bind the same path again after [`Receiver::stop`]; clients that reconnect (glibc
     /// does on its next syslog call) are heard again. Does nothing if already running.
     pub fn start(&self) -> io::Result<()> {
-        let mut running = lock(&self.running);
-        if *running {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.is_running() {
             return Ok(());
         }
         let unix = bind_unix(&self.path)?;
-        self.control.attach(Input::Unix(unix), &self.path)?;
-        *running = true;
-        Ok(())
+        self.control.attach(Input::Unix(unix), &self.path)
     }
 
     /// Whether the Unix socket is bound and read.
     pub fn is_running(&self) -> bool {
-        *lock(&self.running)
+        self.shared.running.load(Ordering::SeqCst)
     }
 
     /// Also receive syslog over UDP on `addr` (port 0 picks a free one); returns the bound
     /// address. Messages are marked [`Source::Udp`] with the sender's address.
     pub fn add_udp(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let _lifecycle = lock(&self.lifecycle);
         let (socket, inode) = udp::bind(addr)?;
         let bound = socket.local_addr()?;
         self.control.attach(Input::Udp(socket), &self.path)?;
@@ -427,14 +411,12 @@ impl Receiver {
     /// [`Source::Kernel`]. Off unless called; calling it again does nothing. The error
     /// says why /dev/kmsg cannot be read (usually: not root while dmesg_restrict=1).
     pub fn add_kmsg(&self) -> io::Result<()> {
-        let mut attached = lock(&self.kmsg);
-        if *attached {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.shared.kmsg.load(Ordering::SeqCst) {
             return Ok(());
         }
         let kmsg = kmsg::Kmsg::open()?;
-        self.control.attach(Input::Kmsg(kmsg), &self.path)?;
-        *attached = true;
-        Ok(())
+        self.control.attach(Input::Kmsg(kmsg), &self.path)
     }
 }
 
@@ -444,7 +426,7 @@ impl Drop for Receiver {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if !stopped && *lock(&self.running) {
+        if !stopped && self.is_running() {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -490,6 +472,10 @@ struct Shared {
     listener: Mutex<Option<Listener>>,
     /// Lets the hot path skip copying messages when nobody listens.
     has_listener: AtomicBool,
+    /// The Unix socket is attached to the thread (set and cleared by the thread).
+    running: AtomicBool,
+    /// /dev/kmsg is attached to the thread.
+    kmsg: AtomicBool,
     udp_inodes: Mutex<Vec<u64>>,
 }
 
@@ -498,15 +484,24 @@ impl Shared {
         lock(&self.inbox)
     }
 
-    /// Wake waiters and tell the listener, outside the inbox lock so that a listener may
-    /// read the ring.
-    fn announce(&self, stored: &[Message]) {
-        self.ready.notify_all();
+    /// Change the inbox under its lock; then, outside it (so that a listener may read
+    /// the ring), wake waiters and tell the listener what was stored.
+    fn update(&self, change: impl FnOnce(&mut Inbox)) {
+        let (stored, waiters) = {
+            let mut inbox = self.inbox();
+            inbox.copies = self.has_listener.load(Ordering::Acquire);
+            change(&mut inbox);
+            (std::mem::take(&mut inbox.stored), inbox.waiters)
+        };
+        // A futex wake-up per batch is measurable at flood rates: only when someone waits.
+        if waiters > 0 {
+            self.ready.notify_all();
+        }
         if stored.is_empty() {
             return;
         }
         if let Some(listener) = lock(&self.listener).as_ref() {
-            for message in stored {
+            for message in &stored {
                 listener(message);
             }
         }
@@ -522,14 +517,27 @@ struct Inbox {
     fold: bool,
     fold_flush: Duration,
     /// The last real message stored: what a repeat must equal.
-    last: Option<Message>,
+    last: Option<Original>,
     pending: Option<Pending>,
+    /// Threads in `wait_for`, to skip futex wake-ups when there are none.
+    waiters: usize,
+    /// Whether to copy stored messages into `stored` for the listener.
+    copies: bool,
+    stored: Vec<Message>,
     received: u64,
     malformed: u64,
     folded: u64,
     evicted: u64,
     truncated: u64,
     kmsg_lost: u64,
+}
+
+/// The fields of a stored message that a repeat must match and that its "repeated"
+/// entry copies; not the whole message, whose raw bytes would be copied for nothing.
+struct Original {
+    source: Source,
+    sender_pid: Option<Pid>,
+    parsed: Parsed,
 }
 
 /// Repeats of `Inbox::last` not yet reported.
@@ -551,6 +559,9 @@ impl Inbox {
             fold_flush: options.fold_flush,
             last: None,
             pending: None,
+            waiters: 0,
+            copies: false,
+            stored: Vec::new(),
             received: 0,
             malformed: 0,
             folded: 0,
@@ -571,9 +582,8 @@ impl Inbox {
         }
     }
 
-    /// Count one arrival and store it, or fold it into the pending repeats. Copies of what
-    /// was stored go to `stored` when a listener wants them.
-    fn accept(&mut self, mut message: Message, mut stored: Option<&mut Vec<Message>>) {
+    /// Count one arrival and store it, or fold it into the pending repeats.
+    fn accept(&mut self, mut message: Message) {
         self.received += 1;
         message.seq = self.received;
         self.malformed += u64::from(message.parsed.malformed);
@@ -595,15 +605,19 @@ impl Inbox {
             pending.last_seq = message.seq;
             return;
         }
-        self.report_repeats(stored.as_deref_mut());
+        self.report_repeats();
         if self.fold {
-            self.last = Some(message.clone());
+            self.last = Some(Original {
+                source: message.source,
+                sender_pid: message.sender_pid,
+                parsed: message.parsed.clone(),
+            });
         }
-        self.push(message, stored);
+        self.push(message);
     }
 
     /// Store "last message repeated N times" for the pending repeats, if any.
-    fn report_repeats(&mut self, stored: Option<&mut Vec<Message>>) {
+    fn report_repeats(&mut self) {
         let (Some(pending), Some(last)) = (self.pending.take(), self.last.as_ref()) else {
             return;
         };
@@ -622,12 +636,12 @@ impl Inbox {
         );
         entry.seq = pending.last_seq;
         entry.repeats = pending.count;
-        self.push(entry, stored);
+        self.push(entry);
     }
 
-    fn push(&mut self, message: Message, stored: Option<&mut Vec<Message>>) {
-        if let Some(stored) = stored {
-            stored.push(message.clone());
+    fn push(&mut self, message: Message) {
+        if self.copies {
+            self.stored.push(message.clone());
         }
         self.bytes += message.cost();
         self.messages.push_back(message);
@@ -647,7 +661,7 @@ impl Inbox {
 }
 
 /// Classic syslogd's test for a repeat: same sender, same priority, same words.
-fn same_message(a: &Message, b: &Message) -> bool {
+fn same_message(a: &Original, b: &Message) -> bool {
     a.source == b.source
         && a.sender_pid == b.sender_pid
         && a.parsed.pri == b.parsed.pri
@@ -784,18 +798,18 @@ impl Worker {
                 }
             }
             for index in failed.into_iter().rev() {
-                self.inputs.remove(index);
+                // A broken Unix socket also loses its name, so that clients see the
+                // receiver gone rather than a socket nobody reads.
+                if matches!(self.inputs[index], Input::Unix(_)) {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+                self.detach(index);
             }
             if ready[0] && !self.obey() {
                 return;
             }
             if due.is_some_and(|due| Instant::now() >= due) {
-                let mut stored = Vec::new();
-                let copies = self.shared.has_listener.load(Ordering::Acquire);
-                self.shared
-                    .inbox()
-                    .report_repeats(copies.then_some(&mut stored));
-                self.shared.announce(&stored);
+                self.shared.update(Inbox::report_repeats);
             }
         }
     }
@@ -806,7 +820,7 @@ impl Worker {
         while self.wake.recv(&mut byte).is_ok() {}
         while let Ok((command, done)) = self.commands.try_recv() {
             match command {
-                Command::Attach(input) => self.inputs.push(input),
+                Command::Attach(input) => self.attach(input),
                 Command::StopUnix => self.stop_unix(),
                 Command::Quit => {
                     self.stop_unix();
@@ -817,6 +831,24 @@ impl Worker {
             let _ = done.send(());
         }
         true
+    }
+
+    fn attach(&mut self, input: Input) {
+        match input {
+            Input::Unix(_) => self.shared.running.store(true, Ordering::SeqCst),
+            Input::Kmsg(_) => self.shared.kmsg.store(true, Ordering::SeqCst),
+            Input::Udp(_) => {}
+        }
+        self.inputs.push(input);
+    }
+
+    /// Stop polling input `index` and close it.
+    fn detach(&mut self, index: usize) {
+        match self.inputs.remove(index) {
+            Input::Unix(_) => self.shared.running.store(false, Ordering::SeqCst),
+            Input::Kmsg(_) => self.shared.kmsg.store(false, Ordering::SeqCst),
+            Input::Udp(_) => {}
+        }
     }
 
     /// Unlink, refuse new datagrams, read those already queued, close.
@@ -833,7 +865,7 @@ impl Worker {
                 break;
             }
         }
-        self.inputs.remove(index);
+        self.detach(index);
     }
 
     /// Read up to [`BURST`] messages from input `index` and store them. When `closing`,
@@ -907,16 +939,13 @@ impl Worker {
         if self.batch.is_empty() && lost == 0 {
             return;
         }
-        let copies = self.shared.has_listener.load(Ordering::Acquire);
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
+        let batch = &mut self.batch;
+        self.shared.update(|inbox| {
             inbox.kmsg_lost += lost;
-            for message in self.batch.drain(..) {
-                inbox.accept(message, copies.then_some(&mut stored));
+            for message in batch.drain(..) {
+                inbox.accept(message);
             }
-        }
-        self.shared.announce(&stored);
+        });
     }
 }
 
@@ -1011,9 +1040,9 @@ mod tests {
     fn repeats_fold_into_one_entry_with_its_own_seq() {
         let mut inbox = Inbox::new(&ReceiverOptions::default());
         for _ in 0..4 {
-            inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+            inbox.accept(message("<30>Nov  5 09:04:01 d: same"));
         }
-        inbox.accept(message("<30>Nov  5 09:04:02 d: other"), None);
+        inbox.accept(message("<30>Nov  5 09:04:02 d: other"));
         let seqs: Vec<(u64, u32, &str)> = inbox
             .messages
             .iter()
@@ -1034,11 +1063,11 @@ mod tests {
     #[test]
     fn different_sender_or_priority_is_not_a_repeat() {
         let mut inbox = Inbox::new(&ReceiverOptions::default());
-        inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+        inbox.accept(message("<30>Nov  5 09:04:01 d: same"));
         let mut other_pid = message("<30>Nov  5 09:04:01 d: same");
         other_pid.sender_pid = Some(8);
-        inbox.accept(other_pid, None);
-        inbox.accept(message("<31>Nov  5 09:04:01 d: same"), None);
+        inbox.accept(other_pid);
+        inbox.accept(message("<31>Nov  5 09:04:01 d: same"));
         assert_eq!((inbox.messages.len(), inbox.folded), (3, 0));
     }
 
@@ -1050,7 +1079,7 @@ mod tests {
             ..ReceiverOptions::default()
         });
         for i in 0..3 {
-            inbox.accept(message(&format!("{i}{}", "x".repeat(2000))), None);
+            inbox.accept(message(&format!("{i}{}", "x".repeat(2000))));
         }
         assert_eq!(inbox.messages.len(), 1);
         assert_eq!(inbox.messages[0].seq, 3);
