@@ -18,6 +18,7 @@ use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -239,6 +240,13 @@ impl Receiver {
     /// [`Receiver::bind`] with every option.
     pub fn with_options(path: &Path, options: ReceiverOptions) -> io::Result<Receiver> {
         let unix = bind_unix(path)?;
+        Receiver::spawn(path, options, unix).inspect_err(|_| {
+            // Nobody will read the socket we bound: leave no name behind.
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    fn spawn(path: &Path, options: ReceiverOptions, unix: OwnedFd) -> io::Result<Receiver> {
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
@@ -259,6 +267,7 @@ impl Receiver {
             path: path.to_path_buf(),
             inputs: vec![Input::Unix(unix)],
             buffer: vec![0; MAX_DATAGRAM],
+            control: nix::cmsg_space!(libc::ucred),
             batch: Vec::new(),
         };
         let thread = std::thread::Builder::new()
@@ -388,7 +397,11 @@ impl Receiver {
             return Ok(());
         }
         let unix = bind_unix(&self.path)?;
-        self.control.attach(Input::Unix(unix), &self.path)
+        self.control
+            .attach(Input::Unix(unix), &self.path)
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.path);
+            })
     }
 
     /// Whether the Unix socket is bound and read.
@@ -422,11 +435,12 @@ impl Receiver {
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let stopped = self.control.call(Command::Quit);
+        self.control.call(Command::Quit);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if !stopped && self.is_running() {
+        // Still marked running only if the thread died before closing the socket.
+        if self.is_running() {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -455,13 +469,15 @@ fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
         None,
     )
     .map_err(named)?;
-    bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
+    // Before bind, so that a failure leaves no socket file behind.
     setsockopt(&socket, sockopt::PassCred, &true).map_err(named)?;
+    bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
     Ok(socket)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking listener must not take the receiver down with it.
+    // One panic (a failed assertion in a test's listener, say) must not make every later
+    // call panic too; the data behind these locks stays consistent between statements.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -500,10 +516,17 @@ impl Shared {
         if stored.is_empty() {
             return;
         }
-        if let Some(listener) = lock(&self.listener).as_ref() {
-            for message in &stored {
-                listener(message);
-            }
+        let mut slot = lock(&self.listener);
+        let panicked = slot.as_ref().is_some_and(|listener| {
+            stored
+                .iter()
+                .any(|m| panic::catch_unwind(AssertUnwindSafe(|| listener(m))).is_err())
+        });
+        if panicked {
+            // A listener that panics (say, on a closed channel) must not end reception
+            // for everyone: it is dropped, and the receiver carries on.
+            *slot = None;
+            self.has_listener.store(false, Ordering::Release);
         }
     }
 }
@@ -758,11 +781,20 @@ struct Worker {
     path: PathBuf,
     inputs: Vec<Input>,
     buffer: Vec<u8>,
+    /// Room for SCM_CREDENTIALS, reused so that a datagram costs no extra allocation.
+    control: Vec<u8>,
     batch: Vec<Message>,
 }
 
 impl Worker {
+    /// Serve until told to quit (or until poll fails), then close the Unix socket the way
+    /// `stop` does, so its name never outlives the thread.
     fn run(mut self) {
+        self.serve();
+        self.stop_unix();
+    }
+
+    fn serve(&mut self) {
         loop {
             let due = self.shared.inbox().repeats_due();
             let timeout = match due {
@@ -822,11 +854,8 @@ impl Worker {
             match command {
                 Command::Attach(input) => self.attach(input),
                 Command::StopUnix => self.stop_unix(),
-                Command::Quit => {
-                    self.stop_unix();
-                    let _ = done.send(());
-                    return false;
-                }
+                // `Receiver::drop` joins the thread, which closes the socket on its way out.
+                Command::Quit => return false,
             }
             let _ = done.send(());
         }
@@ -902,7 +931,7 @@ impl Worker {
     fn read(&mut self, index: usize, closing: bool) -> Read {
         let buffer = &mut self.buffer;
         match &mut self.inputs[index] {
-            Input::Unix(fd) => read_unix(fd, buffer, closing),
+            Input::Unix(fd) => read_unix(fd, buffer, &mut self.control, closing),
             Input::Udp(socket) => match socket.recv_from(buffer) {
                 // UDP payloads stop at 65507 bytes, so the buffer always holds one whole.
                 Ok((n, from)) => Read::Message(
@@ -950,13 +979,12 @@ impl Worker {
 }
 
 /// One datagram from the Unix socket, with the sender's PID from SCM_CREDENTIALS.
-fn read_unix(fd: &OwnedFd, buffer: &mut [u8], closing: bool) -> Read {
-    let mut control = nix::cmsg_space!(libc::ucred);
+fn read_unix(fd: &OwnedFd, buffer: &mut [u8], control: &mut [u8], closing: bool) -> Read {
     let mut iov = [IoSliceMut::new(buffer)];
     let (bytes, truncated, sender) = match recvmsg::<UnixAddr>(
         fd.as_raw_fd(),
         &mut iov,
-        Some(&mut control),
+        Some(control),
         MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
     ) {
         Ok(msg) => {
@@ -1091,6 +1119,21 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:514".parse().unwrap();
         let json = serde_json::to_string(&[Source::Unix, Source::Udp(addr), Source::Kernel]);
         assert_eq!(json.unwrap(), r#"["unix","udp:127.0.0.1:514","kernel"]"#);
+    }
+
+    #[test]
+    fn a_panicking_listener_is_dropped_and_reception_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = Receiver::bind(&path, 10).unwrap();
+        receiver.set_listener(Box::new(|_| panic!("a listener with a bug")));
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"<30>first", &path).unwrap();
+        receiver.wait_for(0, Duration::from_secs(2), |_| true);
+        client.send_to(b"<30>second", &path).unwrap();
+        let got = receiver.wait_for(0, Duration::from_secs(2), |m| m.seq == 2);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(receiver.is_running());
     }
 
     #[test]
