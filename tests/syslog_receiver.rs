@@ -130,14 +130,25 @@ fn folding_on_reports_repeats_folding_off_keeps_each() {
     let counters = receiver.counters();
     assert_eq!((counters.received, counters.folded), (6, 4));
 
+    // A repeat is counted, not stored: wait_for cannot see it arrive, wait_received can.
+    client.send(b"<27>Nov  5 09:04:07 d[1]: disk ok").unwrap();
+    assert_eq!(receiver.wait_received(7, WAIT), 7);
+    assert!(receiver.messages_after(6).is_empty(), "folded, not stored");
+    assert_eq!(
+        receiver.wait_received(8, Duration::from_millis(20)),
+        7,
+        "times out"
+    );
+
     receiver.set_folding(false);
     for _ in 0..3 {
         client.send(b"<27>Nov  5 09:04:07 d[1]: disk ok").unwrap();
     }
-    let got = receiver.wait_for(6, WAIT, |m| m.seq == 9);
-    assert_eq!(got.len(), 3, "each copy kept: {got:?}");
-    assert!(got.iter().all(|m| m.repeats == 0));
-    assert_eq!(receiver.counters().folded, 4);
+    let got = receiver.wait_for(6, WAIT, |m| m.seq == 10);
+    let shown: Vec<(u64, u32)> = got.iter().map(|m| (m.seq, m.repeats)).collect();
+    // Turning folding off reports the pending repeat (seq 7) first.
+    assert_eq!(shown, [(7, 1), (8, 0), (9, 0), (10, 0)], "each copy kept");
+    assert_eq!(receiver.counters().folded, 5);
 }
 
 #[test]

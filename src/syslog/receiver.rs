@@ -345,6 +345,28 @@ impl Receiver {
         }
     }
 
+    /// Wait up to `timeout` until `count` datagrams have arrived in all, and return how
+    /// many have. Unlike [`Receiver::wait_for`] this also sees a folded repeat, which is
+    /// counted but not stored: "did my message arrive?" is `wait_received(before + 1, …)`.
+    pub fn wait_received(&self, count: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut inbox = self.shared.inbox();
+        loop {
+            let now = Instant::now();
+            if inbox.received >= count || now >= deadline {
+                return inbox.received;
+            }
+            inbox.waiters += 1;
+            inbox = self
+                .shared
+                .ready
+                .wait_timeout(inbox, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            inbox.waiters -= 1;
+        }
+    }
+
     /// Store `bytes` as if they had arrived on `source` now: the parse, fold and store path
     /// without a socket, for lessons that replay a datagram and for benchmarks.
     pub fn inject(&self, source: Source, sender_pid: Option<Pid>, bytes: &[u8]) {
