@@ -52,7 +52,7 @@ fn parse_one(name: &str) -> daemonlab::syslog::parse::Parsed {
 
 /// Parse + fold check + store into a full ring, without the socket: the receiver's own
 /// work per datagram. Messages differ, so none is folded away.
-#[divan::bench(args = DATAGRAMS.map(|(name, _)| name))]
+#[divan::bench(args = DATAGRAMS.map(|(name, _)| name), sample_size = 1000)]
 fn parse_and_store(bencher: divan::Bencher, name: &str) {
     let bytes = DATAGRAMS.iter().find(|(n, _)| *n == name).unwrap().1;
     let dir = tempfile::tempdir().unwrap();
