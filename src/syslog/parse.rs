@@ -559,7 +559,7 @@ mod tests {
 
     #[test]
     fn names_agree_with_serde() {
-        for value in (0..=191u32).step_by(1) {
+        for value in 0..=191u32 {
             if let Some((f, s)) = decode_pri(value) {
                 let json = serde_json::to_string(&(f, s)).unwrap();
                 let names = format!("[\"{}\",\"{}\"]", facility_name(f), severity_name(s));

@@ -18,6 +18,7 @@ use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -217,9 +218,9 @@ pub struct Receiver {
     path: PathBuf,
     shared: Arc<Shared>,
     control: Control,
-    /// Whether the Unix socket is bound; held while stopping or starting.
-    running: Mutex<bool>,
-    kmsg: Mutex<bool>,
+    /// Held while stopping, starting or adding an input, so that two callers cannot
+    /// both bind the path or both open /dev/kmsg.
+    lifecycle: Mutex<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -239,6 +240,13 @@ impl Receiver {
     /// [`Receiver::bind`] with every option.
     pub fn with_options(path: &Path, options: ReceiverOptions) -> io::Result<Receiver> {
         let unix = bind_unix(path)?;
+        Receiver::spawn(path, options, unix).inspect_err(|_| {
+            // Nobody will read the socket we bound: leave no name behind.
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    fn spawn(path: &Path, options: ReceiverOptions, unix: OwnedFd) -> io::Result<Receiver> {
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
@@ -248,6 +256,8 @@ impl Receiver {
             ready: Condvar::new(),
             listener: Mutex::new(None),
             has_listener: AtomicBool::new(false),
+            running: AtomicBool::new(true),
+            kmsg: AtomicBool::new(false),
             udp_inodes: Mutex::new(Vec::new()),
         });
         let worker = Worker {
@@ -257,6 +267,7 @@ impl Receiver {
             path: path.to_path_buf(),
             inputs: vec![Input::Unix(unix)],
             buffer: vec![0; MAX_DATAGRAM],
+            control: nix::cmsg_space!(libc::ucred),
             batch: Vec::new(),
         };
         let thread = std::thread::Builder::new()
@@ -269,8 +280,7 @@ impl Receiver {
                 commands,
                 wake: wake_tx,
             },
-            running: Mutex::new(true),
-            kmsg: Mutex::new(false),
+            lifecycle: Mutex::new(()),
             thread: Some(thread),
         })
     }
@@ -324,12 +334,36 @@ impl Receiver {
             if newer.iter().any(&wanted) || now >= deadline {
                 return newer;
             }
+            inbox.waiters += 1;
             inbox = self
                 .shared
                 .ready
                 .wait_timeout(inbox, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            inbox.waiters -= 1;
+        }
+    }
+
+    /// Wait up to `timeout` until `count` datagrams have arrived in all, and return how
+    /// many have. Unlike [`Receiver::wait_for`] this also sees a folded repeat, which is
+    /// counted but not stored: "did my message arrive?" is `wait_received(before + 1, …)`.
+    pub fn wait_received(&self, count: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        let mut inbox = self.shared.inbox();
+        loop {
+            let now = Instant::now();
+            if inbox.received >= count || now >= deadline {
+                return inbox.received;
+            }
+            inbox.waiters += 1;
+            inbox = self
+                .shared
+                .ready
+                .wait_timeout(inbox, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            inbox.waiters -= 1;
         }
     }
 
@@ -337,40 +371,25 @@ impl Receiver {
     /// without a socket, for lessons that replay a datagram and for benchmarks.
     pub fn inject(&self, source: Source, sender_pid: Option<Pid>, bytes: &[u8]) {
         let message = Message::from_datagram(source, sender_pid, bytes);
-        let copies = self.shared.has_listener.load(Ordering::Acquire);
-        let mut stored = Vec::new();
-        self.shared
-            .inbox()
-            .accept(message, copies.then_some(&mut stored));
-        self.shared.announce(&stored);
+        self.shared.update(|inbox| inbox.accept(message));
     }
 
     /// Turn folding of identical consecutive messages on or off (on by default). Turning
     /// it off reports any pending repeats first.
     pub fn set_folding(&self, fold: bool) {
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
-            let copies = self.shared.has_listener.load(Ordering::Acquire);
+        self.shared.update(|inbox| {
             if !fold {
-                inbox.report_repeats(copies.then_some(&mut stored));
+                inbox.report_repeats();
                 inbox.last = None;
             }
             inbox.fold = fold;
-        }
-        self.shared.announce(&stored);
+        });
     }
 
     /// Store the pending "last message repeated N times" now, as a syslogd does before
     /// it exits, instead of waiting for another message or the flush interval.
     pub fn flush(&self) {
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
-            let copies = self.shared.has_listener.load(Ordering::Acquire);
-            inbox.report_repeats(copies.then_some(&mut stored));
-        }
-        self.shared.announce(&stored);
+        self.shared.update(Inbox::report_repeats);
     }
 
     /// Call `listener` for each message stored from now on (the TUI turns it into a
@@ -384,38 +403,38 @@ impl Receiver {
     /// path) or ECONNREFUSED (connected), which is when LOG_CONS writes to the console.
     /// Datagrams already queued are read first. UDP and kmsg inputs keep running.
     pub fn stop(&self) {
-        let mut running = lock(&self.running);
-        if !*running {
-            return;
-        }
-        if !self.control.call(Command::StopUnix) {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.is_running() && !self.control.call(Command::StopUnix) {
             // The thread is gone; the socket closed with it, only the name is left.
             let _ = std::fs::remove_file(&self.path);
+            self.shared.running.store(false, Ordering::SeqCst);
         }
-        *running = false;
     }
 
     /// Bind the same path again after [`Receiver::stop`]; clients that reconnect (glibc
     /// does on its next syslog call) are heard again. Does nothing if already running.
     pub fn start(&self) -> io::Result<()> {
-        let mut running = lock(&self.running);
-        if *running {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.is_running() {
             return Ok(());
         }
         let unix = bind_unix(&self.path)?;
-        self.control.attach(Input::Unix(unix), &self.path)?;
-        *running = true;
-        Ok(())
+        self.control
+            .attach(Input::Unix(unix), &self.path)
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.path);
+            })
     }
 
     /// Whether the Unix socket is bound and read.
     pub fn is_running(&self) -> bool {
-        *lock(&self.running)
+        self.shared.running.load(Ordering::SeqCst)
     }
 
     /// Also receive syslog over UDP on `addr` (port 0 picks a free one); returns the bound
     /// address. Messages are marked [`Source::Udp`] with the sender's address.
     pub fn add_udp(&self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let _lifecycle = lock(&self.lifecycle);
         let (socket, inode) = udp::bind(addr)?;
         let bound = socket.local_addr()?;
         self.control.attach(Input::Udp(socket), &self.path)?;
@@ -427,24 +446,23 @@ impl Receiver {
     /// [`Source::Kernel`]. Off unless called; calling it again does nothing. The error
     /// says why /dev/kmsg cannot be read (usually: not root while dmesg_restrict=1).
     pub fn add_kmsg(&self) -> io::Result<()> {
-        let mut attached = lock(&self.kmsg);
-        if *attached {
+        let _lifecycle = lock(&self.lifecycle);
+        if self.shared.kmsg.load(Ordering::SeqCst) {
             return Ok(());
         }
         let kmsg = kmsg::Kmsg::open()?;
-        self.control.attach(Input::Kmsg(kmsg), &self.path)?;
-        *attached = true;
-        Ok(())
+        self.control.attach(Input::Kmsg(kmsg), &self.path)
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let stopped = self.control.call(Command::Quit);
+        self.control.call(Command::Quit);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        if !stopped && *lock(&self.running) {
+        // Still marked running only if the thread died before closing the socket.
+        if self.is_running() {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -473,13 +491,15 @@ fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
         None,
     )
     .map_err(named)?;
-    bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
+    // Before bind, so that a failure leaves no socket file behind.
     setsockopt(&socket, sockopt::PassCred, &true).map_err(named)?;
+    bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
     Ok(socket)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking listener must not take the receiver down with it.
+    // One panic (a failed assertion in a test's listener, say) must not make every later
+    // call panic too; the data behind these locks stays consistent between statements.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -490,6 +510,10 @@ struct Shared {
     listener: Mutex<Option<Listener>>,
     /// Lets the hot path skip copying messages when nobody listens.
     has_listener: AtomicBool,
+    /// The Unix socket is attached to the thread (set and cleared by the thread).
+    running: AtomicBool,
+    /// /dev/kmsg is attached to the thread.
+    kmsg: AtomicBool,
     udp_inodes: Mutex<Vec<u64>>,
 }
 
@@ -498,17 +522,33 @@ impl Shared {
         lock(&self.inbox)
     }
 
-    /// Wake waiters and tell the listener, outside the inbox lock so that a listener may
-    /// read the ring.
-    fn announce(&self, stored: &[Message]) {
-        self.ready.notify_all();
+    /// Change the inbox under its lock; then, outside it (so that a listener may read
+    /// the ring), wake waiters and tell the listener what was stored.
+    fn update(&self, change: impl FnOnce(&mut Inbox)) {
+        let (stored, waiters) = {
+            let mut inbox = self.inbox();
+            inbox.copies = self.has_listener.load(Ordering::Acquire);
+            change(&mut inbox);
+            (std::mem::take(&mut inbox.stored), inbox.waiters)
+        };
+        // A futex wake-up per batch is measurable at flood rates: only when someone waits.
+        if waiters > 0 {
+            self.ready.notify_all();
+        }
         if stored.is_empty() {
             return;
         }
-        if let Some(listener) = lock(&self.listener).as_ref() {
-            for message in stored {
-                listener(message);
-            }
+        let mut slot = lock(&self.listener);
+        let panicked = slot.as_ref().is_some_and(|listener| {
+            stored
+                .iter()
+                .any(|m| panic::catch_unwind(AssertUnwindSafe(|| listener(m))).is_err())
+        });
+        if panicked {
+            // A listener that panics (say, on a closed channel) must not end reception
+            // for everyone: it is dropped, and the receiver carries on.
+            *slot = None;
+            self.has_listener.store(false, Ordering::Release);
         }
     }
 }
@@ -522,14 +562,27 @@ struct Inbox {
     fold: bool,
     fold_flush: Duration,
     /// The last real message stored: what a repeat must equal.
-    last: Option<Message>,
+    last: Option<Original>,
     pending: Option<Pending>,
+    /// Threads in `wait_for`, to skip futex wake-ups when there are none.
+    waiters: usize,
+    /// Whether to copy stored messages into `stored` for the listener.
+    copies: bool,
+    stored: Vec<Message>,
     received: u64,
     malformed: u64,
     folded: u64,
     evicted: u64,
     truncated: u64,
     kmsg_lost: u64,
+}
+
+/// The fields of a stored message that a repeat must match and that its "repeated"
+/// entry copies; not the whole message, whose raw bytes would be copied for nothing.
+struct Original {
+    source: Source,
+    sender_pid: Option<Pid>,
+    parsed: Parsed,
 }
 
 /// Repeats of `Inbox::last` not yet reported.
@@ -551,6 +604,9 @@ impl Inbox {
             fold_flush: options.fold_flush,
             last: None,
             pending: None,
+            waiters: 0,
+            copies: false,
+            stored: Vec::new(),
             received: 0,
             malformed: 0,
             folded: 0,
@@ -571,9 +627,8 @@ impl Inbox {
         }
     }
 
-    /// Count one arrival and store it, or fold it into the pending repeats. Copies of what
-    /// was stored go to `stored` when a listener wants them.
-    fn accept(&mut self, mut message: Message, mut stored: Option<&mut Vec<Message>>) {
+    /// Count one arrival and store it, or fold it into the pending repeats.
+    fn accept(&mut self, mut message: Message) {
         self.received += 1;
         message.seq = self.received;
         self.malformed += u64::from(message.parsed.malformed);
@@ -595,15 +650,19 @@ impl Inbox {
             pending.last_seq = message.seq;
             return;
         }
-        self.report_repeats(stored.as_deref_mut());
+        self.report_repeats();
         if self.fold {
-            self.last = Some(message.clone());
+            self.last = Some(Original {
+                source: message.source,
+                sender_pid: message.sender_pid,
+                parsed: message.parsed.clone(),
+            });
         }
-        self.push(message, stored);
+        self.push(message);
     }
 
     /// Store "last message repeated N times" for the pending repeats, if any.
-    fn report_repeats(&mut self, stored: Option<&mut Vec<Message>>) {
+    fn report_repeats(&mut self) {
         let (Some(pending), Some(last)) = (self.pending.take(), self.last.as_ref()) else {
             return;
         };
@@ -622,12 +681,12 @@ impl Inbox {
         );
         entry.seq = pending.last_seq;
         entry.repeats = pending.count;
-        self.push(entry, stored);
+        self.push(entry);
     }
 
-    fn push(&mut self, message: Message, stored: Option<&mut Vec<Message>>) {
-        if let Some(stored) = stored {
-            stored.push(message.clone());
+    fn push(&mut self, message: Message) {
+        if self.copies {
+            self.stored.push(message.clone());
         }
         self.bytes += message.cost();
         self.messages.push_back(message);
@@ -647,7 +706,7 @@ impl Inbox {
 }
 
 /// Classic syslogd's test for a repeat: same sender, same priority, same words.
-fn same_message(a: &Message, b: &Message) -> bool {
+fn same_message(a: &Original, b: &Message) -> bool {
     a.source == b.source
         && a.sender_pid == b.sender_pid
         && a.parsed.pri == b.parsed.pri
@@ -744,11 +803,20 @@ struct Worker {
     path: PathBuf,
     inputs: Vec<Input>,
     buffer: Vec<u8>,
+    /// Room for SCM_CREDENTIALS, reused so that a datagram costs no extra allocation.
+    control: Vec<u8>,
     batch: Vec<Message>,
 }
 
 impl Worker {
+    /// Serve until told to quit (or until poll fails), then close the Unix socket the way
+    /// `stop` does, so its name never outlives the thread.
     fn run(mut self) {
+        self.serve();
+        self.stop_unix();
+    }
+
+    fn serve(&mut self) {
         loop {
             let due = self.shared.inbox().repeats_due();
             let timeout = match due {
@@ -784,18 +852,18 @@ impl Worker {
                 }
             }
             for index in failed.into_iter().rev() {
-                self.inputs.remove(index);
+                // A broken Unix socket also loses its name, so that clients see the
+                // receiver gone rather than a socket nobody reads.
+                if matches!(self.inputs[index], Input::Unix(_)) {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+                self.detach(index);
             }
             if ready[0] && !self.obey() {
                 return;
             }
             if due.is_some_and(|due| Instant::now() >= due) {
-                let mut stored = Vec::new();
-                let copies = self.shared.has_listener.load(Ordering::Acquire);
-                self.shared
-                    .inbox()
-                    .report_repeats(copies.then_some(&mut stored));
-                self.shared.announce(&stored);
+                self.shared.update(Inbox::report_repeats);
             }
         }
     }
@@ -806,17 +874,32 @@ impl Worker {
         while self.wake.recv(&mut byte).is_ok() {}
         while let Ok((command, done)) = self.commands.try_recv() {
             match command {
-                Command::Attach(input) => self.inputs.push(input),
+                Command::Attach(input) => self.attach(input),
                 Command::StopUnix => self.stop_unix(),
-                Command::Quit => {
-                    self.stop_unix();
-                    let _ = done.send(());
-                    return false;
-                }
+                // `Receiver::drop` joins the thread, which closes the socket on its way out.
+                Command::Quit => return false,
             }
             let _ = done.send(());
         }
         true
+    }
+
+    fn attach(&mut self, input: Input) {
+        match input {
+            Input::Unix(_) => self.shared.running.store(true, Ordering::SeqCst),
+            Input::Kmsg(_) => self.shared.kmsg.store(true, Ordering::SeqCst),
+            Input::Udp(_) => {}
+        }
+        self.inputs.push(input);
+    }
+
+    /// Stop polling input `index` and close it.
+    fn detach(&mut self, index: usize) {
+        match self.inputs.remove(index) {
+            Input::Unix(_) => self.shared.running.store(false, Ordering::SeqCst),
+            Input::Kmsg(_) => self.shared.kmsg.store(false, Ordering::SeqCst),
+            Input::Udp(_) => {}
+        }
     }
 
     /// Unlink, refuse new datagrams, read those already queued, close.
@@ -833,7 +916,7 @@ impl Worker {
                 break;
             }
         }
-        self.inputs.remove(index);
+        self.detach(index);
     }
 
     /// Read up to [`BURST`] messages from input `index` and store them. When `closing`,
@@ -870,7 +953,7 @@ impl Worker {
     fn read(&mut self, index: usize, closing: bool) -> Read {
         let buffer = &mut self.buffer;
         match &mut self.inputs[index] {
-            Input::Unix(fd) => read_unix(fd, buffer, closing),
+            Input::Unix(fd) => read_unix(fd, buffer, &mut self.control, closing),
             Input::Udp(socket) => match socket.recv_from(buffer) {
                 // UDP payloads stop at 65507 bytes, so the buffer always holds one whole.
                 Ok((n, from)) => Read::Message(
@@ -907,27 +990,23 @@ impl Worker {
         if self.batch.is_empty() && lost == 0 {
             return;
         }
-        let copies = self.shared.has_listener.load(Ordering::Acquire);
-        let mut stored = Vec::new();
-        {
-            let mut inbox = self.shared.inbox();
+        let batch = &mut self.batch;
+        self.shared.update(|inbox| {
             inbox.kmsg_lost += lost;
-            for message in self.batch.drain(..) {
-                inbox.accept(message, copies.then_some(&mut stored));
+            for message in batch.drain(..) {
+                inbox.accept(message);
             }
-        }
-        self.shared.announce(&stored);
+        });
     }
 }
 
 /// One datagram from the Unix socket, with the sender's PID from SCM_CREDENTIALS.
-fn read_unix(fd: &OwnedFd, buffer: &mut [u8], closing: bool) -> Read {
-    let mut control = nix::cmsg_space!(libc::ucred);
+fn read_unix(fd: &OwnedFd, buffer: &mut [u8], control: &mut [u8], closing: bool) -> Read {
     let mut iov = [IoSliceMut::new(buffer)];
     let (bytes, truncated, sender) = match recvmsg::<UnixAddr>(
         fd.as_raw_fd(),
         &mut iov,
-        Some(&mut control),
+        Some(control),
         MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
     ) {
         Ok(msg) => {
@@ -1011,9 +1090,9 @@ mod tests {
     fn repeats_fold_into_one_entry_with_its_own_seq() {
         let mut inbox = Inbox::new(&ReceiverOptions::default());
         for _ in 0..4 {
-            inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+            inbox.accept(message("<30>Nov  5 09:04:01 d: same"));
         }
-        inbox.accept(message("<30>Nov  5 09:04:02 d: other"), None);
+        inbox.accept(message("<30>Nov  5 09:04:02 d: other"));
         let seqs: Vec<(u64, u32, &str)> = inbox
             .messages
             .iter()
@@ -1034,11 +1113,11 @@ mod tests {
     #[test]
     fn different_sender_or_priority_is_not_a_repeat() {
         let mut inbox = Inbox::new(&ReceiverOptions::default());
-        inbox.accept(message("<30>Nov  5 09:04:01 d: same"), None);
+        inbox.accept(message("<30>Nov  5 09:04:01 d: same"));
         let mut other_pid = message("<30>Nov  5 09:04:01 d: same");
         other_pid.sender_pid = Some(8);
-        inbox.accept(other_pid, None);
-        inbox.accept(message("<31>Nov  5 09:04:01 d: same"), None);
+        inbox.accept(other_pid);
+        inbox.accept(message("<31>Nov  5 09:04:01 d: same"));
         assert_eq!((inbox.messages.len(), inbox.folded), (3, 0));
     }
 
@@ -1050,7 +1129,7 @@ mod tests {
             ..ReceiverOptions::default()
         });
         for i in 0..3 {
-            inbox.accept(message(&format!("{i}{}", "x".repeat(2000))), None);
+            inbox.accept(message(&format!("{i}{}", "x".repeat(2000))));
         }
         assert_eq!(inbox.messages.len(), 1);
         assert_eq!(inbox.messages[0].seq, 3);
@@ -1062,6 +1141,21 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:514".parse().unwrap();
         let json = serde_json::to_string(&[Source::Unix, Source::Udp(addr), Source::Kernel]);
         assert_eq!(json.unwrap(), r#"["unix","udp:127.0.0.1:514","kernel"]"#);
+    }
+
+    #[test]
+    fn a_panicking_listener_is_dropped_and_reception_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = Receiver::bind(&path, 10).unwrap();
+        receiver.set_listener(Box::new(|_| panic!("a listener with a bug")));
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"<30>first", &path).unwrap();
+        receiver.wait_for(0, Duration::from_secs(2), |_| true);
+        client.send_to(b"<30>second", &path).unwrap();
+        let got = receiver.wait_for(0, Duration::from_secs(2), |m| m.seq == 2);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(receiver.is_running());
     }
 
     #[test]

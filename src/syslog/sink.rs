@@ -2,18 +2,28 @@
 //! message as it arrives, as text or as one JSON object per line. It is what a reader
 //! runs in a second terminal to watch `logger`, a Python script or their own daemon log.
 //!
-//! Wiring a command to it:
+//! Wiring a command to it, with SIGINT and SIGTERM ending the run cleanly:
 //!
 //! ```no_run
-//! # use daemonlab::syslog::sink::{Sink, SinkOptions, StopHandle};
+//! use daemonlab::syslog::sink::{Sink, SinkOptions, StopHandle};
+//! use signal_hook::{consts::{SIGINT, SIGTERM}, iterator::Signals};
+//!
 //! # fn main() -> std::io::Result<()> {
-//! let sink = Sink::bind(&SinkOptions::new("/tmp/log".into()))?;
+//! let sink = Sink::bind(&SinkOptions::new("/tmp/daemonlab-log".into()))?; // errors first
 //! let stop = StopHandle::new();
+//! let mut signals = Signals::new([SIGINT, SIGTERM])?;
+//! let signals_handle = signals.handle();
 //! let on_signal = stop.clone();
-//! // e.g. a signal-hook `Signals` iterator on its own thread:
-//! std::thread::spawn(move || on_signal.stop());
-//! let counters = sink.run(&mut std::io::stdout().lock(), &stop)?;
-//! eprintln!("{counters:?}");
+//! let waiter = std::thread::spawn(move || {
+//!     if signals.forever().next().is_some() {
+//!         on_signal.stop();
+//!     }
+//! });
+//! let result = sink.run(&mut std::io::stdout().lock(), &stop);
+//! signals_handle.close();
+//! let _ = waiter.join();
+//! let counters = result?; // BrokenPipe here means the reader went away (`| head`)
+//! eprintln!("received {}, malformed {}", counters.received, counters.malformed);
 //! # Ok(()) }
 //! ```
 
@@ -166,6 +176,11 @@ impl Sink {
     /// Print every message as it arrives until `stop` is stopped, then report pending
     /// repeats, remove the socket and return the counters. Blocks without a timer in
     /// between: idle costs nothing. A write error (a closed pipe) ends it too.
+    ///
+    /// The receiver's ring is the queue between socket and output: if the output falls
+    /// more than [`DEFAULT_CAPACITY`](super::receiver::DEFAULT_CAPACITY) messages behind
+    /// (a paused pager during a flood), the oldest unprinted ones are dropped, as a
+    /// syslogd with a full queue drops them; memory stays bounded.
     pub fn run(self, out: &mut dyn Write, stop: &StopHandle) -> io::Result<Counters> {
         stop.register(Some(self.wake_tx.clone()));
         let result = self.print_until(out, stop);
