@@ -246,6 +246,8 @@ fn run_syslogd(
             );
             ExitCode::SUCCESS
         }
+        // `daemonlab syslogd | head` ends the reader first: that is a normal end.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("daemonlab syslogd: {e}");
             ExitCode::FAILURE

@@ -503,15 +503,22 @@ impl Lab {
             }
         };
         let subject = self.subject;
+        let mut detail = detail;
         let received = if matches!(request, Request::Log { .. }) && detail.contains("sent ") {
-            let got = self
+            // A datagram counts on arrival even when folding absorbs it into a repeat.
+            let count = self
                 .syslog
-                .wait_for(before, Duration::from_millis(500), |m| {
-                    m.sender_pid == Some(subject)
-                });
-            got.into_iter()
+                .wait_received(before + 1, Duration::from_millis(500));
+            let got: Vec<Message> = self
+                .syslog
+                .messages_after(before)
+                .into_iter()
                 .filter(|m| m.sender_pid == Some(subject))
-                .collect()
+                .collect();
+            if got.is_empty() && count > before {
+                detail.push_str(" — received, and folded into \"last message repeated\" (press U to stop folding)");
+            }
+            got
         } else {
             Vec::new()
         };
