@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod lab;
+pub mod locks;
 pub mod lessons;
 pub mod probe;
 pub mod report;
