@@ -1,0 +1,1 @@
+//! Headless `daemonlab locks ...`: the same engine, printed.

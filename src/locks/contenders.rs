@@ -1,0 +1,633 @@
+//! The lab's side of the contention demo: start `__contender` processes, follow what each
+//! reports, end them (and only them) by pidfd, and read the kernel's evidence.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::contender::{ContenderEvent, GATE_ENV};
+use super::engine::holders_by_fdinfo;
+use super::proc_locks::{self, LockTable};
+use super::{LockKind, LockMode, comm};
+use crate::lab::guard::{has_exited, pidfd_open};
+
+/// Where one contender is in its life, as it reported it (and as the lab saw it end).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum ContenderState {
+    /// Started; has not said anything about the lock yet.
+    Starting,
+    /// Blocked in the kernel waiting for the lock (wait mode).
+    Waiting,
+    /// Holds the lock.
+    Holding,
+    /// Found the lock taken (try mode); `holder` as the kernel named it. Exits 1 next.
+    Refused { holder: Option<i32> },
+    /// Could not try at all (bad path, no OFD locks...), in its own words.
+    Failed { message: String },
+    /// Gone and reaped: "exit 1", "killed by SIGKILL".
+    Exited { status: String },
+}
+
+/// One contender, for a list view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContenderInfo {
+    pub pid: i32,
+    pub kind: LockKind,
+    pub mode: LockMode,
+    pub state: ContenderState,
+}
+
+/// The kernel's account of the pid file right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    pub pidfile: PathBuf,
+    /// What the pid file says (`None` when it cannot be read, e.g. not created yet).
+    pub content: Option<String>,
+    /// /proc/locks lines about this file: holders and `->` waiters.
+    pub table: LockTable,
+    /// How to read the table: why an OFD lock says pid -1 and how its holder was named, why
+    /// a flock line may name a process that no longer holds it.
+    pub note: Option<String>,
+    /// `comm` of each PID in the table (and of `fd_holders`), where /proc lets us read it.
+    pub comms: BTreeMap<i32, String>,
+    /// Processes whose open descriptors carry the lock (fdinfo `lock:` lines): the real
+    /// owners of flock and OFD locks, which belong to open files, not processes.
+    pub fd_holders: Vec<i32>,
+}
+
+impl Evidence {
+    /// The evidence as lines of text for a report or a pane.
+    pub fn lines(&self) -> Vec<String> {
+        let name = |pid: i32| match self.comms.get(&pid) {
+            Some(comm) => format!("{pid} ({comm})"),
+            None => pid.to_string(),
+        };
+        let mut lines = vec![match &self.content {
+            Some(text) => format!(
+                "pid file {}: {:?}",
+                self.pidfile.display(),
+                text.trim_end_matches('\n')
+            ),
+            None => format!("pid file {}: (cannot be read)", self.pidfile.display()),
+        }];
+        if self.table.is_empty() {
+            lines.push("/proc/locks: no lock on this file".into());
+        }
+        for entry in &self.table.holders {
+            lines.push(format!(
+                "/proc/locks holder: {entry}   pid {}",
+                name(entry.pid)
+            ));
+        }
+        for entry in &self.table.waiters {
+            lines.push(format!(
+                "/proc/locks waiter: {entry}   pid {}",
+                name(entry.pid)
+            ));
+        }
+        if !self.fd_holders.is_empty() {
+            let pids: Vec<String> = self.fd_holders.iter().map(|&p| name(p)).collect();
+            lines.push(format!(
+                "fdinfo: lock held through descriptors of {}",
+                pids.join(", ")
+            ));
+        }
+        if let Some(note) = &self.note {
+            lines.push(format!("note: {note}"));
+        }
+        lines
+    }
+}
+
+/// Read the evidence for any pid file: its content, /proc/locks split into holders and
+/// waiters, the owners found in fdinfo, and names for every PID.
+pub fn evidence_for(pidfile: &Path) -> Evidence {
+    let content = std::fs::read_to_string(pidfile).ok();
+    let (table, note) = match proc_locks::read() {
+        Ok(entries) => match proc_locks::for_path(&entries, pidfile) {
+            Ok(mine) => (LockTable::split(mine), None),
+            Err(e) => (
+                LockTable::default(),
+                Some(format!(
+                    "cannot stat the pid file: {}",
+                    super::engine::describe(&e)
+                )),
+            ),
+        },
+        Err(e) => (
+            LockTable::default(),
+            Some(format!(
+                "cannot read /proc/locks: {} — is /proc mounted?",
+                super::engine::describe(&e)
+            )),
+        ),
+    };
+    let fd_holders = if table.holders.is_empty() {
+        vec![]
+    } else {
+        holders_by_fdinfo(pidfile)
+    };
+    let mut comms = BTreeMap::new();
+    for pid in table
+        .holders
+        .iter()
+        .chain(&table.waiters)
+        .map(|e| e.pid)
+        .chain(fd_holders.iter().copied())
+        .filter(|&pid| pid > 0)
+    {
+        if let Some(name) = comm(pid) {
+            comms.insert(pid, name);
+        }
+    }
+    let note = note.or_else(|| explain(&table, &fd_holders));
+    Evidence {
+        pidfile: pidfile.to_path_buf(),
+        content,
+        table,
+        note,
+        comms,
+        fd_holders,
+    }
+}
+
+fn explain(table: &LockTable, fd_holders: &[i32]) -> Option<String> {
+    let owners = if fd_holders.is_empty() {
+        "no readable process shows it in fdinfo".to_string()
+    } else {
+        format!(
+            "fdinfo shows it held by pid {}",
+            fd_holders
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut notes = vec![];
+    if table.holders.iter().any(|e| e.class == "OFDLCK") {
+        notes.push(format!(
+            "an OFD lock belongs to an open file description, not a process, so /proc/locks \
+             prints pid -1 (and F_OFD_GETLK reports -1); {owners}"
+        ));
+    }
+    if table
+        .holders
+        .iter()
+        .any(|e| e.class == "FLOCK" && !fd_holders.contains(&e.pid))
+        && !fd_holders.is_empty()
+    {
+        notes.push(format!(
+            "a flock line names the process that called flock(); the lock belongs to the open \
+             file, which a fork shares; {owners}"
+        ));
+    }
+    if !table.waiters.is_empty() {
+        notes.push(
+            "`->` lines are processes asleep in the kernel waiting for this lock; one of them \
+             is woken and granted it when the holder goes"
+                .into(),
+        );
+    }
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// Contenders started by the lab and what each has said. Every one is tracked by a pidfd
+/// taken while it was surely ours, reaped as soon as it exits, and ended on `stop_all` or
+/// drop. The TUI and the headless `locks race` both use this.
+pub struct Contenders {
+    exe: PathBuf,
+    pidfile: PathBuf,
+    syslog_socket: Option<PathBuf>,
+    shared: Arc<Shared>,
+}
+
+type Listener = Arc<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+struct Shared {
+    entries: Mutex<Vec<Entry>>,
+    changed: Condvar,
+    listener: Mutex<Option<Listener>>,
+    readers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+struct Entry {
+    pid: i32,
+    kind: LockKind,
+    mode: LockMode,
+    state: ContenderState,
+    /// The last thing it said about the lock, kept after it exits (a refused contender's
+    /// state becomes `Exited`, but a report still wants "refused").
+    outcome: ContenderState,
+    ready: bool,
+    /// When `state` last changed, to time a hand-over.
+    since: Instant,
+    /// Its lifeline: dropping it closes its stdin and the contender exits.
+    stdin: Option<ChildStdin>,
+    pidfd: Option<OwnedFd>,
+}
+
+/// How long contenders get to leave on their own once their stdin closes.
+const GRACE: Duration = Duration::from_millis(300);
+/// How long to wait for a killed process to be reaped before giving up on it.
+const REAP_WAIT: Duration = Duration::from_secs(5);
+
+impl Contenders {
+    /// `exe` is the daemonlab binary (re-executed with `__contender ...`, started with
+    /// std::process::Command, stdin piped = its lifeline, stdout piped = events).
+    pub fn new(exe: PathBuf, pidfile: PathBuf, syslog_socket: Option<PathBuf>) -> Contenders {
+        Contenders {
+            exe,
+            pidfile,
+            syslog_socket,
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    /// Called (from a reader thread) whenever any contender's state changes; the TUI turns
+    /// it into a redraw. Called without internal locks held, so it may call `list()`.
+    pub fn set_listener(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *lock(&self.shared.listener) = Some(Arc::from(f));
+    }
+
+    /// Start one contender; it tries the lock as soon as it runs. Returns its PID.
+    pub fn spawn(&self, kind: LockKind, mode: LockMode) -> std::io::Result<i32> {
+        self.start(kind, mode, false)
+    }
+
+    /// Start `n` contenders and release them together: each starts, says `ready` and waits
+    /// for one byte on its stdin; once all are ready (or 10 s passed) every one gets its
+    /// byte in a tight loop. Returns their PIDs in start order.
+    pub fn spawn_many(
+        &self,
+        n: usize,
+        kind: LockKind,
+        mode: LockMode,
+    ) -> std::io::Result<Vec<i32>> {
+        let mut pids = Vec::with_capacity(n);
+        for _ in 0..n {
+            match self.start(kind, mode, true) {
+                Ok(pid) => pids.push(pid),
+                Err(e) => {
+                    // Release the ones already started rather than leave them gated.
+                    self.release(&pids);
+                    return Err(e);
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut entries = lock(&self.shared.entries);
+        loop {
+            let pending = entries
+                .iter()
+                .filter(|e| pids.contains(&e.pid))
+                .any(|e| !e.ready && e.state == ContenderState::Starting);
+            let now = Instant::now();
+            if !pending || now >= deadline {
+                break;
+            }
+            entries = self
+                .shared
+                .changed
+                .wait_timeout(entries, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(entries);
+        self.release(&pids);
+        Ok(pids)
+    }
+
+    fn release(&self, pids: &[i32]) {
+        let mut entries = lock(&self.shared.entries);
+        for entry in entries.iter_mut().filter(|e| pids.contains(&e.pid)) {
+            if let Some(stdin) = entry.stdin.as_mut() {
+                let _ = stdin.write_all(b"g");
+            }
+        }
+    }
+
+    fn start(&self, kind: LockKind, mode: LockMode, gated: bool) -> std::io::Result<i32> {
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("__contender")
+            .arg("--pidfile")
+            .arg(&self.pidfile)
+            .arg("--kind")
+            .arg(kind.name())
+            .arg("--mode")
+            .arg(mode.name());
+        if let Some(socket) = &self.syslog_socket {
+            command.arg("--syslog-socket").arg(socket);
+        }
+        if gated {
+            command.env(GATE_ENV, "1");
+        } else {
+            command.env_remove(GATE_ENV);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot start contender {}: {} — check that the daemonlab binary exists",
+                        self.exe.display(),
+                        super::engine::describe(&e)
+                    ),
+                )
+            })?;
+        let pid = child.id() as i32;
+        // Not reaped yet (only the reader thread below waits for it), so the PID is surely
+        // this child's and the pidfd can never name a recycled process.
+        let pidfd = pidfd_open(pid).ok();
+        let stdin = child.stdin.take();
+        lock(&self.shared.entries).push(Entry {
+            pid,
+            kind,
+            mode,
+            state: ContenderState::Starting,
+            outcome: ContenderState::Starting,
+            ready: false,
+            since: Instant::now(),
+            stdin,
+            pidfd,
+        });
+        let shared = Arc::clone(&self.shared);
+        let reader = std::thread::Builder::new()
+            .name(format!("contender-{pid}"))
+            .spawn(move || follow(shared, pid, child));
+        match reader {
+            Ok(handle) => lock(&self.shared.readers).push(handle),
+            Err(e) => {
+                // Without a reader nobody would reap it: end it now.
+                self.kill(pid);
+                return Err(e);
+            }
+        }
+        self.notify();
+        Ok(pid)
+    }
+
+    /// Every contender, in start order.
+    pub fn list(&self) -> Vec<ContenderInfo> {
+        lock(&self.shared.entries)
+            .iter()
+            .map(|e| ContenderInfo {
+                pid: e.pid,
+                kind: e.kind,
+                mode: e.mode,
+                state: e.state.clone(),
+            })
+            .collect()
+    }
+
+    /// Like `list()`, but with the last thing each contender said about the lock (Holding,
+    /// Waiting, Refused, Failed) instead of `Exited`: the result of a race, even after the
+    /// losers have left. `Starting` for one that never said anything.
+    pub fn outcomes(&self) -> Vec<ContenderInfo> {
+        lock(&self.shared.entries)
+            .iter()
+            .map(|e| ContenderInfo {
+                pid: e.pid,
+                kind: e.kind,
+                mode: e.mode,
+                state: match (&e.outcome, &e.state) {
+                    (ContenderState::Starting, state) => state.clone(),
+                    (outcome, _) => outcome.clone(),
+                },
+            })
+            .collect()
+    }
+
+    /// When the contender's state last changed (for timing a hand-over).
+    pub fn since(&self, pid: i32) -> Option<Instant> {
+        lock(&self.shared.entries)
+            .iter()
+            .find(|e| e.pid == pid)
+            .map(|e| e.since)
+    }
+
+    /// Wait until `pid`'s state satisfies `test`, or `timeout`; returns whether it did.
+    pub fn wait_for(
+        &self,
+        pid: i32,
+        timeout: Duration,
+        test: impl Fn(&ContenderState) -> bool,
+    ) -> bool {
+        self.wait_until(timeout, |entries| {
+            entries.iter().any(|e| e.pid == pid && test(&e.state))
+        })
+    }
+
+    /// SIGKILL the current holder (one we started; by pidfd), reap it; returns its pid.
+    /// Waiters then race for the lock.
+    pub fn kill_holder(&self) -> Option<i32> {
+        let pid = lock(&self.shared.entries)
+            .iter()
+            .find(|e| e.state == ContenderState::Holding)
+            .map(|e| e.pid)?;
+        self.kill(pid);
+        self.wait_for(pid, REAP_WAIT, |s| {
+            matches!(s, ContenderState::Exited { .. })
+        });
+        Some(pid)
+    }
+
+    fn kill(&self, pid: i32) {
+        let entries = lock(&self.shared.entries);
+        if let Some(pidfd) = entries
+            .iter()
+            .find(|e| e.pid == pid)
+            .and_then(|e| e.pidfd.as_ref())
+            && !has_exited(pidfd)
+        {
+            send_sigkill(pidfd);
+        }
+    }
+
+    /// End every contender (close stdin, brief grace, then SIGKILL by pidfd) and reap them;
+    /// also on Drop. Safe to call more than once.
+    pub fn stop_all(&self) {
+        for entry in lock(&self.shared.entries).iter_mut() {
+            entry.stdin = None;
+        }
+        let all_gone = |entries: &[Entry]| {
+            entries
+                .iter()
+                .all(|e| matches!(e.state, ContenderState::Exited { .. }))
+        };
+        if !self.wait_until(GRACE, all_gone) {
+            for entry in lock(&self.shared.entries).iter() {
+                if let Some(pidfd) = &entry.pidfd
+                    && !has_exited(pidfd)
+                {
+                    send_sigkill(pidfd);
+                }
+            }
+            self.wait_until(REAP_WAIT, all_gone);
+        }
+        let readers: Vec<JoinHandle<()>> = lock(&self.shared.readers).drain(..).collect();
+        for reader in readers {
+            let _ = reader.join();
+        }
+    }
+
+    /// The pid file every contender fights over.
+    pub fn pidfile(&self) -> &Path {
+        &self.pidfile
+    }
+
+    /// The kernel's evidence now: pid file content, and /proc/locks entries for it split
+    /// into holders/waiters, with each PID's comm where readable.
+    pub fn evidence(&self) -> Evidence {
+        evidence_for(&self.pidfile)
+    }
+
+    /// Wait until no contender is Starting (all outcomes known) or timeout; returns whether
+    /// they all settled.
+    pub fn wait_settled(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, |entries| {
+            entries.iter().all(|e| e.state != ContenderState::Starting)
+        })
+    }
+
+    fn wait_until(&self, timeout: Duration, done: impl Fn(&[Entry]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut entries = lock(&self.shared.entries);
+        loop {
+            if done(&entries) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            entries = self
+                .shared
+                .changed
+                .wait_timeout(entries, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn notify(&self) {
+        self.shared.notify();
+    }
+}
+
+impl Drop for Contenders {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+impl Shared {
+    fn update(&self, pid: i32, change: impl FnOnce(&mut Entry)) {
+        if let Some(entry) = lock(&self.entries).iter_mut().find(|e| e.pid == pid) {
+            change(entry);
+            entry.since = Instant::now();
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        self.changed.notify_all();
+        let listener = lock(&self.listener).clone();
+        if let Some(listener) = listener {
+            listener();
+        }
+    }
+}
+
+/// The reader thread of one contender: turn its event lines into states, and reap it the
+/// moment its stdout closes (which only happens when it exits).
+fn follow(shared: Arc<Shared>, pid: i32, mut child: Child) {
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let Ok(event) = serde_json::from_str::<ContenderEvent>(&line) else {
+                continue;
+            };
+            shared.update(pid, |entry| match event {
+                ContenderEvent::Ready => entry.ready = true,
+                ContenderEvent::Waiting { .. } => set(entry, ContenderState::Waiting),
+                ContenderEvent::Holding => set(entry, ContenderState::Holding),
+                ContenderEvent::Refused { holder } => {
+                    set(entry, ContenderState::Refused { holder })
+                }
+                ContenderEvent::Error { message } => set(entry, ContenderState::Failed { message }),
+            });
+        }
+    }
+    let status = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    shared.update(pid, |entry| {
+        let status = match &status {
+            Ok(status) => describe_status(*status),
+            Err(e) => format!("cannot be waited for: {e}"),
+        };
+        if entry.outcome == ContenderState::Starting {
+            // It never said anything: most likely the binary does not know `__contender`.
+            let said = stderr.lines().next().unwrap_or("no output").to_string();
+            entry.outcome = ContenderState::Failed {
+                message: format!("{status} before reporting: {said}"),
+            };
+        }
+        entry.state = ContenderState::Exited { status };
+        entry.stdin = None;
+    });
+}
+
+fn set(entry: &mut Entry, state: ContenderState) {
+    entry.outcome = state.clone();
+    entry.state = state;
+}
+
+/// "exit 1", "killed by SIGKILL": how a contender ended, in the words of a shell.
+pub(crate) fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit {code}");
+    }
+    match status.signal() {
+        Some(signal) => match nix::sys::signal::Signal::try_from(signal) {
+            Ok(signal) => format!("killed by {}", signal.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        None => format!("{status}"),
+    }
+}
+
+/// SIGKILL through a pidfd: reaches exactly the process we started, never a recycled PID.
+pub(crate) fn send_sigkill(pidfd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal takes a descriptor we own, a signal number and no siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
