@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::contender::{ContenderEvent, GATE_ENV};
-use super::engine::holders_by_fdinfo;
+use super::engine::{Held, holders_by_fdinfo};
 use super::proc_locks::{self, LockTable};
 use super::{LockKind, LockMode, comm};
 use crate::lab::guard::{has_exited, pidfd_open};
@@ -81,17 +82,13 @@ impl Evidence {
         if self.table.is_empty() {
             lines.push("/proc/locks: no lock on this file".into());
         }
-        for entry in &self.table.holders {
-            lines.push(format!(
-                "/proc/locks holder: {entry}   pid {}",
-                name(entry.pid)
-            ));
-        }
-        for entry in &self.table.waiters {
-            lines.push(format!(
-                "/proc/locks waiter: {entry}   pid {}",
-                name(entry.pid)
-            ));
+        let roles = (self.table.holders.iter().map(|e| ("holder", e)))
+            .chain(self.table.waiters.iter().map(|e| ("waiter", e)));
+        for (role, entry) in roles {
+            match self.comms.get(&entry.pid) {
+                Some(comm) => lines.push(format!("/proc/locks {role}: {entry}   ({comm})")),
+                None => lines.push(format!("/proc/locks {role}: {entry}")),
+            }
         }
         if !self.fd_holders.is_empty() {
             let pids: Vec<String> = self.fd_holders.iter().map(|&p| name(p)).collect();
@@ -109,8 +106,28 @@ impl Evidence {
 
 /// Read the evidence for any pid file: its content, /proc/locks split into holders and
 /// waiters, the owners found in fdinfo, and names for every PID.
+///
+/// This opens the file to read it, and closing that descriptor would drop any fcntl lock
+/// the *calling* process holds on the file (pitfall 3). A process holding the lock must use
+/// [`evidence_held`] instead.
 pub fn evidence_for(pidfile: &Path) -> Evidence {
-    let content = std::fs::read_to_string(pidfile).ok();
+    evidence_with(pidfile, std::fs::read_to_string(pidfile).ok())
+}
+
+/// The evidence from inside the process that holds the lock: the content is read through
+/// the held descriptor (pread), so no other descriptor of the file is opened or closed.
+pub fn evidence_held(held: &Held) -> Evidence {
+    let file = held.file();
+    let content = file.metadata().ok().and_then(|meta| {
+        let mut buffer = vec![0u8; meta.len().min(4096) as usize];
+        let n = file.read_at(&mut buffer, 0).ok()?;
+        buffer.truncate(n);
+        String::from_utf8(buffer).ok()
+    });
+    evidence_with(held.path(), content)
+}
+
+fn evidence_with(pidfile: &Path, content: Option<String>) -> Evidence {
     let (table, note) = match proc_locks::read() {
         Ok(entries) => match proc_locks::for_path(&entries, pidfile) {
             Ok(mine) => (LockTable::split(mine), None),

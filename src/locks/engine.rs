@@ -274,7 +274,6 @@ pub(crate) fn wait_lock(fd: BorrowedFd<'_>, kind: LockKind) -> Result<(), Errno>
 
 /// Release the whole-file lock held through `fd` (for flock and OFD this releases it for
 /// every process sharing the open file description).
-#[allow(dead_code)] // used by the pitfall scenarios
 pub(crate) fn unlock(fd: BorrowedFd<'_>, kind: LockKind) -> Result<(), Errno> {
     let lock = whole_file(libc::F_UNLCK as libc::c_short);
     match kind {

@@ -14,7 +14,9 @@ pub mod pitfalls;
 pub mod proc_locks;
 
 pub use contender::{ContenderArgs, ContenderEvent, GATE_ENV, contender_main};
-pub use contenders::{ContenderInfo, ContenderState, Contenders, Evidence, evidence_for};
+pub use contenders::{
+    ContenderInfo, ContenderState, Contenders, Evidence, evidence_for, evidence_held,
+};
 pub use engine::{
     Held, LockError, Outcome, Probe, already_running, already_running_notify, holders_by_fdinfo,
     probe,
@@ -57,6 +59,15 @@ impl LockKind {
             LockKind::Fcntl => "fcntl",
             LockKind::Flock => "flock",
             LockKind::Ofd => "ofd",
+        }
+    }
+
+    /// The kind as a noun phrase with its article, for sentences: "an fcntl (POSIX) lock".
+    pub fn lock_noun(self) -> &'static str {
+        match self {
+            LockKind::Fcntl => "an fcntl (POSIX record) lock",
+            LockKind::Flock => "a flock lock",
+            LockKind::Ofd => "an OFD lock",
         }
     }
 
