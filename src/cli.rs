@@ -5,8 +5,36 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::locks::{LockKind, LockMode};
 use crate::report::Format;
 use crate::ui::theme::ThemeName;
+
+/// `daemonlab locks …`
+#[derive(Debug, Clone, Subcommand)]
+pub enum LocksCommand {
+    /// Start N contenders at once; print each outcome and the kernel's lock table. Exits 0
+    /// when exactly one held the lock.
+    Race {
+        #[arg(long, default_value_t = 10)]
+        contenders: usize,
+        #[arg(long, value_enum, default_value_t = LockKind::Fcntl)]
+        kind: LockKind,
+        #[arg(long, value_enum, default_value_t = LockMode::Try)]
+        mode: LockMode,
+        /// The pid file (default: in a private runtime directory; /run needs root).
+        #[arg(long)]
+        pidfile: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Hold the lock in the foreground until SIGINT, SIGTERM or end of stdin.
+    Hold {
+        #[arg(long, value_enum, default_value_t = LockKind::Fcntl)]
+        kind: LockKind,
+        #[arg(long)]
+        pidfile: Option<PathBuf>,
+    },
+}
 
 /// `daemonlab lessons …`
 #[derive(Debug, Clone, Subcommand)]
@@ -79,6 +107,29 @@ pub enum Command {
         udp: Option<std::net::SocketAddr>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Single-instance daemons (APUE 13.5): race for a pid-file lock, or hold one.
+    Locks {
+        #[command(subcommand)]
+        command: LocksCommand,
+    },
+    /// (internal) one contender for the pid-file lock.
+    #[command(name = "__contender", hide = true)]
+    Contender {
+        #[arg(long)]
+        pidfile: PathBuf,
+        #[arg(long, value_enum)]
+        kind: LockKind,
+        #[arg(long, value_enum)]
+        mode: LockMode,
+        #[arg(long)]
+        syslog_socket: Option<PathBuf>,
+    },
+    /// (internal) the helper process of a lock pitfall scenario.
+    #[command(name = "__pitfall", hide = true)]
+    Pitfall {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Work with lesson files.
     Lessons {

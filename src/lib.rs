@@ -6,8 +6,8 @@
 
 pub mod cli;
 pub mod lab;
-pub mod locks;
 pub mod lessons;
+pub mod locks;
 pub mod probe;
 pub mod report;
 pub mod syslog;

@@ -2,12 +2,13 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use daemonlab::cli::{Cli, Command, LessonsCommand, SyslogMode};
+use daemonlab::cli::{Cli, Command, LessonsCommand, LocksCommand, SyslogMode};
 use daemonlab::lab::guard::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
 use daemonlab::lab::{Lab, LabOptions};
 use daemonlab::lessons::{self, LessonSet};
+use daemonlab::locks;
 use daemonlab::report::{Format, tour};
 use daemonlab::ui::{self, UiOptions, theme::Theme};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -51,6 +52,24 @@ fn main() -> ExitCode {
             udp,
             format,
         }) => run_syslogd(&socket, udp, format, cli.kmsg),
+        Some(Command::Locks { command }) => run_locks(command),
+        Some(Command::Contender {
+            pidfile,
+            kind,
+            mode,
+            syslog_socket,
+        }) => {
+            let args = locks::ContenderArgs {
+                pidfile,
+                kind,
+                mode,
+                syslog_socket,
+            };
+            ExitCode::from(locks::contender_main(args).clamp(0, 255) as u8)
+        }
+        Some(Command::Pitfall { args }) => {
+            ExitCode::from(locks::pitfalls::pitfall_main(&args).clamp(0, 255) as u8)
+        }
         None => run_explorer(&cli),
     }
 }
@@ -251,6 +270,96 @@ fn run_syslogd(
         Err(e) => {
             eprintln!("daemonlab syslogd: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// A private 0700 directory for a default pid file (/run and /var/run need root).
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::Builder::new()
+        .prefix("daemonlab-")
+        .tempdir_in(base)
+}
+
+fn run_locks(command: LocksCommand) -> ExitCode {
+    let dir = match private_dir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            eprintln!(
+                "daemonlab locks: cannot create a private directory for the pid file: {e} — pass --pidfile PATH in a directory you can write"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("daemonlab locks: cannot find its own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
+        LocksCommand::Race {
+            contenders,
+            kind,
+            mode,
+            pidfile,
+            format,
+        } => {
+            let pidfile = pidfile.unwrap_or_else(|| dir.path().join("daemonlab.pid"));
+            let options = locks::cli::RaceOptions {
+                contenders,
+                kind,
+                mode,
+                json: format == Format::Json,
+                ..locks::cli::RaceOptions::new(exe, pidfile)
+            };
+            match locks::cli::race(options, &mut std::io::stdout().lock()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("daemonlab locks race: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        LocksCommand::Hold { kind, pidfile } => {
+            let pidfile = pidfile.unwrap_or_else(|| dir.path().join("daemonlab.pid"));
+            let _ = exe;
+            let stop = locks::cli::StopHandle::new();
+            stop.stop_on_stdin_eof();
+            let on_signal = stop.clone();
+            match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+                Ok(mut signals) => {
+                    std::thread::spawn(move || {
+                        if signals.forever().next().is_some() {
+                            on_signal.stop();
+                        }
+                    });
+                }
+                Err(e) => {
+                    eprintln!("daemonlab locks hold: cannot install signal handlers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            let options = locks::cli::HoldOptions {
+                pidfile,
+                kind,
+                mode: locks::LockMode::Try,
+                json: false,
+            };
+            match locks::cli::hold(options, &mut std::io::stdout().lock(), &stop) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("daemonlab locks hold: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -139,7 +139,7 @@ fn flock_1_is_refused_while_a_flock_lock_is_held() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn race_reports_exactly_one_holder_for_each_kind() {
     for kind in LockKind::ALL {
         let dir = tempfile::tempdir().unwrap();
@@ -164,7 +164,7 @@ fn race_reports_exactly_one_holder_for_each_kind() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn race_in_wait_mode_prints_json_with_the_kernel_waiters() {
     let dir = tempfile::tempdir().unwrap();
     let mut opts = RaceOptions::new(common::exe(), dir.path().join("race.pid"));

@@ -43,7 +43,7 @@ fn holder_pid(dir: &Path) -> i32 {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn exactly_one_of_fifty_wins_in_try_mode_for_each_kind() {
     let _ = WIRED;
     for kind in LockKind::ALL {
@@ -103,7 +103,7 @@ fn exactly_one_of_fifty_wins_in_try_mode_for_each_kind() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn killing_the_holder_hands_the_lock_to_exactly_one_waiter() {
     for kind in LockKind::ALL {
         let dir = tempfile::tempdir().unwrap();
@@ -162,7 +162,7 @@ fn killing_the_holder_hands_the_lock_to_exactly_one_waiter() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn stop_all_ends_waiters_blocked_in_the_kernel_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let contenders = contenders(dir.path());
@@ -201,7 +201,7 @@ fn stop_all_ends_waiters_blocked_in_the_kernel_at_once() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn dropping_the_manager_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let pids = {
@@ -221,7 +221,7 @@ fn dropping_the_manager_leaves_nothing_behind() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn contenders_report_through_syslog() {
     use daemonlab::syslog::receiver::Receiver;
     let dir = tempfile::tempdir().unwrap();

@@ -53,7 +53,7 @@ fn children() -> Vec<i32> {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn a_stale_pid_file_does_not_stop_a_new_instance() {
     for kind in LockKind::ALL {
         let report = check(Pitfall::StalePidFile, kind);
@@ -64,7 +64,7 @@ fn a_stale_pid_file_does_not_stop_a_new_instance() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn a_lock_before_fork_stays_with_the_parent_for_fcntl_only() {
     let report = check(Pitfall::LockBeforeFork, LockKind::Fcntl);
     let text = report.evidence.join("\n");
@@ -78,7 +78,7 @@ fn a_lock_before_fork_stays_with_the_parent_for_fcntl_only() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn closing_another_descriptor_drops_only_the_fcntl_lock() {
     let report = check(Pitfall::CloseDropsLock, LockKind::Fcntl);
     let text = report.evidence.join("\n");
@@ -94,7 +94,7 @@ fn closing_another_descriptor_drops_only_the_fcntl_lock() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn a_waiter_takes_over_when_the_holder_dies() {
     for kind in LockKind::ALL {
         let report = check(Pitfall::WaiterTakesOver, kind);
@@ -105,7 +105,7 @@ fn a_waiter_takes_over_when_the_holder_dies() {
 }
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
+
 fn the_helper_subcommand_prints_one_json_report() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();

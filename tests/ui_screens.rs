@@ -49,7 +49,10 @@ type Screen = (&'static str, fn() -> App);
 /// Every screen the issue lists, at both sizes.
 #[test]
 fn screens() {
-    let screens: [Screen; 5] = [
+    let screens: [Screen; 6] = [
+        ("locks_tab", || {
+            fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
         ("after_step_0", || app_after(1)),
         ("after_setsid", || app_after(5)),
         ("after_last_step", || app_after(11)),

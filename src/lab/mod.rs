@@ -462,6 +462,7 @@ impl Lab {
             Request::Log { .. } => "syslog",
             Request::SetLogMask { .. } => "setlogmask",
             Request::Openlog { .. } => "openlog",
+            Request::Lock { .. } => "already_running",
             Request::Step { .. } | Request::Exit => {
                 return Err(self.lost(StepId::Openlog, "not a syslog request".into()));
             }

@@ -28,6 +28,11 @@ pub enum Request {
     SetLogMask { mask: u8 },
     /// `closelog(); openlog(ident, option, facility)`, to try the options one by one.
     Openlog { option: u32, facility: Facility },
+    /// The book's `already_running()` on `path`: become a single-instance daemon.
+    Lock {
+        path: std::path::PathBuf,
+        kind: crate::locks::LockKind,
+    },
     /// Leave now.
     Exit,
 }

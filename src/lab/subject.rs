@@ -63,6 +63,8 @@ struct Subject {
     /// RLIMIT_NOFILE (soft, hard) once step 2 has asked for it.
     fd_limit: Option<(u64, u64)>,
     syslog: Option<Logger>,
+    /// The pid-file lock once `already_running()` took it: held as long as this is open.
+    lock: Option<crate::locks::Held>,
 }
 
 /// The subject's syslog(3): the lab's client (shows every effect) or the C library's.
@@ -86,6 +88,7 @@ pub fn main(args: SubjectArgs) -> ! {
         args,
         fd_limit: None,
         syslog: None,
+        lock: None,
     };
     let hello = Reply::Hello {
         ids: SelfIds::now(),
@@ -108,7 +111,8 @@ pub fn main(args: SubjectArgs) -> ! {
             Ok(Some(
                 request @ (Request::Log { .. }
                 | Request::SetLogMask { .. }
-                | Request::Openlog { .. }),
+                | Request::Openlog { .. }
+                | Request::Lock { .. }),
             )) => subject.syslog_request(request),
             Ok(Some(Request::Exit)) | Ok(None) => std::process::exit(0),
             Err(_) => std::process::exit(2),
@@ -433,6 +437,7 @@ impl Subject {
                 )
             }),
             Request::SetLogMask { mask } => Ok(self.set_log_mask(mask)),
+            Request::Lock { path, kind } => self.take_lock(&path, kind),
             Request::Openlog { option, facility } => self.open_logger(option, facility).map(|()| {
                 let socket = match self.syslog_state().and_then(|s| s.socket_fd) {
                     Some(fd) => format!("socket already open at fd {fd} (LOG_NDELAY)"),
@@ -468,6 +473,43 @@ impl Subject {
         };
         if protocol::send(&self.control, &reply).is_err() {
             std::process::exit(1);
+        }
+    }
+
+    /// The book's `already_running()`: lock the pid file or learn who holds it.
+    fn take_lock(
+        &mut self,
+        path: &std::path::Path,
+        kind: crate::locks::LockKind,
+    ) -> Result<String, Failure> {
+        use crate::locks::{LockMode, Outcome, already_running};
+        match already_running(path, kind, LockMode::Try) {
+            Ok(Outcome::Acquired(held)) => {
+                let fd = held.fd();
+                self.lock = Some(held);
+                Ok(format!(
+                    "already_running(): locked {} ({}) at fd {fd} and wrote our PID: a single-instance daemon",
+                    path.display(),
+                    kind.name()
+                ))
+            }
+            Ok(Outcome::AlreadyRunning { holder }) => Err(Failure {
+                errno: Some(Errno::EAGAIN),
+                message: match holder {
+                    Some(pid) => format!(
+                        "already running: pid {pid} holds the lock on {}",
+                        path.display()
+                    ),
+                    None => format!(
+                        "already running: another process holds the lock on {}",
+                        path.display()
+                    ),
+                },
+            }),
+            Err(e) => Err(Failure {
+                errno: None,
+                message: e.to_string(),
+            }),
         }
     }
 

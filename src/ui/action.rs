@@ -2,6 +2,8 @@
 //! reports. `App::update` is the only place state changes.
 
 use crate::lab::{ActionOutcome, StepId, StepOutcome};
+use crate::locks::pitfalls::{Pitfall, PitfallReport};
+use crate::locks::{ContenderInfo, Evidence, LockKind, LockMode};
 use crate::probe::ProcSnapshot;
 use crate::syslog::Severity;
 use crate::syslog::receiver::Message;
@@ -52,6 +54,22 @@ pub enum Action {
     CycleSyslogFilter,
     /// Freeze or unfreeze the syslog pane.
     PauseSyslog,
+    /// Locks tab: start one contender / ten at once.
+    SpawnContender,
+    SpawnTen,
+    /// Locks tab: SIGKILL the holder.
+    KillHolder,
+    /// Locks tab: try / wait for new contenders.
+    ToggleLockMode,
+    /// Locks tab: fcntl -> flock -> OFD.
+    CycleLockKind,
+    /// Locks tab: run / choose a pitfall scenario.
+    RunPitfall,
+    NextPitfall,
+    /// Locks tab: end every contender.
+    StopContenders,
+    /// Lab tab: the subject takes the pid-file lock.
+    TakeLock,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.
@@ -106,6 +124,17 @@ pub enum LabEvent {
         what: String,
         outcome: Result<Box<ActionOutcome>, String>,
     },
+    /// The lock demo's contenders and the kernel's evidence, after a change.
+    Locks {
+        generation: u64,
+        contenders: Vec<ContenderInfo>,
+        evidence: Box<Evidence>,
+    },
+    /// A pitfall scenario finished (or could not run).
+    Pitfall {
+        generation: u64,
+        report: Result<Box<PitfallReport>, String>,
+    },
     /// The receiver was stopped or started.
     Receiver {
         generation: u64,
@@ -123,6 +152,20 @@ pub enum Command {
     Openlog(u32),
     ToggleReceiver,
     SetFolding(bool),
+    SpawnContenders {
+        count: usize,
+        kind: LockKind,
+        mode: LockMode,
+    },
+    KillHolder,
+    StopContenders,
+    RunPitfall {
+        pitfall: Pitfall,
+        kind: LockKind,
+    },
+    TakeLock(LockKind),
+    /// A contender changed state: read the lock evidence again.
+    RefreshLocks,
     Reset,
     Quit,
 }

@@ -9,6 +9,7 @@ use crate::syslog::receiver::Message;
 use crate::syslog::{LOG_CONS, LOG_NDELAY, LOG_PERROR, LOG_PID, SEVERITIES, Severity};
 
 use super::action::{Action, Command, LabEvent};
+use super::locks::{LocksView, PITFALLS};
 use super::theme::Theme;
 use super::worker::LabInfo;
 
@@ -52,15 +53,22 @@ impl Pane {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Lab,
+    Locks,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 1] = [Tab::Lab];
+    pub const ALL: [Tab; 2] = [Tab::Lab, Tab::Locks];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Lab => "Lab",
+            Tab::Locks => "Locks",
         }
+    }
+
+    fn offset(self, by: isize) -> Tab {
+        let i = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
+        Tab::ALL[(i + by).rem_euclid(Tab::ALL.len() as isize) as usize]
     }
 }
 
@@ -123,6 +131,7 @@ pub struct App {
     pub last_result: Option<String>,
     pub terminal: Vec<String>,
     pub syslog: SyslogView,
+    pub locks: LocksView,
     pub notice: Option<Notice>,
     pub quit: bool,
 }
@@ -245,11 +254,20 @@ impl App {
             last_result: None,
             terminal: Vec::new(),
             syslog: SyslogView::default(),
+            locks: LocksView::default(),
             notice: Some(Notice {
                 text: "starting the subject…".into(),
                 error: false,
             }),
             quit: false,
+        }
+    }
+
+    /// Which key bindings apply now.
+    pub fn key_context(&self) -> super::keymap::Context {
+        super::keymap::Context {
+            tab: self.tab,
+            free_mode: self.mode == Mode::Free,
         }
     }
 
@@ -374,14 +392,40 @@ impl App {
                 self.note(&format!("folding of repeated messages is {state}"), false);
                 return Some(Command::SetFolding(self.syslog.folding));
             }
-            Action::NextTab | Action::PrevTab => self.tab = Tab::ALL[0],
+            Action::NextTab => self.tab = self.tab.offset(1),
+            Action::PrevTab => self.tab = self.tab.offset(-1),
             Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
                 Some(tab) => self.tab = *tab,
                 None => self.note(
-                    &format!("tab {n} does not exist yet; only the Lab tab so far"),
+                    &format!("tab {n} does not exist yet; the Lab and Locks tabs so far"),
                     false,
                 ),
             },
+            Action::SpawnContender | Action::SpawnTen => {
+                let count = if action == Action::SpawnTen { 10 } else { 1 };
+                let (kind, mode) = (self.locks.kind, self.locks.mode);
+                return Some(Command::SpawnContenders { count, kind, mode });
+            }
+            Action::KillHolder => return Some(Command::KillHolder),
+            Action::StopContenders => return Some(Command::StopContenders),
+            Action::ToggleLockMode => self.locks.mode = self.locks.mode.toggle(),
+            Action::CycleLockKind => self.locks.kind = self.locks.kind.next(),
+            Action::NextPitfall => {
+                self.locks.pitfall = (self.locks.pitfall + 1) % PITFALLS.len();
+                self.locks.report = None;
+            }
+            Action::RunPitfall => {
+                if self.locks.running {
+                    return None;
+                }
+                self.locks.running = true;
+                self.locks.report = None;
+                return Some(Command::RunPitfall {
+                    pitfall: self.locks.chosen_pitfall(),
+                    kind: self.locks.kind,
+                });
+            }
+            Action::TakeLock => return self.ask(Command::TakeLock(self.locks.kind)),
         }
         None
     }
@@ -443,7 +487,9 @@ impl App {
             | LabEvent::Terminal { generation, .. }
             | LabEvent::Syslog { generation, .. }
             | LabEvent::SyslogDone { generation, .. }
-            | LabEvent::Receiver { generation, .. } => *generation,
+            | LabEvent::Receiver { generation, .. }
+            | LabEvent::Locks { generation, .. }
+            | LabEvent::Pitfall { generation, .. } => *generation,
         };
         if generation != self.generation {
             return;
@@ -478,6 +524,21 @@ impl App {
             }
             LabEvent::SubjectGone { message, .. } => self.note(&message, true),
             LabEvent::Syslog { message, .. } => self.syslog.push(*message),
+            LabEvent::Locks {
+                contenders,
+                evidence,
+                ..
+            } => {
+                self.locks.contenders = contenders;
+                self.locks.evidence = Some(*evidence);
+            }
+            LabEvent::Pitfall { report, .. } => {
+                self.locks.running = false;
+                match report {
+                    Ok(report) => self.locks.report = Some(*report),
+                    Err(message) => self.note(&message, true),
+                }
+            }
             LabEvent::Receiver {
                 running, message, ..
             } => {
@@ -679,8 +740,14 @@ mod tests {
         assert_eq!(app.update(Action::Back), None);
         assert!(!app.help && !app.quit, "Esc closes the popup first");
         app.update(Action::GoToTab(2));
-        assert_eq!(app.tab, Tab::Lab);
-        assert!(app.notice.as_ref().unwrap().text.contains("tab 2"));
+        assert_eq!(app.tab, Tab::Locks);
+        app.update(Action::NextTab);
+        assert_eq!(app.tab, Tab::Lab, "Tab wraps around");
+        app.update(Action::PrevTab);
+        assert_eq!(app.tab, Tab::Locks);
+        app.update(Action::GoToTab(4));
+        assert!(app.notice.as_ref().unwrap().text.contains("tab 4"));
+        app.update(Action::GoToTab(1));
         app.update(Action::FocusNext);
         assert_eq!(app.focus, Pane::Process);
         app.update(Action::FocusPrev);

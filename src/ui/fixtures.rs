@@ -253,3 +253,70 @@ pub fn app_after(steps: usize, theme: Theme, lessons: LessonSet) -> App {
     }
     app
 }
+
+/// The Locks tab after `C` in wait mode and a pitfall run: one holder, one waiter blocked
+/// in the kernel, refusals naming the holder, and the lock table that proves it.
+pub fn locks_demo(theme: Theme, lessons: LessonSet) -> App {
+    use crate::locks::pitfalls::{Pitfall, PitfallReport};
+    use crate::locks::{
+        ContenderInfo, ContenderState, Evidence, LockKind, LockMode, LockTable, proc_locks,
+    };
+    let mut app = app_after(11, theme, lessons);
+    app.tab = super::app::Tab::Locks;
+    let holder = 4301;
+    let mut contenders = vec![
+        ContenderInfo {
+            pid: holder,
+            kind: LockKind::Fcntl,
+            mode: LockMode::Try,
+            state: ContenderState::Holding,
+        },
+        ContenderInfo {
+            pid: 4302,
+            kind: LockKind::Fcntl,
+            mode: LockMode::Wait,
+            state: ContenderState::Waiting,
+        },
+    ];
+    for pid in 4303..4311 {
+        contenders.push(ContenderInfo {
+            pid,
+            kind: LockKind::Fcntl,
+            mode: LockMode::Try,
+            state: ContenderState::Refused {
+                holder: Some(holder),
+            },
+        });
+    }
+    let entries = proc_locks::parse(
+        "1: POSIX  ADVISORY  WRITE 4301 00:1f:2047 0 EOF\n1: -> POSIX  ADVISORY  WRITE 4302 00:1f:2047 0 EOF\n",
+    );
+    let (waiters, holders) = entries.into_iter().partition(|e| e.waiter);
+    let evidence = Evidence {
+        pidfile: PathBuf::from("/run/user/1000/daemonlab-demo/daemonlab.pid"),
+        content: Some(format!("{holder}\n")),
+        table: LockTable { holders, waiters },
+        ..Evidence::default()
+    };
+    app.handle_lab(LabEvent::Locks {
+        generation: 0,
+        contenders,
+        evidence: Box::new(evidence),
+    });
+    let report = PitfallReport {
+        pitfall: Pitfall::StalePidFile,
+        title: "a stale pid file".into(),
+        kind: LockKind::Fcntl,
+        evidence: vec![
+            "the pid file says 99999, a PID no process has".into(),
+            "no lock on it in /proc/locks".into(),
+            "a new instance: already_running() -> acquired; the file now says 4312".into(),
+        ],
+        holds: true,
+    };
+    app.handle_lab(LabEvent::Pitfall {
+        generation: 0,
+        report: Ok(Box::new(report)),
+    });
+    app
+}

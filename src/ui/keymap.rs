@@ -4,13 +4,48 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::action::Action;
+use super::app::Tab;
 
 /// When a binding applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
+    /// On every tab.
     Always,
-    /// Only in free mode.
+    /// On the Lab tab.
+    Lab,
+    /// On the Lab tab in free mode.
     FreeMode,
+    /// On the Locks tab.
+    Locks,
+}
+
+/// Where the user is, which decides which bindings apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    pub tab: Tab,
+    pub free_mode: bool,
+}
+
+impl When {
+    /// Whether a binding with this condition applies in `context`.
+    pub fn applies(self, context: Context) -> bool {
+        match self {
+            When::Always => true,
+            When::Lab => context.tab == Tab::Lab,
+            When::FreeMode => context.tab == Tab::Lab && context.free_mode,
+            When::Locks => context.tab == Tab::Locks,
+        }
+    }
+
+    /// How the help popup labels a binding's scope.
+    pub fn label(self) -> &'static str {
+        match self {
+            When::Always => "",
+            When::Lab => "",
+            When::FreeMode => " (free mode)",
+            When::Locks => "",
+        }
+    }
 }
 
 /// One row of the key table.
@@ -42,7 +77,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::NextStep,
         description: "run the next step",
         hint: Some("next"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "f",
@@ -50,7 +85,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleFree,
         description: "free mode: run any step, in any order",
         hint: Some("free"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "↑/k",
@@ -82,7 +117,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::LessonDown,
         description: "scroll the lesson down",
         hint: Some("lesson"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "PgUp",
@@ -90,7 +125,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::LessonUp,
         description: "scroll the lesson up",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "L",
@@ -98,7 +133,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::LogTest,
         description: "the subject calls syslog() with a test message",
         hint: Some("log"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "v",
@@ -106,7 +141,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CycleLogLevel,
         description: "choose the severity L logs at",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "M",
@@ -114,7 +149,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CycleLogMask,
         description: "cycle the subject's setlogmask (masked messages are never sent)",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "O",
@@ -122,7 +157,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CycleOpenlog,
         description: "closelog, then openlog with the next set of options",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "S",
@@ -130,7 +165,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleReceiver,
         description: "stop / start the lab's syslogd (see LOG_CONS, then the reconnect)",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "U",
@@ -138,7 +173,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleFolding,
         description: "fold repeated messages (\"last message repeated N times\") or not",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "F",
@@ -146,7 +181,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CycleSyslogFilter,
         description: "syslog pane: show only this severity or worse",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: ".",
@@ -154,7 +189,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::PauseSyslog,
         description: "syslog pane: pause / resume (messages still count)",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "r",
@@ -162,7 +197,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Reset,
         description: "reset: end the subject, start a new one at step 0",
         hint: Some("reset"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "p",
@@ -170,7 +205,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::FocusNext,
         description: "move focus to the next pane",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "P",
@@ -178,7 +213,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::FocusPrev,
         description: "move focus to the previous pane",
         hint: None,
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "z",
@@ -186,7 +221,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::Zoom,
         description: "zoom the focused pane to the whole screen, and back",
         hint: Some("zoom"),
-        when: When::Always,
+        when: When::Lab,
     },
     Binding {
         label: "Tab",
@@ -216,6 +251,78 @@ pub const BINDINGS: &[Binding] = &[
         description: "go to a tab by number",
         hint: None,
         when: When::Always,
+    },
+    Binding {
+        label: "c",
+        keys: &[Key::Char('c')],
+        action: Action::SpawnContender,
+        description: "start one contender for the pid-file lock",
+        hint: Some("contender"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "C",
+        keys: &[Key::Char('C')],
+        action: Action::SpawnTen,
+        description: "start ten contenders at once",
+        hint: Some("ten"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "k",
+        keys: &[Key::Char('k')],
+        action: Action::KillHolder,
+        description: "kill the holder (SIGKILL): watch a waiter take over",
+        hint: Some("kill holder"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "w",
+        keys: &[Key::Char('w')],
+        action: Action::ToggleLockMode,
+        description: "toggle try (F_SETLK) / wait (F_SETLKW) for new contenders",
+        hint: Some("try/wait"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "t",
+        keys: &[Key::Char('t')],
+        action: Action::CycleLockKind,
+        description: "cycle the lock kind: fcntl, flock, OFD",
+        hint: Some("kind"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "x / X",
+        keys: &[Key::Char('x')],
+        action: Action::RunPitfall,
+        description: "run the chosen pitfall and show the kernel's evidence",
+        hint: Some("pitfall"),
+        when: When::Locks,
+    },
+    Binding {
+        label: "X",
+        keys: &[Key::Char('X')],
+        action: Action::NextPitfall,
+        description: "choose the next pitfall",
+        hint: None,
+        when: When::Locks,
+    },
+    Binding {
+        label: "e",
+        keys: &[Key::Char('e')],
+        action: Action::StopContenders,
+        description: "end every contender",
+        hint: None,
+        when: When::Locks,
+    },
+    Binding {
+        label: "K",
+        keys: &[Key::Char('K')],
+        action: Action::TakeLock,
+        description: "the daemon takes the pid-file lock (already_running): a single-instance daemon",
+        hint: None,
+        when: When::Lab,
     },
     Binding {
         label: "?",
@@ -261,13 +368,13 @@ fn matches(key: Key, event: &KeyEvent) -> bool {
 }
 
 /// The action for a key press, given whether free mode is on. Key releases are ignored.
-pub fn action_for(event: &KeyEvent, free_mode: bool) -> Option<Action> {
+pub fn action_for(event: &KeyEvent, context: Context) -> Option<Action> {
     if event.kind == KeyEventKind::Release {
         return None;
     }
     let binding = BINDINGS
         .iter()
-        .filter(|b| b.when == When::Always || free_mode)
+        .filter(|b| b.when.applies(context))
         .find(|b| b.keys.iter().any(|k| matches(*k, event)))?;
     Some(match (binding.action, event.code) {
         (Action::GoToTab(_), KeyCode::Char(c)) => {
@@ -278,16 +385,29 @@ pub fn action_for(event: &KeyEvent, free_mode: bool) -> Option<Action> {
 }
 
 /// The footer hints that apply now, in table order.
-pub fn hints(free_mode: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+pub fn hints(context: Context) -> impl Iterator<Item = (&'static str, &'static str)> {
     BINDINGS
         .iter()
-        .filter(move |b| b.when == When::Always || free_mode)
+        .filter(move |b| b.when.applies(context))
         .filter_map(|b| b.hint.map(|hint| (b.label, hint)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LAB: Context = Context {
+        tab: Tab::Lab,
+        free_mode: false,
+    };
+    const FREE: Context = Context {
+        tab: Tab::Lab,
+        free_mode: true,
+    };
+    const LOCKS: Context = Context {
+        tab: Tab::Locks,
+        free_mode: false,
+    };
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
@@ -296,40 +416,40 @@ mod tests {
     #[test]
     fn keys_map_to_actions_from_the_one_table() {
         assert_eq!(
-            action_for(&key(KeyCode::Char(' ')), false),
+            action_for(&key(KeyCode::Char(' ')), LAB),
             Some(Action::NextStep)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('n')), false),
+            action_for(&key(KeyCode::Char('n')), LAB),
             Some(Action::NextStep)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('3')), false),
+            action_for(&key(KeyCode::Char('3')), LAB),
             Some(Action::GoToTab(3))
         );
         assert_eq!(
             action_for(
                 &KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
-                false
+                LAB
             ),
             Some(Action::Quit)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('c')), false),
+            action_for(&key(KeyCode::Char('c')), LAB),
             None,
             "plain c is not Ctrl-C"
         );
         assert_eq!(
-            action_for(&key(KeyCode::Enter), false),
+            action_for(&key(KeyCode::Enter), LAB),
             None,
             "Enter runs only in free mode"
         );
         assert_eq!(
-            action_for(&key(KeyCode::Enter), true),
+            action_for(&key(KeyCode::Enter), FREE),
             Some(Action::RunSelected)
         );
         assert_eq!(
-            action_for(&key(KeyCode::Char('j')), true),
+            action_for(&key(KeyCode::Char('j')), FREE),
             Some(Action::SelectDown)
         );
     }
@@ -343,7 +463,12 @@ mod tests {
                     Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
                     Key::Code(code) => key(code),
                 };
-                let got = action_for(&event, true).expect(binding.label);
+                let context = if binding.when == When::Locks {
+                    LOCKS
+                } else {
+                    FREE
+                };
+                let got = action_for(&event, context).expect(binding.label);
                 assert_eq!(
                     std::mem::discriminant(&got),
                     std::mem::discriminant(&binding.action),
@@ -352,8 +477,37 @@ mod tests {
                 );
             }
         }
-        let normal: Vec<_> = hints(false).map(|(_, h)| h).collect();
+        let normal: Vec<_> = hints(LAB).map(|(_, h)| h).collect();
         assert!(normal.contains(&"next") && !normal.contains(&"run"));
-        assert!(hints(true).any(|(_, h)| h == "run"));
+        assert!(hints(FREE).any(|(_, h)| h == "run"));
+        let locks: Vec<_> = hints(LOCKS).map(|(_, h)| h).collect();
+        assert!(
+            locks.contains(&"contender") && !locks.contains(&"next"),
+            "{locks:?}"
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char(' ')), LOCKS),
+            None,
+            "Space is a Lab key"
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('k')), LOCKS),
+            Some(Action::KillHolder)
+        );
+    }
+
+    #[test]
+    fn no_key_means_two_things_on_one_tab() {
+        for context in [LAB, FREE, LOCKS] {
+            let mut seen = std::collections::HashSet::new();
+            for b in BINDINGS.iter().filter(|b| b.when.applies(context)) {
+                for k in b.keys {
+                    assert!(
+                        seen.insert(format!("{k:?}")),
+                        "{k:?} bound twice in {context:?}"
+                    );
+                }
+            }
+        }
     }
 }

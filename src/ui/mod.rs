@@ -7,6 +7,7 @@ pub mod app;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keymap;
+pub mod locks;
 pub mod panes;
 pub mod render;
 pub mod theme;
@@ -21,7 +22,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use crate::lab::LabOptions;
 use crate::lessons::LessonSet;
 use action::{Command, LabEvent};
-use app::{App, Mode};
+use app::App;
 use theme::Theme;
 use worker::GuardSlot;
 
@@ -54,6 +55,7 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
     let worker = worker::spawn(
         options.lab,
         worker_inbox,
+        commands.clone(),
         move |event| {
             let _ = lab_events.send(Event::Lab(event));
         },
@@ -67,7 +69,7 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
         terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
         while let Ok(event) = inbox.recv() {
             let redraw = match event {
-                Event::Key(key) => match keymap::action_for(&key, app.mode == Mode::Free) {
+                Event::Key(key) => match keymap::action_for(&key, app.key_context()) {
                     Some(action) => {
                         if let Some(command) = app.update(action) {
                             let _ = commands.send(command);

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Widget, Wrap};
 
-use super::app::{App, Pane, StepStatus};
+use super::app::{App, Pane, StepStatus, Tab};
 use super::panes;
 
 /// Smallest terminal the Lab tab is drawn in.
@@ -28,10 +28,10 @@ impl Widget for &App {
         ])
         .areas(area);
         panes::header::render(self, top, buf);
-        if self.zoomed {
-            render_pane(self, self.focus, body, buf);
-        } else {
-            lab_tab(self, body, buf);
+        match self.tab {
+            Tab::Locks => panes::locks::render(self, body, buf),
+            Tab::Lab if self.zoomed => render_pane(self, self.focus, body, buf),
+            Tab::Lab => lab_tab(self, body, buf),
         }
         panes::footer::render_status(self, status, buf);
         panes::footer::render_hints(self, footer, buf);

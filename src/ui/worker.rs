@@ -3,7 +3,7 @@
 //! subject's snapshot at most once a second, and only while a subject is alive.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,6 +11,8 @@ use std::time::Duration;
 use crate::lab::guard::Guard;
 use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
+use crate::locks::Contenders;
+use crate::locks::pitfalls;
 use crate::probe::{ProbeError, ProcSnapshot};
 use crate::syslog::Facility;
 
@@ -39,6 +41,7 @@ pub type GuardSlot = Arc<Mutex<Option<Arc<Guard>>>>;
 pub fn spawn(
     options: LabOptions,
     commands: Receiver<Command>,
+    to_self: Sender<Command>,
     report: impl Fn(LabEvent) + Send + Clone + 'static,
     guard_slot: GuardSlot,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -51,6 +54,7 @@ pub fn spawn(
                 guard_slot,
                 generation: 0,
                 test_messages: 0,
+                to_self,
             }
             .run(commands)
         })
@@ -62,10 +66,14 @@ struct Worker<R> {
     guard_slot: GuardSlot,
     generation: u64,
     test_messages: u64,
+    /// The worker's own inbox, so contenders' reader threads can ask for a refresh.
+    to_self: Sender<Command>,
 }
 
 /// The lab and what the worker last showed of it.
 struct Live {
+    /// First, so contenders end before the lab removes its runtime directory.
+    contenders: Arc<Contenders>,
     lab: Lab,
     shown: ProcSnapshot,
     /// The subject is gone; stop re-reading it.
@@ -108,6 +116,65 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         facility: Facility::Daemon,
                     },
                 ),
+                Ok(Command::SpawnContenders { count, kind, mode }) => {
+                    if let Some(l) = live.as_ref() {
+                        if let Err(e) = l.contenders.spawn_many(count, kind, mode) {
+                            let message = format!("cannot start a contender: {e}");
+                            (self.report)(LabEvent::Pitfall {
+                                generation: self.generation,
+                                report: Err(message),
+                            });
+                        }
+                        self.report_locks(l);
+                    }
+                }
+                Ok(Command::KillHolder) => {
+                    if let Some(l) = live.as_ref() {
+                        l.contenders.kill_holder();
+                        self.report_locks(l);
+                    }
+                }
+                Ok(Command::StopContenders) => {
+                    if let Some(l) = live.as_ref() {
+                        l.contenders.stop_all();
+                        self.report_locks(l);
+                    }
+                }
+                Ok(Command::RefreshLocks) => {
+                    if let Some(l) = live.as_ref() {
+                        self.report_locks(l);
+                    }
+                }
+                Ok(Command::RunPitfall { pitfall, kind }) => {
+                    let generation = self.generation;
+                    let report = match live.as_ref() {
+                        Some(l) => {
+                            let dir = l.lab.runtime_dir().join("pitfalls");
+                            let _ = std::fs::create_dir_all(&dir);
+                            Ok(Box::new(pitfalls::run(
+                                pitfall,
+                                kind,
+                                &self.options.exe,
+                                &dir,
+                            )))
+                        }
+                        None => Err("no lab is running".to_string()),
+                    };
+                    (self.report)(LabEvent::Pitfall { generation, report });
+                }
+                Ok(Command::TakeLock(kind)) => {
+                    if let Some(l) = live.as_ref() {
+                        let path = l.contenders.pidfile().to_path_buf();
+                        self.syslog_request(
+                            &mut live,
+                            "already_running",
+                            Request::Lock { path, kind },
+                        );
+                        if let Some(l) = live.as_ref() {
+                            self.report_locks(l);
+                        }
+                    }
+                }
                 Ok(Command::SetFolding(fold)) => {
                     if let Some(l) = live.as_ref() {
                         l.lab.syslog().set_folding(fold);
@@ -173,7 +240,22 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
         lab.terminal().set_listener(Box::new(move |lines| {
             report(LabEvent::Terminal { generation, lines })
         }));
+        let pidfile = lab.runtime_dir().join("daemonlab.pid");
+        let contenders = Arc::new(Contenders::new(
+            self.options.exe.clone(),
+            pidfile,
+            Some(lab.syslog().path().to_path_buf()),
+        ));
+        let to_self = Mutex::new(self.to_self.clone());
+        contenders.set_listener(Box::new(move || {
+            let _ = to_self
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(Command::RefreshLocks);
+        }));
+        let _ = self.to_self.send(Command::RefreshLocks);
         Some(Live {
+            contenders,
             lab,
             shown,
             gone: false,
@@ -247,6 +329,15 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             generation,
             running,
             message,
+        });
+    }
+
+    /// The contenders and the kernel's lock evidence, as of now.
+    fn report_locks(&self, live: &Live) {
+        (self.report)(LabEvent::Locks {
+            generation: self.generation,
+            contenders: live.contenders.list(),
+            evidence: Box::new(live.contenders.evidence()),
         });
     }
 

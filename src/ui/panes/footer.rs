@@ -46,7 +46,7 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 
 pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = Vec::new();
-    for (label, hint) in keymap::hints(app.mode == Mode::Free) {
+    for (label, hint) in keymap::hints(app.key_context()) {
         spans.push(Span::styled(format!(" {label}"), app.theme.key));
         spans.push(Span::styled(format!(" {hint} "), app.theme.muted));
     }

@@ -5,6 +5,7 @@ pub mod header;
 pub mod help;
 pub mod history;
 pub mod lesson;
+pub mod locks;
 pub mod process;
 pub mod steps;
 pub mod syslog;

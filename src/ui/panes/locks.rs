@@ -1,0 +1,252 @@
+//! The Locks tab (APUE 13.5): the pid file and its content, the kernel's lock table from
+//! /proc/locks (holder and blocked waiters), the contenders, a pitfall's evidence, and the
+//! syslog pane where every contender reports.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget, Wrap};
+
+use crate::locks::{ContenderState, LockKind, LockMode};
+use crate::ui::app::App;
+use crate::ui::locks::pitfall_title;
+
+fn block<'a>(app: &App, title: impl Into<String>) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(app.theme.border)
+        .title(Line::styled(title.into(), app.theme.title))
+}
+
+fn kind_text(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::Fcntl => "fcntl — POSIX record lock, the book's (F_SETLK)",
+        LockKind::Flock => "flock(2) — whole-file lock on the open file description",
+        LockKind::Ofd => "OFD — fcntl F_OFD_SETLK, owned by the open file description",
+    }
+}
+
+fn mode_text(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::Try => "try — refuse at once (F_SETLK, LOCK_NB)",
+        LockMode::Wait => "wait — block in the kernel until free (F_SETLKW)",
+    }
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(5),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
+    ])
+    .areas(area);
+    render_pidfile(app, top, buf);
+    let [table, contenders] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
+    render_table(app, table, buf);
+    render_contenders(app, contenders, buf);
+    let [pitfall, syslog] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
+    render_pitfall(app, pitfall, buf);
+    super::syslog::render(app, syslog, buf);
+}
+
+fn render_pidfile(app: &App, area: Rect, buf: &mut Buffer) {
+    let view = &app.locks;
+    let (path, content) = match &view.evidence {
+        Some(e) => (
+            e.pidfile.display().to_string(),
+            match &e.content {
+                Some(c) if c.is_empty() => "(empty)".to_string(),
+                Some(c) => format!("{:?}", c),
+                None => "(no file yet)".to_string(),
+            },
+        ),
+        None => ("(starting…)".to_string(), String::new()),
+    };
+    let (holding, waiting, refused, ended) = view.tally();
+    let lines = vec![
+        Line::from(vec![
+            Span::styled("pid file ", app.theme.muted),
+            Span::styled(path, app.theme.code),
+            Span::styled("   content ", app.theme.muted),
+            Span::styled(content, app.theme.text),
+        ]),
+        Line::from(vec![
+            Span::styled("next contenders: ", app.theme.muted),
+            Span::styled(kind_text(view.kind), app.theme.next),
+            Span::styled("  (t)", app.theme.key),
+        ]),
+        Line::from(vec![
+            Span::styled("                  ", app.theme.muted),
+            Span::styled(mode_text(view.mode), app.theme.next),
+            Span::styled("  (w)", app.theme.key),
+            Span::styled(
+                format!(
+                    "     {holding} holding · {waiting} waiting · {refused} refused · {ended} ended"
+                ),
+                app.theme.muted,
+            ),
+        ]),
+    ];
+    Paragraph::new(lines)
+        .block(block(app, " Single-instance daemons (APUE 13.5) "))
+        .render(area, buf);
+}
+
+fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
+    let header = Row::new(["", "class", "access", "pid", "who", "range"]).style(app.theme.muted);
+    let mut rows = Vec::new();
+    let mut note = None;
+    if let Some(evidence) = &app.locks.evidence {
+        note = evidence.note.clone();
+        for (role, entries) in [
+            ("HOLDS", &evidence.table.holders),
+            ("waits", &evidence.table.waiters),
+        ] {
+            for e in entries {
+                let who = app
+                    .locks
+                    .contenders
+                    .iter()
+                    .find(|c| c.pid == e.pid)
+                    .map(|_| "contender".to_string())
+                    .unwrap_or_else(|| {
+                        if e.pid == -1 {
+                            "OFD: no pid".into()
+                        } else {
+                            String::new()
+                        }
+                    });
+                let range = match e.end {
+                    Some(end) => format!("{}-{end}", e.start),
+                    None => format!("{}-EOF", e.start),
+                };
+                let style = if role == "HOLDS" {
+                    app.theme.ok
+                } else {
+                    app.theme.muted
+                };
+                rows.push(Row::new(vec![
+                    Cell::from(if e.waiter {
+                        format!("-> {role}")
+                    } else {
+                        role.to_string()
+                    })
+                    .style(style),
+                    Cell::from(e.class.clone()),
+                    Cell::from(e.access.clone()),
+                    Cell::from(e.pid.to_string()),
+                    Cell::from(who),
+                    Cell::from(range),
+                ]));
+            }
+        }
+    }
+    let empty = rows.is_empty();
+    let widths = [
+        Constraint::Length(9),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(8),
+        Constraint::Length(12),
+        Constraint::Fill(1),
+    ];
+    let title = " The kernel's lock table (/proc/locks, this pid file) ";
+    let inner = block(app, title).inner(area);
+    block(app, title).render(area, buf);
+    let [table_area, note_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(2)]).areas(inner);
+    Table::new(rows, widths)
+        .header(header)
+        .render(table_area, buf);
+    let text = match (empty, note) {
+        (true, _) => "no lock on the pid file — press c to start a contender".to_string(),
+        (false, Some(note)) => note,
+        (false, None) => {
+            "\"->\" lines are processes blocked in the kernel, waiting for this lock".to_string()
+        }
+    };
+    Paragraph::new(Line::styled(text, app.theme.muted))
+        .wrap(Wrap { trim: true })
+        .render(note_area, buf);
+}
+
+fn render_contenders(app: &App, area: Rect, buf: &mut Buffer) {
+    let header = Row::new(["pid", "kind", "mode", "state"]).style(app.theme.muted);
+    let room = area.height.saturating_sub(3) as usize;
+    let list = &app.locks.contenders;
+    let rows = list[list.len().saturating_sub(room)..].iter().map(|c| {
+        let (state, style) = match &c.state {
+            ContenderState::Starting => ("starting".to_string(), app.theme.muted),
+            ContenderState::Waiting => {
+                ("waiting, blocked in the kernel".to_string(), app.theme.text)
+            }
+            ContenderState::Holding => ("HOLDING the lock".to_string(), app.theme.ok),
+            ContenderState::Refused { holder: Some(pid) } => {
+                (format!("refused: held by {pid}"), app.theme.error)
+            }
+            ContenderState::Refused { holder: None } => {
+                ("refused: already running".to_string(), app.theme.error)
+            }
+            ContenderState::Failed { message } => (format!("failed: {message}"), app.theme.error),
+            ContenderState::Exited { status } => (format!("ended: {status}"), app.theme.muted),
+        };
+        Row::new(vec![
+            Cell::from(c.pid.to_string()),
+            Cell::from(c.kind.name()),
+            Cell::from(c.mode.name()),
+            Cell::from(state).style(style),
+        ])
+    });
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Fill(1),
+    ];
+    let title = format!(" Contenders ({}) ", list.len());
+    Table::new(rows, widths)
+        .header(header)
+        .block(block(app, title))
+        .render(area, buf);
+}
+
+fn render_pitfall(app: &App, area: Rect, buf: &mut Buffer) {
+    let view = &app.locks;
+    let chosen = view.chosen_pitfall();
+    let mut lines = Vec::new();
+    match &view.report {
+        _ if view.running => lines.push(Line::styled("running…", app.theme.muted)),
+        Some(report) => {
+            let verdict = if report.holds {
+                ("✓ observed", app.theme.ok)
+            } else {
+                ("✗ not observed", app.theme.error)
+            };
+            lines.push(Line::from(vec![
+                Span::styled(
+                    format!("{} ({}) ", report.title, report.kind.name()),
+                    app.theme.heading,
+                ),
+                Span::styled(verdict.0, verdict.1),
+            ]));
+            lines.extend(report.evidence.iter().map(|e| Line::raw(e.clone())));
+        }
+        None => {
+            lines.push(Line::styled(pitfall_title(chosen), app.theme.heading));
+            lines.push(Line::styled(
+                format!(
+                    "x runs it with {} locks; X picks another; t changes the kind",
+                    view.kind.name()
+                ),
+                app.theme.muted,
+            ));
+        }
+    }
+    let title = format!(" Pitfall {}/4 ", view.pitfall % 4 + 1);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(block(app, title))
+        .render(area, buf);
+}
