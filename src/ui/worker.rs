@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::lab::guard::Guard;
 use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
-use crate::locks::Contenders;
 use crate::locks::pitfalls;
+use crate::locks::{ContenderState, Contenders};
 use crate::probe::{ProbeError, ProcSnapshot};
 use crate::syslog::Facility;
 
@@ -334,9 +334,25 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
 
     /// The contenders and the kernel's lock evidence, as of now.
     fn report_locks(&self, live: &Live) {
+        // A refused contender exits at once; its refusal is the part worth showing.
+        let outcomes = live.contenders.outcomes();
+        let contenders = live
+            .contenders
+            .list()
+            .into_iter()
+            .map(|mut c| {
+                let refused = outcomes.iter().find(|o| o.pid == c.pid).map(|o| &o.state);
+                if matches!(c.state, ContenderState::Exited { .. })
+                    && let Some(refused @ ContenderState::Refused { .. }) = refused
+                {
+                    c.state = refused.clone();
+                }
+                c
+            })
+            .collect();
         (self.report)(LabEvent::Locks {
             generation: self.generation,
-            contenders: live.contenders.list(),
+            contenders,
             evidence: Box::new(live.contenders.evidence()),
         });
     }

@@ -21,14 +21,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         "  APUE ch. 13, daemon processes",
         app.theme.muted,
     ));
-    Line::from(spans).render(area, buf);
+    let line = Line::from(spans);
+    let used = line.width() as u16;
+    line.render(area, buf);
     if let Some(lab) = &app.lab {
         let right = format!(
-            "subject {} · shell stand-in {} on {} · control fd {} ",
+            "subject {} · stand-in {} · {} · control fd {} ",
             lab.subject_pid, lab.session_pid, lab.pty, lab.control_fd
         );
         let width = right.chars().count() as u16;
-        if width + 50 < area.width {
+        if used + width + 1 <= area.width {
             let x = area.x + area.width - width;
             Line::styled(right, app.theme.muted).render(Rect { x, width, ..area }, buf);
         }

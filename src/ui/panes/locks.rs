@@ -105,19 +105,16 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             ("waits", &evidence.table.waiters),
         ] {
             for e in entries {
-                let who = app
-                    .locks
-                    .contenders
-                    .iter()
-                    .find(|c| c.pid == e.pid)
-                    .map(|_| "contender".to_string())
-                    .unwrap_or_else(|| {
-                        if e.pid == -1 {
-                            "OFD: no pid".into()
-                        } else {
-                            String::new()
-                        }
-                    });
+                let daemon = app.lab.as_ref().is_some_and(|l| l.subject_pid == e.pid);
+                let who = if daemon {
+                    "the daemon".to_string()
+                } else if app.locks.contenders.iter().any(|c| c.pid == e.pid) {
+                    "contender".to_string()
+                } else if e.pid == -1 {
+                    "OFD: no pid".to_string()
+                } else {
+                    evidence.comms.get(&e.pid).cloned().unwrap_or_default()
+                };
                 let range = match e.end {
                     Some(end) => format!("{}-{end}", e.start),
                     None => format!("{}-EOF", e.start),
