@@ -30,7 +30,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             lab.subject_pid, lab.session_pid, lab.pty, lab.control_fd
         );
         let width = right.chars().count() as u16;
-        if used + width + 1 <= area.width {
+        if used + width < area.width {
             let x = area.x + area.width - width;
             Line::styled(right, app.theme.muted).render(Rect { x, width, ..area }, buf);
         }
