@@ -346,6 +346,12 @@ impl App {
             Action::FocusNext => self.focus = self.focus.offset(1),
             Action::FocusPrev => self.focus = self.focus.offset(-1),
             Action::Zoom => self.zoomed = !self.zoomed,
+            Action::LessonDown if self.tab == Tab::Locks => {
+                self.locks.scroll = self.locks.scroll.saturating_add(5)
+            }
+            Action::LessonUp if self.tab == Tab::Locks => {
+                self.locks.scroll = self.locks.scroll.saturating_sub(5)
+            }
             Action::LessonDown if self.focus == Pane::Syslog => {
                 self.syslog.scroll = self.syslog.scroll.saturating_sub(5)
             }
@@ -420,6 +426,7 @@ impl App {
                 }
                 self.locks.running = true;
                 self.locks.report = None;
+                self.locks.scroll = 0;
                 return Some(Command::RunPitfall {
                     pitfall: self.locks.chosen_pitfall(),
                     kind: self.locks.kind,

@@ -309,6 +309,22 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Locks,
     },
     Binding {
+        label: "PgDn/PgUp",
+        keys: &[Key::Code(KeyCode::PageDown)],
+        action: Action::LessonDown,
+        description: "scroll the pitfall's evidence",
+        hint: None,
+        when: When::Locks,
+    },
+    Binding {
+        label: "PgUp",
+        keys: &[Key::Code(KeyCode::PageUp)],
+        action: Action::LessonUp,
+        description: "scroll the pitfall's evidence back",
+        hint: None,
+        when: When::Locks,
+    },
+    Binding {
         label: "e",
         keys: &[Key::Char('e')],
         action: Action::StopContenders,

@@ -24,6 +24,8 @@ pub struct LocksView {
     pub report: Option<PitfallReport>,
     /// A pitfall is running (it takes a moment).
     pub running: bool,
+    /// Lines the evidence is scrolled down by.
+    pub scroll: u16,
 }
 
 impl Default for LocksView {
@@ -36,6 +38,7 @@ impl Default for LocksView {
             pitfall: 0,
             report: None,
             running: false,
+            scroll: 0,
         }
     }
 }

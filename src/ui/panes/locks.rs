@@ -36,8 +36,8 @@ fn mode_text(mode: LockMode) -> &'static str {
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(5),
-        Constraint::Fill(3),
-        Constraint::Fill(2),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
     ])
     .areas(area);
     render_pidfile(app, top, buf);
@@ -241,9 +241,10 @@ fn render_pitfall(app: &App, area: Rect, buf: &mut Buffer) {
             ));
         }
     }
-    let title = format!(" Pitfall {}/4 ", view.pitfall % 4 + 1);
+    let title = format!(" Pitfall {}/4 — PgDn/PgUp scroll ", view.pitfall % 4 + 1);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
+        .scroll((view.scroll, 0))
         .block(block(app, title))
         .render(area, buf);
 }
