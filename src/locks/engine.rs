@@ -352,10 +352,10 @@ fn pid_in_file(file: &File) -> Option<i32> {
 }
 
 /// Every process whose open descriptors carry a lock on the file at `path`, found from the
-/// `lock:` lines of /proc/PID/fdinfo (Linux 4.?+). This is how an OFD lock, which
-/// /proc/locks lists with PID -1, gets a name; and how a flock lock shared by a parent and
-/// its forked child shows both. Only processes whose /proc/PID/fd we may read are seen
-/// (our own user's, or all of them as root). Sorted by PID.
+/// `lock:` lines of /proc/PID/fdinfo, which list the locks held through each descriptor.
+/// This is how an OFD lock, which /proc/locks lists with PID -1, gets a name; and how a
+/// flock lock shared by a parent and its forked child shows both. Only processes whose
+/// /proc/PID/fd we may read are seen (our own user's, or all of them as root). Sorted by PID.
 pub fn holders_by_fdinfo(path: &Path) -> Vec<i32> {
     match std::fs::metadata(path) {
         Ok(meta) => scan_holders((meta.dev(), meta.ino())),
