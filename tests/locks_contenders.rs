@@ -180,9 +180,10 @@ fn stop_all_ends_waiters_blocked_in_the_kernel_at_once() {
     assert!(contenders.wait_settled(Duration::from_secs(10)));
     let started = std::time::Instant::now();
     contenders.stop_all();
-    // Closing stdin is enough: no SIGKILL needed, so this is well under the grace period.
+    // Closing stdin is enough, even for waiters asleep in F_SETLKW: they all exit 0 on
+    // their own (a SIGKILL after the grace period would show as "killed by SIGKILL").
     assert!(
-        started.elapsed() < Duration::from_millis(290),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
