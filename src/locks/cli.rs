@@ -22,6 +22,7 @@ pub struct RaceOptions {
     pub pidfile: PathBuf,
     /// How many contenders start at once.
     pub contenders: usize,
+    /// The lock family they all use.
     pub kind: LockKind,
     /// Try (the book's behaviour) by default.
     pub mode: LockMode,
@@ -168,6 +169,7 @@ fn json_line(out: &mut dyn Write, line: &impl Serialize) -> io::Result<()> {
 pub struct HoldOptions {
     /// The pid file to lock (the caller picks a default in its runtime directory).
     pub pidfile: PathBuf,
+    /// The lock family to take.
     pub kind: LockKind,
     /// Try: give up if held. Wait: queue in the kernel until granted (or stopped).
     pub mode: LockMode,

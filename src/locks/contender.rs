@@ -96,10 +96,11 @@ pub fn contender_main(args: ContenderArgs) -> i32 {
                 Severity::Notice,
                 format!("pid {pid}: holding the lock on {path} ({kind})"),
             );
-            // Holding the lock is all we are for; the lifeline thread ends the process.
+            // Holding the lock is all we are for; the lifeline thread ends the process, and
+            // the kernel releases the lock as it closes `held`'s descriptor.
+            let _held = held;
             loop {
                 std::thread::park();
-                let _ = &held;
             }
         }
         Ok(Outcome::AlreadyRunning { holder }) => {

@@ -325,10 +325,16 @@ fn find_holder(file: &File, path: &Path, kind: LockKind) -> Option<i32> {
 fn fd_holder(file: &File, path: &Path, hint: Option<i32>) -> Option<i32> {
     let meta = file.metadata().ok();
     let target = meta.map(|m| (m.dev(), m.ino()));
-    if let (Some(pid), Some(target)) = (hint, target)
-        && pid_holds(pid, target)
-    {
-        return Some(pid);
+    // Cheap guesses first, each confirmed by the kernel (a lock: line in that process's
+    // fdinfo): the PID /proc/locks printed, then the PID the holder wrote into the file.
+    // Only if both fail, scan every process we can read.
+    let candidates = [hint, pid_in_file(file)];
+    if let Some(target) = target {
+        for pid in candidates.into_iter().flatten() {
+            if pid > 0 && pid_holds(pid, target) {
+                return Some(pid);
+            }
+        }
     }
     let holders = match target {
         Some(target) => scan_holders(target),
@@ -337,11 +343,19 @@ fn fd_holder(file: &File, path: &Path, hint: Option<i32>) -> Option<i32> {
     holders.into_iter().next()
 }
 
+/// The PID written in the pid file, read through our own descriptor (pread: opening the
+/// file again and closing it would drop a caller's fcntl locks on it).
+fn pid_in_file(file: &File) -> Option<i32> {
+    let mut buffer = [0u8; 32];
+    let n = file.read_at(&mut buffer, 0).ok()?;
+    std::str::from_utf8(&buffer[..n]).ok()?.trim().parse().ok()
+}
+
 /// Every process whose open descriptors carry a lock on the file at `path`, found from the
-/// `lock:` lines of /proc/PID/fdinfo (Linux 4.?+). This is how an OFD lock, which
-/// /proc/locks lists with PID -1, gets a name; and how a flock lock shared by a parent and
-/// its forked child shows both. Only processes whose /proc/PID/fd we may read are seen
-/// (our own user's, or all of them as root). Sorted by PID.
+/// `lock:` lines of /proc/PID/fdinfo, which list the locks held through each descriptor.
+/// This is how an OFD lock, which /proc/locks lists with PID -1, gets a name; and how a
+/// flock lock shared by a parent and its forked child shows both. Only processes whose
+/// /proc/PID/fd we may read are seen (our own user's, or all of them as root). Sorted by PID.
 pub fn holders_by_fdinfo(path: &Path) -> Vec<i32> {
     match std::fs::metadata(path) {
         Ok(meta) => scan_holders((meta.dev(), meta.ino())),

@@ -109,8 +109,11 @@ fn capitalized(text: &str) -> String {
 /// What one scenario showed: the kernel's evidence, line by line, and the verdict.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PitfallReport {
+    /// Which scenario ran.
     pub pitfall: Pitfall,
+    /// Its one-line title.
     pub title: String,
+    /// The lock kind it ran with.
     pub kind: LockKind,
     /// What the kernel said at each stage, in order; the first line states the claim.
     pub evidence: Vec<String>,

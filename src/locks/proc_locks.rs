@@ -123,8 +123,11 @@ pub fn read() -> std::io::Result<Vec<LockEntry>> {
 /// The kernel's identity of a file: device major/minor and inode, as /proc/locks prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
+    /// Device major number.
     pub major: u32,
+    /// Device minor number.
     pub minor: u32,
+    /// Inode number.
     pub inode: u64,
 }
 
