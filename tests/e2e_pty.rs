@@ -110,7 +110,7 @@ impl App {
             number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
         });
         let subject = number_after(&first, "subject ").unwrap();
-        let stand_in = number_after(&first, "shell stand-in ").unwrap();
+        let stand_in = number_after(&first, "stand-in ").unwrap();
         (first, vec![subject, stand_in])
     }
 

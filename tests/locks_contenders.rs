@@ -309,7 +309,6 @@ fn a_missing_binary_is_an_error_naming_it() {
 const CHILD_LAB: &str = "DAEMONLAB_LOCKS_TEST_CHILD_LAB";
 
 #[test]
-#[ignore = "needs the __contender/__pitfall subcommands wired in main"]
 fn a_lab_killed_by_sigkill_leaves_no_contender() {
     if let Some(dir) = std::env::var_os(CHILD_LAB) {
         // The child: one holder and three waiters (blocked in F_SETLKW), then wait to die.
@@ -333,7 +332,6 @@ fn a_lab_killed_by_sigkill_leaves_no_contender() {
         .args([
             "--exact",
             "a_lab_killed_by_sigkill_leaves_no_contender",
-            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
