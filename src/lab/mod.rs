@@ -119,6 +119,18 @@ pub struct StepError {
     pub message: String,
 }
 
+impl StepError {
+    /// An error as the subject reported it, with the errno's symbolic name added.
+    pub fn new(errno: Option<i32>, message: String) -> StepError {
+        let name = errno.map(|n| format!("{:?}", Errno::from_raw(n)));
+        StepError {
+            errno,
+            name,
+            message,
+        }
+    }
+}
+
 /// The result of one step: what the subject said, and what the kernel says afterwards.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepOutcome {
@@ -379,18 +391,7 @@ impl Lab {
         self.last = process.clone();
         let (ok, detail, error) = match result {
             Ok(detail) => (true, detail, None),
-            Err((errno, message)) => {
-                let name = errno.map(|n| format!("{:?}", Errno::from_raw(n)));
-                (
-                    false,
-                    String::new(),
-                    Some(StepError {
-                        errno,
-                        name,
-                        message,
-                    }),
-                )
-            }
+            Err((errno, message)) => (false, String::new(), Some(StepError::new(errno, message))),
         };
         Ok(StepOutcome {
             step,
@@ -476,15 +477,10 @@ impl Lab {
             match protocol::receive::<Reply>(&mut self.replies) {
                 Ok(Some(Reply::Did { detail, syslog, .. })) => break (true, detail, None, syslog),
                 Ok(Some(Reply::Refused { errno, message, .. })) => {
-                    let name = errno.map(|n| format!("{:?}", Errno::from_raw(n)));
                     break (
                         false,
                         String::new(),
-                        Some(StepError {
-                            errno,
-                            name,
-                            message,
-                        }),
+                        Some(StepError::new(errno, message)),
                         None,
                     );
                 }

@@ -334,16 +334,7 @@ mod tests {
             receiver.path().to_path_buf(),
             None,
         );
-        let severities = [
-            Severity::Emerg,
-            Severity::Alert,
-            Severity::Crit,
-            Severity::Err,
-            Severity::Warning,
-            Severity::Notice,
-            Severity::Info,
-            Severity::Debug,
-        ];
+        let severities = crate::syslog::SEVERITIES;
         for severity in severities {
             assert!(matches!(
                 client.syslog(severity, "hello"),

@@ -332,46 +332,6 @@ fn apply_tag(parsed: &mut Parsed, text: &str) -> bool {
     true
 }
 
-/// Lower-case facility name as syslog.conf and `logger -p` spell it (`daemon`, `local3`).
-pub fn facility_name(facility: Facility) -> &'static str {
-    match facility {
-        Facility::Kern => "kern",
-        Facility::User => "user",
-        Facility::Mail => "mail",
-        Facility::Daemon => "daemon",
-        Facility::Auth => "auth",
-        Facility::Syslog => "syslog",
-        Facility::Lpr => "lpr",
-        Facility::News => "news",
-        Facility::Uucp => "uucp",
-        Facility::Cron => "cron",
-        Facility::Authpriv => "authpriv",
-        Facility::Ftp => "ftp",
-        Facility::Local0 => "local0",
-        Facility::Local1 => "local1",
-        Facility::Local2 => "local2",
-        Facility::Local3 => "local3",
-        Facility::Local4 => "local4",
-        Facility::Local5 => "local5",
-        Facility::Local6 => "local6",
-        Facility::Local7 => "local7",
-    }
-}
-
-/// Lower-case severity name as syslog.conf and `logger -p` spell it (`err`, `info`).
-pub fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Emerg => "emerg",
-        Severity::Alert => "alert",
-        Severity::Crit => "crit",
-        Severity::Err => "err",
-        Severity::Warning => "warning",
-        Severity::Notice => "notice",
-        Severity::Info => "info",
-        Severity::Debug => "debug",
-    }
-}
-
 /// Raw bytes as one printable line: ASCII as is, `\\`, `\n`, `\r`, `\t`, `\0`, and `\xNN`
 /// for everything else, so garbage can be shown and copied without corrupting a terminal.
 pub fn escape_bytes(bytes: &[u8]) -> String {
@@ -562,7 +522,7 @@ mod tests {
         for value in 0..=191u32 {
             if let Some((f, s)) = decode_pri(value) {
                 let json = serde_json::to_string(&(f, s)).unwrap();
-                let names = format!("[\"{}\",\"{}\"]", facility_name(f), severity_name(s));
+                let names = format!("[\"{}\",\"{}\"]", f.name(), s.name());
                 assert_eq!(json, names);
             }
         }

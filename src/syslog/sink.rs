@@ -38,7 +38,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::parse::{WireFormat, escape_bytes, facility_name, severity_name};
+use super::parse::{WireFormat, escape_bytes};
 use super::receiver::{Counters, Message, Receiver, ReceiverOptions, Source};
 use super::{Facility, Severity};
 
@@ -256,11 +256,11 @@ fn priority_name(
     severity: Option<Severity>,
 ) -> String {
     let facility = match (facility, pri) {
-        (Some(f), _) => Cow::Borrowed(facility_name(f)),
+        (Some(f), _) => Cow::Borrowed(f.name()),
         (None, Some(pri)) => Cow::Owned((pri / 8).to_string()),
         (None, None) => Cow::Borrowed("-"),
     };
-    format!("{facility}.{}", severity.map_or("-", severity_name))
+    format!("{facility}.{}", severity.map_or("-", Severity::name))
 }
 
 /// Control characters as escapes, so one message stays one line and cannot drive the
