@@ -70,6 +70,10 @@ pub enum Action {
     StopContenders,
     /// Lab tab: the subject takes the pid-file lock.
     TakeLock,
+    /// Start or end the guided tour through every lesson.
+    Guide,
+    /// Guided tour: back to the previous lesson.
+    GuideBack,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.

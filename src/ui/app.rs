@@ -119,6 +119,8 @@ pub struct App {
     pub selected: StepId,
     /// Lines the lesson pane is scrolled down by; back to 0 when the lesson changes.
     pub lesson_scroll: u16,
+    /// The guided tour's place in the lesson list (`g`), when it is on.
+    pub guide: Option<usize>,
     /// A step is running; further step keys wait.
     pub busy: bool,
     pub process: Option<ProcSnapshot>,
@@ -246,6 +248,7 @@ impl App {
             shown_step: StepId::Start,
             selected: StepId::Start,
             lesson_scroll: 0,
+            guide: None,
             busy: true,
             process: None,
             changed: Vec::new(),
@@ -307,6 +310,27 @@ impl App {
                 return Some(Command::Quit);
             }
             _ if self.help => {}
+            Action::NextStep if self.guide.is_some() => return self.guide_next(),
+            Action::Guide => {
+                self.guide = match self.guide {
+                    Some(_) => {
+                        self.note("guided tour off: Space runs the next step again", false);
+                        None
+                    }
+                    None => {
+                        self.mode = Mode::Guided;
+                        self.note("guided tour: Space runs each lesson's step, or moves to the next lesson; b goes back, g ends it", false);
+                        Some(0)
+                    }
+                };
+                self.lesson_scroll = 0;
+            }
+            Action::GuideBack => {
+                if let Some(i) = self.guide.as_mut() {
+                    *i = i.saturating_sub(1);
+                    self.lesson_scroll = 0;
+                }
+            }
             Action::NextStep => match self.next_step() {
                 Some(step) => return self.run(step),
                 None => self.note(
@@ -433,6 +457,28 @@ impl App {
                 });
             }
             Action::TakeLock => return self.ask(Command::TakeLock(self.locks.kind)),
+        }
+        None
+    }
+
+    /// Space in the guided tour: run the lesson's step if it has one not yet done, else
+    /// turn to the next lesson.
+    fn guide_next(&mut self) -> Option<Command> {
+        let i = self.guide?;
+        if let Some(step) = self.lessons.lessons.get(i).and_then(|l| l.step)
+            && self.steps[step as usize] != StepStatus::Done
+        {
+            return self.run(step);
+        }
+        if i + 1 < self.lessons.lessons.len() {
+            self.guide = Some(i + 1);
+            self.lesson_scroll = 0;
+        } else {
+            self.guide = None;
+            self.note(
+                "that was the last lesson: the guided tour is over (g starts it again)",
+                false,
+            );
         }
         None
     }
@@ -843,6 +889,48 @@ mod tests {
             2,
             "debug hidden, malformed always shown"
         );
+    }
+
+    #[test]
+    fn the_guided_tour_runs_each_lessons_step_then_turns_the_page() {
+        let mut app = fixtures::app_after(0, Theme::mono(), LessonSet::embedded());
+        app.update(Action::Guide);
+        assert_eq!(app.guide, Some(0));
+        let steps_before_first: Vec<bool> = app
+            .lessons
+            .lessons
+            .iter()
+            .map(|l| l.step.is_some())
+            .collect();
+        // Walk until the first lesson with a step: Space asks the lab to run it.
+        let mut command = None;
+        for _ in 0..app.lessons.lessons.len() {
+            command = app.update(Action::NextStep);
+            if command.is_some() {
+                break;
+            }
+        }
+        let i = app.guide.unwrap();
+        assert!(steps_before_first[i], "stopped at a lesson with a step");
+        assert_eq!(
+            command,
+            Some(Command::Run(app.lessons.lessons[i].step.unwrap()))
+        );
+        let outcome = fixtures::tour().remove(0);
+        app.handle_lab(LabEvent::StepDone {
+            generation: 0,
+            outcome: Box::new(outcome),
+        });
+        assert_eq!(
+            app.update(Action::NextStep),
+            None,
+            "its step is done: turn the page"
+        );
+        assert_eq!(app.guide, Some(i + 1));
+        app.update(Action::GuideBack);
+        assert_eq!(app.guide, Some(i));
+        app.update(Action::Guide);
+        assert_eq!(app.guide, None);
     }
 
     #[test]

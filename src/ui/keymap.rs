@@ -132,7 +132,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('L')],
         action: Action::LogTest,
         description: "the subject calls syslog() with a test message",
-        hint: Some("log"),
+        hint: None,
         when: When::Lab,
     },
     Binding {
@@ -331,6 +331,22 @@ pub const BINDINGS: &[Binding] = &[
         description: "end every contender",
         hint: None,
         when: When::Locks,
+    },
+    Binding {
+        label: "g",
+        keys: &[Key::Char('g')],
+        action: Action::Guide,
+        description: "guided tour: every lesson of the chapter in order, the process moving with it",
+        hint: Some("guide"),
+        when: When::Lab,
+    },
+    Binding {
+        label: "b",
+        keys: &[Key::Char('b')],
+        action: Action::GuideBack,
+        description: "guided tour: back one lesson",
+        hint: None,
+        when: When::Lab,
     },
     Binding {
         label: "K",

@@ -18,6 +18,28 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled(" • ", app.theme.muted),
             Span::raw(n.text.clone()),
         ]),
+        None if app.guide.is_some() => {
+            let i = app.guide.unwrap_or(0);
+            let lesson = app.lessons.lessons.get(i);
+            let next = match lesson.and_then(|l| l.step) {
+                Some(step) if app.steps[step as usize] != crate::ui::app::StepStatus::Done => {
+                    format!(
+                        "Space runs step {} ({})",
+                        step.info().index,
+                        step.info().short
+                    )
+                }
+                _ => "Space turns to the next lesson".to_string(),
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!(" guided tour {}/{}: ", i + 1, app.lessons.lessons.len()),
+                    app.theme.next,
+                ),
+                Span::raw(next),
+                Span::styled(" · b back · g ends the tour", app.theme.muted),
+            ])
+        }
         None => match (app.busy, app.next_step(), app.mode) {
             (true, _, _) => Line::styled(" running…", app.theme.muted),
             (false, _, Mode::Free) => Line::from(vec![

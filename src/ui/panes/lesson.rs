@@ -80,10 +80,22 @@ pub fn lines<'a>(app: &App, blocks: &[Block]) -> Vec<Line<'a>> {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let step = app.lesson_step();
-    let info = step.info();
+    // The guided tour walks every lesson in order; otherwise the pane follows the step.
+    let (lesson, step) = match app.guide {
+        Some(i) => {
+            let lesson = app.lessons.lessons.get(i);
+            (lesson, lesson.and_then(|l| l.step))
+        }
+        None => {
+            let step = app.lesson_step();
+            (app.lessons.for_step(step), Some(step))
+        }
+    };
     let mut body = Vec::new();
-    if let StepStatus::Failed { errno, message } = &app.steps[info.index as usize] {
+    if let Some(step) = step
+        && let StepStatus::Failed { errno, message } = &app.steps[step as usize]
+    {
+        let info = step.info();
         body.push(Line::styled(
             format!(
                 "✗ {} failed: {}",
@@ -95,18 +107,30 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         body.push(Line::styled(message.clone(), app.theme.error));
         body.push(Line::raw(""));
     }
-    let title = match app.lessons.for_step(step) {
+    let title = match lesson {
         Some(lesson) => {
-            body.push(Line::styled(
-                format!("{} {}", info.index, lesson.title),
-                app.theme.heading,
-            ));
+            let heading = match lesson.step {
+                Some(step) => format!("{} {}", step.info().index, lesson.title),
+                None => lesson.title.clone(),
+            };
+            body.push(Line::styled(heading, app.theme.heading));
             body.extend(lines(app, &lesson.body));
-            format!(" Lesson · APUE {} ", lesson.section)
+            match app.guide {
+                Some(i) => format!(
+                    " Guided tour {}/{} · APUE {} ",
+                    i + 1,
+                    app.lessons.lessons.len(),
+                    lesson.section
+                ),
+                None => format!(" Lesson · APUE {} ", lesson.section),
+            }
         }
         None => {
+            let what = step
+                .map(|s| format!("step {}", s.name()))
+                .unwrap_or_else(|| "this place".into());
             body.push(Line::styled(
-                format!("No lesson for step {} in this lesson set.", step.name()),
+                format!("No lesson for {what} in this lesson set."),
                 app.theme.muted,
             ));
             " Lesson ".to_string()
