@@ -4,6 +4,7 @@
 //! The lab itself never forks: it starts `daemonlab __session` with `std::process::Command`,
 //! and only that single-threaded stand-in and the subject call `fork()`.
 
+pub mod experiments;
 pub mod guard;
 pub mod protocol;
 pub mod session;
