@@ -4,6 +4,7 @@
 //! The lab itself never forks: it starts `daemonlab __session` with `std::process::Command`,
 //! and only that single-threaded stand-in and the subject call `fork()`.
 
+pub mod experiments;
 pub mod guard;
 pub mod protocol;
 pub mod session;
@@ -178,6 +179,8 @@ pub struct Forked {
 pub struct Lab {
     options: LabOptions,
     control: UnixStream,
+    /// The lab's end of the stand-in's lifeline, for requests like a hangup.
+    lifeline: UnixStream,
     replies: BufReader<UnixStream>,
     guard: Arc<Guard>,
     session_pid: Pid,
@@ -281,6 +284,7 @@ impl Lab {
         drop(pty.slave);
         let terminal = Terminal::spawn_reader(pty.master).map_err(LabError::Channel)?;
         let session_events = Arc::new(SessionLog::default());
+        let lifeline_writer = lifeline.try_clone().map_err(LabError::Channel)?;
         spawn_lifeline_reader(lifeline, Arc::clone(&session_events))?;
 
         let replies = control.try_clone().map_err(LabError::Channel)?;
@@ -314,6 +318,7 @@ impl Lab {
         Ok(Lab {
             options,
             control,
+            lifeline: lifeline_writer,
             replies,
             guard,
             session_pid,
@@ -464,7 +469,7 @@ impl Lab {
             Request::SetLogMask { .. } => "setlogmask",
             Request::Openlog { .. } => "openlog",
             Request::Lock { .. } => "already_running",
-            Request::Step { .. } | Request::Exit => {
+            _ => {
                 return Err(self.lost(StepId::Openlog, "not a syslog request".into()));
             }
         };
@@ -530,6 +535,18 @@ impl Lab {
             process,
             changed,
             received,
+        })
+    }
+
+    /// Hang up the subject's terminal, as a modem drop or a closed terminal window does:
+    /// the stand-in calls vhangup(2) where permitted (else acts as on SIGHUP), sends its
+    /// job's process group SIGHUP and SIGCONT as bash does, and exits.
+    pub fn hang_up(&self) -> Result<(), LabError> {
+        protocol::send(&self.lifeline, &session::SessionControl::Hangup).map_err(|e| {
+            LabError::Lost {
+                step: "hangup",
+                reason: format!("the shell stand-in's lifeline: {e}"),
+            }
         })
     }
 

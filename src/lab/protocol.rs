@@ -33,8 +33,49 @@ pub enum Request {
         path: std::path::PathBuf,
         kind: crate::locks::LockKind,
     },
+    /// `open(path, O_RDWR)` *without* O_NOCTTY: on a terminal, a session leader with no
+    /// controlling terminal acquires it (the reason for the second fork).
+    OpenTty { path: std::path::PathBuf },
+    /// `open(path, O_RDWR | O_CREAT [| O_CLOEXEC], mode)`: a file the subject holds open;
+    /// the reply's `made` is the descriptor the kernel chose (the lowest free one).
+    Open {
+        path: std::path::PathBuf,
+        mode: u32,
+        cloexec: bool,
+    },
+    /// `mkdir(path, mode)`: the mode is filtered through the umask, as any creation is.
+    Mkdir { path: std::path::PathBuf, mode: u32 },
+    /// A stray `printf` to stdout, whatever descriptor 1 is now.
+    Print { text: String },
+    /// `chdir(path)`: where the job was started from, before the daemon steps.
+    Chdir { path: std::path::PathBuf },
+    /// Set or clear FD_CLOEXEC on one of the subject's descriptors.
+    SetCloexec { fd: i32, on: bool },
+    /// fork and exec `argv` as a helper; `made` is the helper's PID. It inherits every
+    /// descriptor without FD_CLOEXEC.
+    SpawnHelper { argv: Vec<String> },
+    /// fork a child that stays in the subject's process group, catches SIGHUP and SIGCONT
+    /// (appending their names to `log`), and stops itself; `made` is its PID.
+    SpawnStoppedMember { log: std::path::PathBuf },
+    /// Become a daemon that reads `config` now, re-reads it on SIGHUP and logs and exits
+    /// on SIGTERM (APUE 13.6). With a thread the subject stops being single-threaded, so
+    /// it refuses to fork afterwards.
+    ServeConfig {
+        config: std::path::PathBuf,
+        style: SignalStyle,
+    },
     /// Leave now.
     Exit,
+}
+
+/// How a daemon waits for SIGHUP and SIGTERM (APUE figures 13.7 and 13.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalStyle {
+    /// Block both in every thread and take them with sigwait(3) in a dedicated thread.
+    SigwaitThread,
+    /// sigaction handlers, each blocking the other while it runs.
+    Handlers,
 }
 
 /// The subject's own view of its ids: a cross-check on /proc, never the display.
@@ -76,6 +117,9 @@ pub enum Reply {
         ids: SelfIds,
         detail: String,
         syslog: Option<SyslogState>,
+        /// A descriptor or PID the request created, when it created one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        made: Option<i32>,
     },
     /// A request that is not a step failed.
     Refused {

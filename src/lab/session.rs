@@ -8,11 +8,12 @@
 
 use std::ffi::CString;
 use std::io::{BufReader, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitStatus, waitpid};
@@ -149,13 +150,82 @@ fn run(args: SessionArgs) -> Result<(), String> {
     };
     protocol::send(&mut events, &started).map_err(|e| format!("lifeline: {e}"))?;
 
+    // A hangup reaches us as SIGHUP; the handler only writes to a self-pipe, and the main
+    // loop below does what bash does then.
+    let (hup_read, hup_write) =
+        unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
+    HUP_PIPE_FD.store(
+        std::os::fd::IntoRawFd::into_raw_fd(hup_write),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    set(Signal::SIGHUP, SigHandler::Handler(note_sighup));
+
     // No more forks from here on, so a second thread is fine: it reaps like a shell.
     std::thread::spawn(move || reap(subject, events));
 
     // The lifeline closes when the lab ends, however it ends: then we go too.
     let mut reader = BufReader::new(&lifeline);
-    while let Ok(Some(_)) = protocol::receive::<serde_json::Value>(&mut reader) {}
-    Ok(())
+    loop {
+        let mut fds = [
+            PollFd::new(lifeline.as_fd(), PollFlags::POLLIN),
+            PollFd::new(hup_read.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        if fds[1].any().unwrap_or(false) {
+            hang_up(subject, EXIT_SIGHUP);
+        }
+        if fds[0].any().unwrap_or(false) {
+            match protocol::receive::<SessionControl>(&mut reader) {
+                Ok(Some(SessionControl::Hangup)) => {
+                    // vhangup(2) hangs up our terminal as a modem drop would: the kernel
+                    // then sends SIGHUP to us, the session leader, and the pipe wakes us.
+                    // SAFETY: plain system call without arguments.
+                    if unsafe { libc::vhangup() } != 0 {
+                        hang_up(subject, EXIT_NO_VHANGUP);
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Lab -> stand-in on the lifeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SessionControl {
+    /// Hang up the terminal: vhangup(2) where permitted (the kernel then sends SIGHUP to
+    /// the stand-in), else act at once as on SIGHUP.
+    Hangup,
+}
+
+/// Stand-in exit status after a hangup that arrived as SIGHUP (128 + 1, as bash).
+pub const EXIT_SIGHUP: i32 = 129;
+/// Stand-in exit status when vhangup(2) was refused and it acted as on SIGHUP anyway.
+pub const EXIT_NO_VHANGUP: i32 = 130;
+
+static HUP_PIPE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn note_sighup(_: libc::c_int) {
+    let fd = HUP_PIPE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) of one byte to our non-blocking pipe; async-signal-safe.
+    unsafe { libc::write(fd, b"h".as_ptr().cast(), 1) };
+}
+
+/// What bash does on SIGHUP: SIGHUP, then SIGCONT (a stopped job must wake to die), to
+/// the job's process group; then leave. Whoever is still in that group gets them; a
+/// process that left it with setsid() does not.
+fn hang_up(job: Pid, status: i32) -> ! {
+    let group = Pid::from_raw(-job.as_raw());
+    let _ = nix::sys::signal::kill(group, Signal::SIGHUP);
+    let _ = nix::sys::signal::kill(group, Signal::SIGCONT);
+    // Give the reaper thread a moment to report the job's end on the lifeline.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::process::exit(status)
 }
 
 fn reap(job: Pid, mut events: UnixStream) {
@@ -181,7 +251,7 @@ fn reap(job: Pid, mut events: UnixStream) {
 
 fn set(signal: Signal, handler: SigHandler) {
     let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
-    // SAFETY: only SIG_DFL and SIG_IGN are installed here; no handler code runs.
+    // SAFETY: SIG_DFL, SIG_IGN, or note_sighup, which only calls write(2).
     let _ = unsafe { sigaction(signal, &action) };
 }
 

@@ -5,7 +5,7 @@
 //! channel reports end of file: if the lab dies, even by SIGKILL, the subject follows.
 
 use std::io::{BufReader, Write};
-use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{self, ForkResult};
 
-use super::protocol::{self, Reply, Request, SelfIds, SyslogState};
+use super::protocol::{self, Reply, Request, SelfIds, SignalStyle, SyslogState};
 use super::step::StepId;
 use crate::syslog::client::{Client, Delivery, option_names};
 use crate::syslog::{self, Facility, Severity};
@@ -65,6 +65,12 @@ struct Subject {
     syslog: Option<Logger>,
     /// The pid-file lock once `already_running()` took it: held as long as this is open.
     lock: Option<crate::locks::Held>,
+    /// Set once a sigwait thread runs: from then on a fork would copy one thread of two.
+    threaded: bool,
+    /// Read end of the self-pipe the SIGHUP/SIGTERM handlers write to (handler style).
+    signal_pipe: Option<std::os::fd::OwnedFd>,
+    /// The config file a 13.6-style daemon re-reads on SIGHUP.
+    config: Option<PathBuf>,
 }
 
 /// The subject's syslog(3): the lab's client (shows every effect) or the C library's.
@@ -89,6 +95,9 @@ pub fn main(args: SubjectArgs) -> ! {
         fd_limit: None,
         syslog: None,
         lock: None,
+        threaded: false,
+        signal_pipe: None,
+        config: None,
     };
     let hello = Reply::Hello {
         ids: SelfIds::now(),
@@ -101,6 +110,8 @@ pub fn main(args: SubjectArgs) -> ! {
         std::process::id()
     ));
     loop {
+        subject.reap_helpers();
+        subject.wait_for_request_or_signal();
         // A fresh reader per request: nothing is ever buffered across a fork.
         let request = {
             let mut reader = BufReader::with_capacity(256, &subject.control);
@@ -115,6 +126,7 @@ pub fn main(args: SubjectArgs) -> ! {
                 | Request::Lock { .. }),
             )) => subject.syslog_request(request),
             Ok(Some(Request::Exit)) | Ok(None) => std::process::exit(0),
+            Ok(Some(request)) => subject.experiment_request(request),
             Err(_) => std::process::exit(2),
         }
     }
@@ -145,6 +157,13 @@ impl Subject {
             StepId::Start => Ok("running as a job of the shell stand-in".to_string()),
             StepId::Umask => Ok(self.umask()),
             StepId::Getrlimit => self.getrlimit(),
+            StepId::Fork | StepId::SecondFork if self.threaded => Err(Failure {
+                errno: None,
+                message:
+                    "refused: a sigwait thread runs now, and fork() would copy only the calling \
+                          thread; fork before starting threads"
+                        .into(),
+            }),
             StepId::Fork | StepId::SecondFork => self.fork(step),
             StepId::Setsid => self.setsid(),
             StepId::IgnoreSighup => self.ignore_sighup(),
@@ -460,6 +479,7 @@ impl Subject {
                     ids: SelfIds::now(),
                     detail,
                     syslog: self.syslog_state(),
+                    made: None,
                 }
             }
             Err(failure) => {
@@ -595,4 +615,459 @@ fn close_range(first: u64, last: u64) -> Result<(), Errno> {
         )
     };
     if rc == 0 { Ok(()) } else { Err(Errno::last()) }
+}
+
+/// Descriptor the stopped group member's signal handlers append to.
+static MEMBER_LOG_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Write end of the self-pipe for the SIGHUP/SIGTERM handlers (handler style).
+static SIGNAL_PIPE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The stopped member's handler: only write(2), which is async-signal-safe.
+extern "C" fn note_member_signal(signal: libc::c_int) {
+    let text: &[u8] = match signal {
+        libc::SIGHUP => b"SIGHUP\n",
+        libc::SIGCONT => b"SIGCONT\n",
+        _ => b"other\n",
+    };
+    let fd = MEMBER_LOG_FD.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) on a descriptor opened before the handler was installed; a failed
+    // write is harmless here.
+    unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+}
+
+/// The 13.6 daemon's handler: one byte, the signal number, into the self-pipe; the real
+/// work (re-reading, logging) happens outside the handler, in the main loop.
+extern "C" fn note_daemon_signal(signal: libc::c_int) {
+    let byte = signal as u8;
+    let fd = SIGNAL_PIPE_FD.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) of one byte to a non-blocking pipe we created; async-signal-safe.
+    unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+}
+
+/// Install `handler` for `signal` with `mask` blocked while it runs.
+fn catch(signal: Signal, handler: extern "C" fn(libc::c_int), mask: SigSet) -> Result<(), Errno> {
+    let action = SigAction::new(SigHandler::Handler(handler), SaFlags::SA_RESTART, mask);
+    // SAFETY: the handlers above only call write(2), which is async-signal-safe.
+    unsafe { sigaction(signal, &action) }.map(|_| ())
+}
+
+fn c_string(text: &str) -> Result<std::ffi::CString, Failure> {
+    std::ffi::CString::new(text).map_err(|_| Failure {
+        errno: None,
+        message: format!("{text:?} contains a NUL byte"),
+    })
+}
+
+fn disposition_name(handler: SigHandler) -> &'static str {
+    match handler {
+        SigHandler::SigDfl => "default",
+        SigHandler::SigIgn => "ignored",
+        _ => "caught",
+    }
+}
+
+/// A syslog(3) connection for the sigwait thread, which must not share the main
+/// thread's client.
+struct ThreadLog {
+    client: Option<Client>,
+}
+
+impl ThreadLog {
+    fn open(args: &SubjectArgs) -> ThreadLog {
+        let client = (!args.system_syslog).then(|| {
+            Client::openlog(
+                &args.ident,
+                syslog::LOG_PID,
+                Facility::Daemon,
+                args.syslog_socket.clone().unwrap_or_default(),
+                None,
+            )
+        });
+        ThreadLog { client }
+    }
+
+    fn log(&mut self, text: &str) {
+        match self.client.as_mut() {
+            Some(client) => {
+                let _ = client.syslog(Severity::Info, text);
+            }
+            None => {
+                let text = std::ffi::CString::new(text.replace('\0', " ")).unwrap_or_default();
+                // SAFETY: a constant "%s" format with one NUL-terminated string argument;
+                // glibc's syslog(3) is thread-safe.
+                unsafe {
+                    libc::syslog(Severity::Info as libc::c_int, c"%s".as_ptr(), text.as_ptr())
+                };
+            }
+        }
+    }
+}
+
+/// The config file as one line, for the log: `key=value, key=value`.
+fn read_config(path: &std::path::Path) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Err(e) => format!("cannot read {}: {e}", path.display()),
+    }
+}
+
+impl Subject {
+    /// Requests the "what if you skip this rule?" experiments use.
+    fn experiment_request(&mut self, request: Request) {
+        let result = match request {
+            Request::OpenTty { path } => self.open_tty(&path),
+            Request::Open {
+                path,
+                mode,
+                cloexec,
+            } => self.open_file(&path, mode, cloexec),
+            Request::Mkdir { path, mode } => {
+                unistd::mkdir(&path, Mode::from_bits_truncate(mode as libc::mode_t))
+                    .map(|()| (format!("mkdir(\"{}\", {mode:04o})", path.display()), None))
+                    .map_err(Failure::from)
+            }
+            Request::Print { text } => Ok((stray_print(&text), None)),
+            Request::Chdir { path } => unistd::chdir(&path)
+                .map(|()| (format!("cwd is now {}", path.display()), None))
+                .map_err(Failure::from),
+            Request::SetCloexec { fd, on } => set_cloexec(fd, on).map(|()| {
+                let what = if on { "set" } else { "cleared" };
+                (format!("FD_CLOEXEC {what} on fd {fd}"), None)
+            }),
+            Request::SpawnHelper { argv } => self.spawn_helper(&argv),
+            Request::SpawnStoppedMember { log } => self.spawn_stopped_member(&log),
+            Request::ServeConfig { config, style } => self.serve_config(config, style),
+            _ => Err(Failure {
+                errno: None,
+                message: "not an experiment request".into(),
+            }),
+        };
+        let reply = match result {
+            Ok((detail, made)) => {
+                if self.still_has_terminal_output() {
+                    print_line(&format!("pid {}: {detail}", std::process::id()));
+                }
+                Reply::Did {
+                    ids: SelfIds::now(),
+                    detail,
+                    syslog: None,
+                    made,
+                }
+            }
+            Err(failure) => Reply::Refused {
+                ids: SelfIds::now(),
+                errno: failure.errno.map(|e| e as i32),
+                message: failure.message,
+            },
+        };
+        if protocol::send(&self.control, &reply).is_err() {
+            std::process::exit(1);
+        }
+    }
+
+    /// Whether fd 1 is still a terminal: once 0-2 are closed, a print would land in
+    /// whatever file took number 1, and the experiments must not add to that by accident.
+    fn still_has_terminal_output(&self) -> bool {
+        // SAFETY: isatty only inspects descriptor 1, open or not.
+        unsafe { libc::isatty(1) == 1 }
+    }
+
+    fn open_tty(&mut self, path: &std::path::Path) -> Result<(String, Option<i32>), Failure> {
+        // No O_NOCTTY on purpose: that is the experiment.
+        let fd = nix::fcntl::open(path, OFlag::O_RDWR, Mode::empty())?.into_raw_fd();
+        // SAFETY: TIOCGPGRP stores the terminal's foreground group in an int we own; it
+        // fails with ENOTTY unless `fd` is our controlling terminal.
+        let mut pgrp: libc::pid_t = 0;
+        let controlling = unsafe { libc::ioctl(fd, libc::TIOCGPGRP, &mut pgrp) } == 0;
+        let what = if controlling {
+            format!("it is now our controlling terminal (foreground group {pgrp})")
+        } else {
+            "it did not become our controlling terminal".to_string()
+        };
+        Ok((
+            format!("open(\"{}\", O_RDWR) = fd {fd}; {what}", path.display()),
+            Some(fd),
+        ))
+    }
+
+    fn open_file(
+        &mut self,
+        path: &std::path::Path,
+        mode: u32,
+        cloexec: bool,
+    ) -> Result<(String, Option<i32>), Failure> {
+        let mut flags = OFlag::O_RDWR | OFlag::O_CREAT;
+        if cloexec {
+            flags |= OFlag::O_CLOEXEC;
+        }
+        let fd = nix::fcntl::open(path, flags, Mode::from_bits_truncate(mode as libc::mode_t))?
+            .into_raw_fd();
+        let how = if cloexec { "|O_CLOEXEC" } else { "" };
+        Ok((
+            format!(
+                "open(\"{}\", O_RDWR|O_CREAT{how}, {mode:04o}) = fd {fd}",
+                path.display()
+            ),
+            Some(fd),
+        ))
+    }
+
+    fn spawn_helper(&mut self, argv: &[String]) -> Result<(String, Option<i32>), Failure> {
+        let args = argv
+            .iter()
+            .map(|a| c_string(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(program) = args.first() else {
+            return Err(Failure {
+                errno: None,
+                message: "no helper program given".into(),
+            });
+        };
+        let control = self.args.control_fd;
+        // SAFETY: the subject is single-threaded here (checked below), so the child may
+        // run any code; it only calls fcntl, execvp and _exit.
+        if self.threaded {
+            return Err(Failure {
+                errno: None,
+                message: "refused: a sigwait thread runs; fork before starting threads".into(),
+            });
+        }
+        match unsafe { unistd::fork() }? {
+            ForkResult::Child => {
+                // The control channel is the lab's machinery, not the daemon's: it must
+                // not outlive the subject in the helper.
+                let _ = set_cloexec(control, true);
+                let _ = unistd::execvp(program, &args);
+                // SAFETY: the exec failed; leave without running the parent's exit code.
+                unsafe { libc::_exit(127) }
+            }
+            ForkResult::Parent { child } => Ok((
+                format!("fork() and execvp({}) = helper pid {child}", argv.join(" ")),
+                Some(child.as_raw()),
+            )),
+        }
+    }
+
+    fn spawn_stopped_member(
+        &mut self,
+        log: &std::path::Path,
+    ) -> Result<(String, Option<i32>), Failure> {
+        if self.threaded {
+            return Err(Failure {
+                errno: None,
+                message: "refused: a sigwait thread runs; fork before starting threads".into(),
+            });
+        }
+        let log_fd = nix::fcntl::open(
+            log,
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_APPEND | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        let control = self.args.control_fd;
+        // SAFETY: the subject is single-threaded, so the child is a full copy and may run
+        // any code; it installs write-only handlers, stops, and later _exits.
+        match unsafe { unistd::fork() }? {
+            ForkResult::Child => {
+                // Only the subject answers the lab: drop our copy of its channel.
+                // SAFETY: closing the inherited channel number in this child only.
+                unsafe { libc::close(control) };
+                MEMBER_LOG_FD.store(log_fd.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+                // Each handler blocks the other, so the log shows the delivery order
+                // rather than one handler's frame stacked on top of the other's.
+                let mut cont = SigSet::empty();
+                cont.add(Signal::SIGCONT);
+                let mut hup = SigSet::empty();
+                hup.add(Signal::SIGHUP);
+                let _ = catch(Signal::SIGHUP, note_member_signal, cont);
+                let _ = catch(Signal::SIGCONT, note_member_signal, hup);
+                let _ = nix::sys::signal::raise(Signal::SIGSTOP);
+                // Continued: stay a little while so the lab can look, then go.
+                std::thread::sleep(Duration::from_secs(20));
+                // SAFETY: leave without running the subject's exit paths in this copy.
+                unsafe { libc::_exit(0) }
+            }
+            ForkResult::Parent { child } => {
+                drop(log_fd);
+                let status =
+                    nix::sys::wait::waitpid(child, Some(nix::sys::wait::WaitPidFlag::WUNTRACED))?;
+                Ok((
+                    format!(
+                        "forked {child} into our process group {}; it catches SIGHUP and SIGCONT and stopped itself: {status:?}",
+                        unistd::getpgrp()
+                    ),
+                    Some(child.as_raw()),
+                ))
+            }
+        }
+    }
+
+    /// Collect helpers and members that have exited, as any parent should.
+    fn reap_helpers(&self) {
+        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            if matches!(status, WaitStatus::StillAlive) {
+                break;
+            }
+        }
+    }
+
+    fn serve_config(
+        &mut self,
+        config: PathBuf,
+        style: SignalStyle,
+    ) -> Result<(String, Option<i32>), Failure> {
+        let first = read_config(&config);
+        let hup_was = {
+            let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+            // SAFETY: installs SIG_DFL, no handler code.
+            let old = unsafe { sigaction(Signal::SIGHUP, &default) }?;
+            disposition_name(old.handler())
+        };
+        let mut both = SigSet::empty();
+        both.add(Signal::SIGHUP);
+        both.add(Signal::SIGTERM);
+        let how = match style {
+            SignalStyle::SigwaitThread => {
+                both.thread_block()?;
+                let args = self.args.clone();
+                let path = config.clone();
+                std::thread::Builder::new()
+                    .name("sigwait".into())
+                    .spawn(move || sigwait_loop(both, args, path))
+                    .map_err(|e| Failure {
+                        errno: e.raw_os_error().map(Errno::from_raw),
+                        message: format!("cannot start the sigwait thread: {e}"),
+                    })?;
+                self.threaded = true;
+                "SIGHUP and SIGTERM blocked; a thread takes them with sigwait() (started after the last fork: \
+                 the subject refuses to fork from now on)"
+            }
+            SignalStyle::Handlers => {
+                let (read, write) = unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+                SIGNAL_PIPE_FD.store(write.into_raw_fd(), std::sync::atomic::Ordering::Relaxed);
+                self.signal_pipe = Some(read);
+                let mut only_term = SigSet::empty();
+                only_term.add(Signal::SIGTERM);
+                let mut only_hup = SigSet::empty();
+                only_hup.add(Signal::SIGHUP);
+                catch(Signal::SIGHUP, note_daemon_signal, only_term)?;
+                catch(Signal::SIGTERM, note_daemon_signal, only_hup)?;
+                "sigaction handlers for SIGHUP (blocking SIGTERM) and SIGTERM (blocking SIGHUP); they write to \
+                 a self-pipe and the main loop does the work"
+            }
+        };
+        self.config = Some(config.clone());
+        let text = format!("read {}: {first}", config.display());
+        let logged = self.log(Severity::Info, &text)?;
+        Ok((
+            format!("SIGHUP was {hup_was}, set to default first; {how}; syslog: {logged}"),
+            None,
+        ))
+    }
+
+    /// Block until a request arrives; with the handler style, also act on SIGHUP and
+    /// SIGTERM as they come.
+    fn wait_for_request_or_signal(&mut self) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let Some(pipe) = self.signal_pipe.as_ref().map(|p| p.as_raw_fd()) else {
+            return;
+        };
+        loop {
+            // SAFETY: the pipe's read end lives in self.signal_pipe for the whole loop.
+            let pipe_fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(pipe) };
+            let mut fds = [
+                PollFd::new(self.control.as_fd(), PollFlags::POLLIN),
+                PollFd::new(pipe_fd, PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+            let signalled = fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN));
+            let request = fds[0].revents().is_some_and(|r| !r.is_empty());
+            if signalled {
+                let mut bytes = [0u8; 16];
+                let n = unistd::read(pipe_fd, &mut bytes).unwrap_or(0);
+                for &signal in &bytes[..n] {
+                    self.on_daemon_signal(i32::from(signal));
+                }
+            }
+            if request {
+                return;
+            }
+        }
+    }
+
+    fn on_daemon_signal(&mut self, signal: i32) {
+        let config = self.config.clone().unwrap_or_default();
+        if signal == libc::SIGTERM {
+            let _ = self.log(Severity::Info, "got SIGTERM; exiting");
+            std::process::exit(0);
+        }
+        let text = format!(
+            "re-reading configuration file {}: {}",
+            config.display(),
+            read_config(&config)
+        );
+        let _ = self.log(Severity::Info, &text);
+    }
+}
+
+/// The sigwait thread of APUE figure 13.7.
+fn sigwait_loop(set: SigSet, args: SubjectArgs, config: PathBuf) {
+    let mut log = ThreadLog::open(&args);
+    loop {
+        match set.wait() {
+            Ok(Signal::SIGHUP) => log.log(&format!(
+                "re-reading configuration file {}: {}",
+                config.display(),
+                read_config(&config)
+            )),
+            Ok(Signal::SIGTERM) => {
+                log.log("got SIGTERM; exiting");
+                std::process::exit(0);
+            }
+            Ok(other) => log.log(&format!("unexpected signal {other}")),
+            Err(_) => return,
+        }
+    }
+}
+
+/// A stray `printf` to stdout: write(2) on descriptor 1, whatever it is now.
+fn stray_print(text: &str) -> String {
+    let line = format!("{text}\n");
+    // SAFETY: write(2) on descriptor number 1, open or not; EBADF when it is closed.
+    let n = unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
+    if n < 0 {
+        format!("write(1, …) failed: {}", describe_errno(Errno::last()))
+    } else {
+        format!("write(1, \"{text}\\n\") wrote {n} bytes to whatever fd 1 is")
+    }
+}
+
+fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Failure> {
+    // SAFETY: F_GETFD/F_SETFD only read and change one flag of descriptor `fd`.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(Errno::last().into());
+    }
+    let new = if on {
+        flags | libc::FD_CLOEXEC
+    } else {
+        flags & !libc::FD_CLOEXEC
+    };
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, new) } < 0 {
+        return Err(Errno::last().into());
+    }
+    Ok(())
 }
