@@ -22,14 +22,24 @@ use crate::probe::{self, Pid, ProcSnapshot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Experiment {
+    /// Fork but skip setsid(), then hang up the terminal.
     NoSetsid,
+    /// Stay a session leader and open a terminal without O_NOCTTY.
     NoSecondFork,
+    /// Let the session leader with a terminal exit while SIGHUP is at its default; and the
+    /// orphaned-process-group SIGHUP/SIGCONT.
     SighupNotIgnored,
+    /// Keep the working directory on a file system the lab then tries to unmount.
     NoChdir,
+    /// Keep a descriptor opened before daemonizing.
     NoCloseFds,
+    /// Close 0, 1, 2 but do not reopen them on /dev/null.
     NoDevNull,
+    /// Create files with the inherited umask.
     NoUmask,
+    /// APUE 13.6: re-read a config file on SIGHUP, exit on SIGTERM.
     SighupReread,
+    /// APUE 13.7: exec a helper with and without FD_CLOEXEC on the daemon's descriptors.
     CloseOnExec,
 }
 
@@ -127,6 +137,7 @@ impl Experiment {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExperimentReport {
     pub experiment: Experiment,
+    /// [`Experiment::title`], kept in the report for JSON readers.
     pub title: String,
     /// What the book says happens.
     pub claim: String,

@@ -829,14 +829,14 @@ impl Subject {
             });
         };
         let control = self.args.control_fd;
-        // SAFETY: the subject is single-threaded here (checked below), so the child may
-        // run any code; it only calls fcntl, execvp and _exit.
         if self.threaded {
             return Err(Failure {
                 errno: None,
                 message: "refused: a sigwait thread runs; fork before starting threads".into(),
             });
         }
+        // SAFETY: the subject is single-threaded here (checked just above), so the child
+        // may run any code; it only calls fcntl, execvp and _exit.
         match unsafe { unistd::fork() }? {
             ForkResult::Child => {
                 // The control channel is the lab's machinery, not the daemon's: it must
