@@ -96,6 +96,10 @@ pub enum Command {
         /// Wait for Enter between steps; the subject stays alive for `ps` meanwhile.
         #[arg(long)]
         pause: bool,
+        /// Instead of the tour, run one "skip a rule" experiment on a fresh lab and print
+        /// the kernel's evidence.
+        #[arg(long, value_enum, value_name = "NAME")]
+        experiment: Option<crate::lab::experiments::Experiment>,
     },
     /// Run the lab's syslogd on its own, in the foreground, printing what arrives.
     Syslogd {

@@ -43,7 +43,14 @@ fn main() -> ExitCode {
             console,
             system_syslog,
         }),
-        Some(Command::Tour { format, pause }) => run_tour(format, pause, &cli),
+        Some(Command::Tour {
+            format,
+            pause,
+            experiment,
+        }) => match experiment {
+            Some(experiment) => run_experiment(experiment, format, &cli),
+            None => run_tour(format, pause, &cli),
+        },
         Some(Command::Lessons {
             command: LessonsCommand::Check { dir },
         }) => check_lessons(&dir),
@@ -360,6 +367,42 @@ fn run_locks(command: LocksCommand) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// `daemonlab tour --experiment NAME`: exit 0 when the claim was observed.
+fn run_experiment(
+    experiment: daemonlab::lab::experiments::Experiment,
+    format: Format,
+    cli: &Cli,
+) -> ExitCode {
+    let options = match lab_options(cli) {
+        Ok(options) => options,
+        Err(code) => return code,
+    };
+    match daemonlab::lab::experiments::run(experiment, &options) {
+        Ok(report) => {
+            let printed = daemonlab::report::experiment::print(
+                &report,
+                format,
+                &mut std::io::stdout().lock(),
+            );
+            match (printed, report.observed) {
+                (Ok(()), true) => ExitCode::SUCCESS,
+                (Ok(()), false) => ExitCode::from(2),
+                (Err(e), _) => {
+                    eprintln!("daemonlab: cannot write the report: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "daemonlab: experiment {} could not run: {e}",
+                experiment.name()
+            );
+            ExitCode::FAILURE
         }
     }
 }

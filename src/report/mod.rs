@@ -1,6 +1,7 @@
 //! Headless views of the lab's data: the same steps and snapshots the TUI shows, as plain
 //! text (also the accessible line mode), Markdown for handouts, or one JSON object per line.
 
+pub mod experiment;
 mod render;
 pub mod tour;
 

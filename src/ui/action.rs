@@ -1,6 +1,7 @@
 //! Everything that can happen to the app: keys turned into actions, and what the lab
 //! reports. `App::update` is the only place state changes.
 
+use crate::lab::experiments::{Experiment, ExperimentReport};
 use crate::lab::{ActionOutcome, StepId, StepOutcome};
 use crate::locks::pitfalls::{Pitfall, PitfallReport};
 use crate::locks::{ContenderInfo, Evidence, LockKind, LockMode};
@@ -70,6 +71,10 @@ pub enum Action {
     StopContenders,
     /// Lab tab: the subject takes the pid-file lock.
     TakeLock,
+    /// Open the experiments menu.
+    OpenExperiments,
+    /// Hang up the subject's terminal.
+    HangUp,
     /// Start or end the guided tour through every lesson.
     Guide,
     /// Guided tour: back to the previous lesson.
@@ -139,6 +144,16 @@ pub enum LabEvent {
         generation: u64,
         report: Result<Box<PitfallReport>, String>,
     },
+    /// Something to tell the user about a request that has no view of its own.
+    Note {
+        generation: u64,
+        message: String,
+        error: bool,
+    },
+    /// An experiment finished on its own lab.
+    Experiment {
+        report: Result<Box<ExperimentReport>, String>,
+    },
     /// The receiver was stopped or started.
     Receiver {
         generation: u64,
@@ -168,6 +183,8 @@ pub enum Command {
         kind: LockKind,
     },
     TakeLock(LockKind),
+    RunExperiment(Experiment),
+    HangUp,
     /// A contender changed state: read the lock evidence again.
     RefreshLocks,
     Reset,

@@ -9,6 +9,7 @@ use crate::syslog::receiver::Message;
 use crate::syslog::{LOG_CONS, LOG_NDELAY, LOG_PERROR, LOG_PID, SEVERITIES, Severity};
 
 use super::action::{Action, Command, LabEvent};
+use super::experiments::ExperimentsView;
 use super::locks::{LocksView, PITFALLS};
 use super::theme::Theme;
 use super::worker::LabInfo;
@@ -134,6 +135,7 @@ pub struct App {
     pub terminal: Vec<String>,
     pub syslog: SyslogView,
     pub locks: LocksView,
+    pub experiments: ExperimentsView,
     pub notice: Option<Notice>,
     pub quit: bool,
 }
@@ -258,6 +260,7 @@ impl App {
             terminal: Vec::new(),
             syslog: SyslogView::default(),
             locks: LocksView::default(),
+            experiments: ExperimentsView::default(),
             notice: Some(Notice {
                 text: "starting the subject…".into(),
                 error: false,
@@ -271,6 +274,7 @@ impl App {
         super::keymap::Context {
             tab: self.tab,
             free_mode: self.mode == Mode::Free,
+            menu: self.experiments.open,
         }
     }
 
@@ -305,6 +309,27 @@ impl App {
         match action {
             Action::Help => self.help = !self.help,
             Action::Back if self.help => self.help = false,
+            Action::Back if self.experiments.open => self.experiments.open = false,
+            Action::SelectUp if self.experiments.open => self.experiments.step(-1),
+            Action::SelectDown if self.experiments.open => self.experiments.step(1),
+            Action::RunSelected if self.experiments.open => {
+                if self.experiments.running {
+                    return None;
+                }
+                self.experiments.running = true;
+                self.experiments.report = None;
+                self.experiments.error = None;
+                self.experiments.scroll = 0;
+                return Some(Command::RunExperiment(self.experiments.chosen()));
+            }
+            Action::LessonDown if self.experiments.open => {
+                self.experiments.scroll = self.experiments.scroll.saturating_add(5)
+            }
+            Action::LessonUp if self.experiments.open => {
+                self.experiments.scroll = self.experiments.scroll.saturating_sub(5)
+            }
+            Action::OpenExperiments => self.experiments.open = true,
+            Action::HangUp => return self.ask(Command::HangUp),
             Action::Back | Action::Quit => {
                 self.quit = true;
                 return Some(Command::Quit);
@@ -543,6 +568,8 @@ impl App {
             | LabEvent::Receiver { generation, .. }
             | LabEvent::Locks { generation, .. }
             | LabEvent::Pitfall { generation, .. } => *generation,
+            LabEvent::Experiment { .. } => self.generation,
+            LabEvent::Note { generation, .. } => *generation,
         };
         if generation != self.generation {
             return;
@@ -577,6 +604,17 @@ impl App {
             }
             LabEvent::SubjectGone { message, .. } => self.note(&message, true),
             LabEvent::Syslog { message, .. } => self.syslog.push(*message),
+            LabEvent::Note { message, error, .. } => {
+                self.busy = false;
+                self.note(&message, error);
+            }
+            LabEvent::Experiment { report } => {
+                self.experiments.running = false;
+                match report {
+                    Ok(report) => self.experiments.report = Some(*report),
+                    Err(message) => self.experiments.error = Some(message),
+                }
+            }
             LabEvent::Locks {
                 contenders,
                 evidence,

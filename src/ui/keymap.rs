@@ -17,6 +17,8 @@ pub enum When {
     FreeMode,
     /// On the Locks tab.
     Locks,
+    /// While the experiments menu is open (it takes the keys it names).
+    Menu,
 }
 
 /// Where the user is, which decides which bindings apply.
@@ -24,6 +26,8 @@ pub enum When {
 pub struct Context {
     pub tab: Tab,
     pub free_mode: bool,
+    /// The experiments menu is open.
+    pub menu: bool,
 }
 
 impl When {
@@ -31,6 +35,8 @@ impl When {
     pub fn applies(self, context: Context) -> bool {
         match self {
             When::Always => true,
+            When::Menu => context.menu,
+            _ if context.menu => false,
             When::Lab => context.tab == Tab::Lab,
             When::FreeMode => context.tab == Tab::Lab && context.free_mode,
             When::Locks => context.tab == Tab::Locks,
@@ -44,6 +50,7 @@ impl When {
             When::Lab => "",
             When::FreeMode => " (free mode)",
             When::Locks => "",
+            When::Menu => " (experiments menu)",
         }
     }
 }
@@ -116,7 +123,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Code(KeyCode::PageDown)],
         action: Action::LessonDown,
         description: "scroll the lesson down",
-        hint: Some("lesson"),
+        hint: None,
         when: When::Lab,
     },
     Binding {
@@ -220,7 +227,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('z')],
         action: Action::Zoom,
         description: "zoom the focused pane to the whole screen, and back",
-        hint: Some("zoom"),
+        hint: None,
         when: When::Lab,
     },
     Binding {
@@ -333,6 +340,62 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Locks,
     },
     Binding {
+        label: "x",
+        keys: &[Key::Char('x')],
+        action: Action::OpenExperiments,
+        description: "experiments: skip a rule on a fresh lab and see the kernel's evidence",
+        hint: Some("experiments"),
+        when: When::Lab,
+    },
+    Binding {
+        label: "H",
+        keys: &[Key::Char('H')],
+        action: Action::HangUp,
+        description: "hang up the subject's terminal (before setsid it dies of SIGHUP)",
+        hint: None,
+        when: When::Lab,
+    },
+    Binding {
+        label: "↑/k ↓/j",
+        keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
+        action: Action::SelectUp,
+        description: "choose an experiment",
+        hint: None,
+        when: When::Menu,
+    },
+    Binding {
+        label: "↓/j",
+        keys: &[Key::Code(KeyCode::Down), Key::Char('j')],
+        action: Action::SelectDown,
+        description: "choose the next experiment",
+        hint: None,
+        when: When::Menu,
+    },
+    Binding {
+        label: "Enter",
+        keys: &[Key::Code(KeyCode::Enter)],
+        action: Action::RunSelected,
+        description: "run the chosen experiment",
+        hint: Some("run"),
+        when: When::Menu,
+    },
+    Binding {
+        label: "PgDn/PgUp",
+        keys: &[Key::Code(KeyCode::PageDown)],
+        action: Action::LessonDown,
+        description: "scroll the report",
+        hint: None,
+        when: When::Menu,
+    },
+    Binding {
+        label: "PgUp",
+        keys: &[Key::Code(KeyCode::PageUp)],
+        action: Action::LessonUp,
+        description: "scroll the report back",
+        hint: None,
+        when: When::Menu,
+    },
+    Binding {
         label: "g",
         keys: &[Key::Char('g')],
         action: Action::Guide,
@@ -431,14 +494,22 @@ mod tests {
     const LAB: Context = Context {
         tab: Tab::Lab,
         free_mode: false,
+        menu: false,
     };
     const FREE: Context = Context {
         tab: Tab::Lab,
         free_mode: true,
+        menu: false,
     };
     const LOCKS: Context = Context {
         tab: Tab::Locks,
         free_mode: false,
+        menu: false,
+    };
+    const MENU: Context = Context {
+        tab: Tab::Lab,
+        free_mode: false,
+        menu: true,
     };
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -495,10 +566,10 @@ mod tests {
                     Key::Ctrl(c) => KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL),
                     Key::Code(code) => key(code),
                 };
-                let context = if binding.when == When::Locks {
-                    LOCKS
-                } else {
-                    FREE
+                let context = match binding.when {
+                    When::Locks => LOCKS,
+                    When::Menu => MENU,
+                    _ => FREE,
                 };
                 let got = action_for(&event, context).expect(binding.label);
                 assert_eq!(
@@ -530,7 +601,7 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_on_one_tab() {
-        for context in [LAB, FREE, LOCKS] {
+        for context in [LAB, FREE, LOCKS, MENU] {
             let mut seen = std::collections::HashSet::new();
             for b in BINDINGS.iter().filter(|b| b.when.applies(context)) {
                 for k in b.keys {

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod app;
+pub mod experiments;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod keymap;

@@ -35,6 +35,9 @@ impl Widget for &App {
         }
         panes::footer::render_status(self, status, buf);
         panes::footer::render_hints(self, footer, buf);
+        if self.experiments.open && self.tab == Tab::Lab {
+            panes::experiments::render(self, body, buf);
+        }
         if self.help {
             panes::help::render(self, area, buf);
         }

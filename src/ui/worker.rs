@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::lab::experiments;
 use crate::lab::guard::Guard;
 use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
@@ -173,6 +174,28 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         if let Some(l) = live.as_ref() {
                             self.report_locks(l);
                         }
+                    }
+                }
+                Ok(Command::RunExperiment(experiment)) => {
+                    let report = experiments::run(experiment, &self.options)
+                        .map(Box::new)
+                        .map_err(|e| format!("{} could not run: {e}", experiment.name()));
+                    (self.report)(LabEvent::Experiment { report });
+                }
+                Ok(Command::HangUp) => {
+                    if let Some(l) = live.as_mut() {
+                        let generation = self.generation;
+                        let (message, error) = match l.lab.hang_up() {
+                            Ok(()) => ("hung up the terminal: the shell stand-in sends its job SIGHUP and exits, as bash does. \
+                                       Before setsid the subject dies; after it, it lives on. r starts again."
+                                .to_string(), false),
+                            Err(e) => (e.to_string(), true),
+                        };
+                        (self.report)(LabEvent::Note {
+                            generation,
+                            message,
+                            error,
+                        });
                     }
                 }
                 Ok(Command::SetFolding(fold)) => {

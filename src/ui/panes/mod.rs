@@ -1,5 +1,6 @@
 //! One file per screen region.
 
+pub mod experiments;
 pub mod footer;
 pub mod header;
 pub mod help;

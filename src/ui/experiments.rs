@@ -1,0 +1,34 @@
+//! The experiments menu (`x` on the Lab tab): skip a rule on a fresh lab and see, from the
+//! kernel, why the rule exists.
+
+use crate::lab::experiments::{Experiment, ExperimentReport};
+
+/// What the menu shows.
+#[derive(Debug, Clone, Default)]
+pub struct ExperimentsView {
+    /// The menu is on screen.
+    pub open: bool,
+    pub selected: usize,
+    /// An experiment is running on its own lab.
+    pub running: bool,
+    pub report: Option<ExperimentReport>,
+    pub error: Option<String>,
+    /// Lines the report is scrolled down by.
+    pub scroll: u16,
+}
+
+impl ExperimentsView {
+    /// The experiment under the cursor.
+    pub fn chosen(&self) -> Experiment {
+        Experiment::ALL[self.selected % Experiment::ALL.len()]
+    }
+
+    /// Move the cursor by `by`, wrapping.
+    pub fn step(&mut self, by: isize) {
+        let n = Experiment::ALL.len() as isize;
+        self.selected = (self.selected as isize + by).rem_euclid(n) as usize;
+        self.report = None;
+        self.error = None;
+        self.scroll = 0;
+    }
+}
