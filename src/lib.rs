@@ -4,6 +4,7 @@
 //! The core (`lab`, `probe`, `syslog`, `report`) never touches the terminal UI; the TUI and
 //! the headless reports are two views of the same steps and snapshots.
 
+pub mod audit;
 pub mod cli;
 pub mod lab;
 pub mod lessons;

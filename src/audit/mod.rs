@@ -1,0 +1,1 @@
+//! "Is this PID a well-formed daemon?" — the checklist, for any process.
