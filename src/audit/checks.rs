@@ -112,7 +112,13 @@ impl Facts {
         if self.zombie() {
             format!("{what}: a zombie has already released it")
         } else if self.fds_denied || self.snap.cwd.is_none() {
-            format!("{what}: {NOT_READABLE}")
+            if nix::unistd::geteuid().is_root() {
+                format!(
+                    "{what}: not readable even as root (a ptrace restriction, an LSM, or another user namespace)"
+                )
+            } else {
+                format!("{what}: {NOT_READABLE}")
+            }
         } else {
             format!("{what}: could not be read (the process may have just exited)")
         }
@@ -186,11 +192,26 @@ fn controlling_tty(f: &Facts) -> Check {
 }
 
 fn leader_name(pid: i32) -> String {
-    crate::locks::comm(pid).map_or_else(|| format!("pid {pid}"), |c| format!("{c}, pid {pid}"))
+    crate::locks::comm(pid).map_or_else(
+        || format!("pid {pid}, which has exited"),
+        |c| format!("{c}, pid {pid}"),
+    )
 }
+
+/// ID 0 for a session or group: it was made outside this PID namespace (a container's
+/// init), so there is nothing here to lead it.
+const OUTSIDE_NAMESPACE: &str =
+    "was created outside this PID namespace (shown as 0, as for a container's init)";
 
 fn session(f: &Facts) -> Check {
     let s = &f.snap;
+    if s.sid == 0 && s.tty.is_none() {
+        return check(
+            "session",
+            Status::Pass,
+            format!("its session {OUTSIDE_NAMESPACE}: not a session leader here and no terminal"),
+        );
+    }
     match (s.session_leader, &s.tty) {
         (false, None) => check(
             "session",
@@ -238,7 +259,9 @@ fn process_group(f: &Facts) -> Check {
     } else {
         Status::Pass
     };
-    let what = if s.group_leader {
+    let what = if s.pgid == 0 {
+        format!("its process group {OUTSIDE_NAMESPACE}")
+    } else if s.group_leader {
         format!(
             "leads process group {}: fine for a daemon, though a group leader cannot call setsid()",
             s.pgid
@@ -688,6 +711,72 @@ fn state(f: &Facts) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process made up for the wording tests: another user's daemon-like process whose
+    /// cwd, root and fds /proc will not show us.
+    fn facts() -> Facts {
+        let snap = ProcSnapshot {
+            pid: 500,
+            ppid: 1,
+            pgid: 499,
+            sid: 499,
+            tty: None,
+            tty_nr: 0,
+            tpgid: -1,
+            state: 'S',
+            state_name: "sleeping",
+            comm: "food".into(),
+            umask: Some(0o020),
+            cwd: None,
+            root: None,
+            fds: None,
+            sighup: Disposition::Caught,
+            signals: Default::default(),
+            session_leader: false,
+            group_leader: false,
+            parent_comm: Some("systemd".into()),
+            adopted_by: None,
+        };
+        Facts {
+            snap,
+            extra: None,
+            fds_denied: true,
+            unix: Ok(HashMap::new()),
+            fd_locks: Vec::new(),
+            pid_locks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn unreadable_parts_are_unknown_not_errors() {
+        let checks = all(&facts());
+        for id in ["cwd", "root", "stdio", "open_fds", "pidfile_lock", "syslog"] {
+            let c = checks.iter().find(|c| c.id == id).unwrap();
+            assert_eq!(c.status, Status::Unknown, "{c:?}");
+            assert!(c.detail.contains("not readable"), "{c:?}");
+        }
+        let umask = checks.iter().find(|c| c.id == "umask").unwrap();
+        assert_eq!(umask.status, Status::Warn, "{umask:?}");
+        assert!(umask.detail.contains("others"), "{umask:?}");
+    }
+
+    #[test]
+    fn a_terminal_is_named_and_a_shell_parent_warned_about() {
+        let mut f = facts();
+        f.snap.tty = Some("pts/3".into());
+        f.snap.tpgid = f.snap.pgid;
+        f.snap.ppid = 42;
+        f.snap.parent_comm = Some("zsh".into());
+        let tty = controlling_tty(&f);
+        assert_eq!(tty.status, Status::Fail);
+        assert!(
+            tty.detail.contains("pts/3") && tty.detail.contains("SIGHUP"),
+            "{tty:?}"
+        );
+        let parent = parent(&f);
+        assert_eq!(parent.status, Status::Warn);
+        assert!(parent.detail.contains("zsh (pid 42)"), "{parent:?}");
+    }
 
     #[test]
     fn lab_log_paths() {

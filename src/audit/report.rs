@@ -37,7 +37,7 @@ pub(crate) fn verdict(snap: &ProcSnapshot, checks: &[Check]) -> String {
     }
     if !warn.is_empty() {
         return format!(
-            "daemon, with {} warning(s): {}{unknown_note}",
+            "daemon-like, with {} warning(s): {}{unknown_note}",
             warn.len(),
             warn.join(", ")
         );
