@@ -1,1 +1,170 @@
 //! "Is this PID a well-formed daemon?" — the checklist, for any process.
+//!
+//! The lab shows one process becoming a daemon; `daemonlab inspect PID` turns the same
+//! rules on processes the learner did not make (sshd, cron, their own server) and says,
+//! rule by rule, what the kernel reports and what it means. The engine is UI-free:
+//! [`inspect`] gathers, [`text_report`] and [`json_report`] are two views of one [`Audit`].
+
+mod checks;
+mod proc_extra;
+mod report;
+mod unix_diag;
+
+pub use report::{json_report, text_report};
+
+use crate::probe::{ProbeError, ProcSnapshot};
+
+/// The outcome of one rule.
+///
+/// Exists so scripts can filter on a closed set of words ("pass", "warn", "fail",
+/// "unknown") rather than parse sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The process follows the rule (or a legitimate variant of it).
+    Pass,
+    /// Not wrong for every program, but worth a look.
+    Warn,
+    /// Breaks the rule: not detached as a daemon should be.
+    Fail,
+    /// /proc would not tell us (another user's process, a zombie).
+    Unknown,
+}
+
+/// One rule applied to one process.
+///
+/// Exists so every view (text, JSON, a future TUI pane) shows the same verdicts in the
+/// same words; `id` is stable for scripts, `detail` is one plain-English line.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    /// Stable name of the rule: `controlling_tty`, `session`, `process_group`, `parent`,
+    /// `cwd`, `root`, `umask`, `stdio`, `open_fds`, `sighup`, `pidfile_lock`, `syslog`,
+    /// `state`.
+    pub id: &'static str,
+    /// How the process fared.
+    pub status: Status,
+    /// Why, in one line that names the thing (the tty, the directory, the fd).
+    pub detail: String,
+}
+
+/// The full audit of one process.
+///
+/// Exists as an owned, serializable value so the CLI can print it in any format and tests
+/// can assert on it without parsing text.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Audit {
+    /// The process audited.
+    pub pid: i32,
+    /// The kernel's view of it, the same object the tour prints; `None` is reserved for
+    /// audits that could not snapshot the process (never produced by [`inspect`] today).
+    pub process: Option<ProcSnapshot>,
+    /// Every rule, in a fixed order.
+    pub checks: Vec<Check>,
+    /// One line summing up the checks.
+    pub verdict: String,
+}
+
+impl Audit {
+    /// The check with this id, if it was run.
+    ///
+    /// Exists for callers (tests, a UI) that care about one rule.
+    pub fn check(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}
+
+/// Why a process could not be audited at all.
+///
+/// Exists so the CLI can name the PID and tell the user what to do next; a partly
+/// readable process is not an error (its unreadable checks are [`Status::Unknown`]).
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// No /proc entry: never existed, exited, or hidden by `hidepid`.
+    #[error("process {0} does not exist (it may have exited) — check the PID with `ps -e`")]
+    NoSuchProcess(i32),
+    /// A kernel thread: it has no user-space side, so the rules do not apply.
+    #[error(
+        "process {0} is a kernel thread (child of kthreadd, no user-space daemon to audit) — pick a user-space process"
+    )]
+    KernelThread(i32),
+    /// Even the basic files (stat, status) were denied.
+    #[error("process {pid}: {what} is not readable (permission: run as its owner or root)")]
+    NotReadable {
+        /// The process.
+        pid: i32,
+        /// The /proc path that was denied.
+        what: String,
+    },
+    /// The text given as a PID is not one.
+    #[error("{0}")]
+    BadPid(String),
+    /// /proc answered with something unexpected (an I/O error or an unknown format).
+    #[error(transparent)]
+    Probe(ProbeError),
+}
+
+impl From<ProbeError> for InspectError {
+    fn from(err: ProbeError) -> Self {
+        match err {
+            ProbeError::NoSuchProcess(pid) => InspectError::NoSuchProcess(pid),
+            ProbeError::PermissionDenied { pid, what } => InspectError::NotReadable { pid, what },
+            other => InspectError::Probe(other),
+        }
+    }
+}
+
+/// Parse a PID typed by a user.
+///
+/// Exists because `kill(2)` gives 0 and negative numbers other meanings (the caller's
+/// group, a group by ID, every process), so a typo must be refused with a reason rather
+/// than looked up.
+pub fn parse_pid(text: &str) -> Result<i32, InspectError> {
+    let trimmed = text.trim();
+    let bad = |why: String| InspectError::BadPid(format!("{trimmed:?} is not a process ID: {why}"));
+    let value: i128 = trimmed
+        .parse()
+        .map_err(|_| bad("expected a positive whole number such as 1234".into()))?;
+    if value <= 0 {
+        return Err(bad(
+            "process IDs are positive (0 and negative numbers name process groups in kill(2))"
+                .into(),
+        ));
+    }
+    let max = proc_extra::pid_max();
+    if value > i128::from(max) {
+        return Err(bad(format!(
+            "larger than this kernel's pid_max ({max}, /proc/sys/kernel/pid_max)"
+        )));
+    }
+    i32::try_from(value).map_err(|_| bad("too large".into()))
+}
+
+/// Audit `pid` against the daemon rules of APUE chapter 13.
+///
+/// Exists as the engine of `daemonlab inspect`: it reads /proc once, refuses kernel
+/// threads (they have no terminal, session or descriptors to judge), and degrades parts
+/// it may not read to [`Status::Unknown`] instead of failing.
+pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
+    if pid <= 0 {
+        return Err(InspectError::NoSuchProcess(pid));
+    }
+    let extra = proc_extra::stat_extra(pid);
+    let snap = crate::probe::snapshot(pid, None)?;
+    let kernel_thread = match extra {
+        Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
+        // Without the flags, fall back on kthreadd's family (PID 2 and its children).
+        None => pid == 2 || snap.ppid == 2,
+    };
+    if kernel_thread {
+        return Err(InspectError::KernelThread(pid));
+    }
+    let facts = checks::Facts::gather(snap, extra);
+    let checks = checks::all(&facts);
+    let verdict = report::verdict(&facts.snap, &checks);
+    Ok(Audit {
+        pid,
+        process: Some(facts.snap),
+        checks,
+        verdict,
+    })
+}

@@ -1,0 +1,134 @@
+//! The few /proc facts an audit needs beyond a [`crate::probe::ProcSnapshot`]: the
+//! kernel-thread flag and start time from stat, locks from fdinfo, pid_max.
+//!
+//! Read here rather than added to the probe, which is tuned for the lab's per-step
+//! snapshots and has no use for them.
+
+use crate::locks::proc_locks::{self, FileId, LockEntry};
+
+/// `PF_KTHREAD`, bit of stat field 9 (`flags`) set on every kernel thread.
+pub(crate) const PF_KTHREAD: u64 = 0x0020_0000;
+/// The kernel's default `pid_max` on 64-bit machines, used when the sysctl is unreadable.
+const DEFAULT_PID_MAX: i64 = 4_194_304;
+
+/// The stat fields the probe skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatExtra {
+    /// Field 9, the `PF_*` flags.
+    pub flags: u64,
+    /// Field 22, start time in clock ticks since boot.
+    pub start_ticks: u64,
+}
+
+/// Parse fields 9 and 22 of a stat line (fields counted from 1, after the `(comm)`).
+pub(crate) fn parse_stat_extra(text: &str) -> Option<StatExtra> {
+    let (_, rest) = text.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state).
+    Some(StatExtra {
+        flags: fields.get(9 - 3)?.parse().ok()?,
+        start_ticks: fields.get(22 - 3)?.parse().ok()?,
+    })
+}
+
+/// Read [`StatExtra`] for `pid`; `None` if the process is gone or the line is odd.
+pub(crate) fn stat_extra(pid: i32) -> Option<StatExtra> {
+    parse_stat_extra(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// How long the process has existed, in seconds, from its start tick and /proc/uptime.
+pub(crate) fn age_seconds(start_ticks: u64) -> Option<f64> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let up: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    if hz <= 0 {
+        return None;
+    }
+    Some((up - start_ticks as f64 / hz as f64).max(0.0))
+}
+
+/// The kernel's `pid_max`: no process ID is ever larger.
+pub(crate) fn pid_max() -> i64 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(DEFAULT_PID_MAX)
+}
+
+/// The locks the kernel lists in `/proc/PID/fdinfo/FD` (`lock:` lines): POSIX locks of
+/// this process and flock/OFD locks of this open file description, on this fd's file.
+/// `None` if fdinfo cannot be read.
+pub(crate) fn fd_locks(pid: i32, fd: i32) -> Option<Vec<LockEntry>> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let lines: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .collect();
+    Some(proc_locks::parse(&lines.join("\n")))
+}
+
+/// The device and inode of the file behind `/proc/PID/fd/FD` (stat follows the link to
+/// the open file itself, even if its path was since unlinked).
+pub(crate) fn fd_file_id(pid: i32, fd: i32) -> Option<FileId> {
+    std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|m| FileId::of_metadata(&m))
+}
+
+/// Inode of the file behind an fd, for sockets whose target is `socket:[INODE]`.
+pub(crate) fn socket_inode(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// The first line of the file open at `/proc/PID/fd/FD`, trimmed: the pid a pid file holds.
+pub(crate) fn fd_first_line(pid: i32, fd: i32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    Some(text.lines().next().unwrap_or("").trim().to_owned())
+}
+
+/// Whether `/proc/PID/fd` is denied to us (as opposed to merely gone, as for a zombie).
+pub(crate) fn fd_table_denied(pid: i32) -> bool {
+    matches!(
+        std::fs::read_dir(format!("/proc/{pid}/fd")),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_start_time() {
+        let line = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 7 0 0 \
+                    18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 0 0 0 0 0\n";
+        let extra = parse_stat_extra(line).unwrap();
+        assert_ne!(extra.flags & PF_KTHREAD, 0);
+        assert_eq!(extra.start_ticks, 7);
+    }
+
+    #[test]
+    fn comm_with_a_paren_does_not_shift_fields() {
+        let line = "9 (a) b) S 1 9 9 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 1234 0\n";
+        let extra = parse_stat_extra(line).unwrap();
+        assert_eq!(extra.flags & PF_KTHREAD, 0);
+        assert_eq!(extra.start_ticks, 1234);
+    }
+
+    #[test]
+    fn socket_targets() {
+        assert_eq!(socket_inode("socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode("pipe:[12345]"), None);
+    }
+
+    #[test]
+    fn our_own_age_is_small_and_positive() {
+        let extra = stat_extra(std::process::id() as i32).unwrap();
+        let age = age_seconds(extra.start_ticks).unwrap();
+        assert!((0.0..86_400.0 * 365.0).contains(&age), "{age}");
+    }
+}
