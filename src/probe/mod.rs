@@ -14,6 +14,7 @@
 
 mod diff;
 mod fds;
+pub mod ps;
 mod read;
 mod signals;
 mod stat;

@@ -1,0 +1,342 @@
+//! The whole system in `ps -axj` columns: the engine of `daemonlab ps` and of the
+//! Processes tab.
+//!
+//! APUE 13.2 introduces daemons by reading `ps -axj` output: no controlling terminal
+//! (TTY "?"), session leaders, parent init, kernel threads in brackets. This module
+//! produces the same table from /proc so the learner can find their own daemon in it,
+//! filter it down to [`daemons_only`], or see it in the [`tree`].
+//!
+//! Cost: one open of /proc and one readdir pass, then per process one `fstatat` of its
+//! directory (the UID), one open+read+close of `stat`, and one of `cmdline` (skipped for
+//! kernel threads, which have none), all relative to the /proc fd and into one reused
+//! buffer. `status` is never read.
+
+mod format;
+mod order;
+mod parse;
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::io::{self, Read, Write as _};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, fstatat};
+use nix::unistd::{SysconfVar, sysconf};
+
+use super::{Pid, tty_name};
+use parse::PF_KTHREAD;
+
+/// One line of `ps -axj`, plus two judgements the raw columns leave to the reader.
+///
+/// Exists as an owned, serializable value so the CLI's text and JSON output and the
+/// Processes tab all show the same data from one /proc pass.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PsRow {
+    /// Process ID.
+    pub pid: Pid,
+    /// Parent process ID; 0 for init and kthreadd (and for any process whose parent is
+    /// outside our PID namespace).
+    pub ppid: Pid,
+    /// Process group ID.
+    pub pgid: Pid,
+    /// Session ID; 0 when the session leader is outside our PID namespace.
+    pub sid: Pid,
+    /// Controlling terminal by name ("pts/3"); `None` (JSON null, text "?") without one.
+    pub tty: Option<String>,
+    /// Foreground process group of the controlling terminal; -1 without one.
+    pub tpgid: Pid,
+    /// procps's STAT: the state letter, then '<' (nice < 0), 'N' (nice > 0), 's'
+    /// (session leader), 'l' (multi-threaded), '+' (in its terminal's foreground group).
+    pub stat: String,
+    /// Owner of `/proc/PID`, which the kernel sets to the process's *effective* UID
+    /// (the directory keeps it even for non-dumpable processes). That is what
+    /// `ps -axj` prints as UID; the real UID would cost a `status` read per process.
+    pub uid: u32,
+    /// CPU time (user + system) as `ps j` prints it: minutes, colon, two-digit seconds
+    /// ("0:02", "754:07").
+    pub time: String,
+    /// The argument vector joined by spaces; "[comm]" when there is none (kernel
+    /// threads, zombies — which also get " <defunct>").
+    pub command: String,
+    /// The kernel flags the task as a kernel thread (`PF_KTHREAD`): kthreadd and its
+    /// children. APUE's `ps` listing shows them in brackets; they are not daemons in the
+    /// book's sense even though they have no terminal.
+    pub kernel_thread: bool,
+    /// Looks like a daemon from the kernel's point of view; see [`is_daemon_like`] for
+    /// the rule.
+    pub daemon_like: bool,
+}
+
+/// A column to sort the table by, for the Processes tab's sort key.
+///
+/// Exists so the UI can cycle through orderings without knowing how each compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Ascending PID: `ps`'s own order, and creation order until PIDs wrap.
+    Pid,
+    /// Ascending parent, then PID: siblings together.
+    Ppid,
+    /// Ascending session, then PID: each session (a login, a daemon) together.
+    Sid,
+    /// Command line as text, then PID.
+    Command,
+    /// Most CPU time first, then PID: what someone sorting by time wants to see.
+    Time,
+}
+
+/// Read every process on the system, as `ps -axj` does.
+///
+/// Processes that exit while the table is read are left out, never reported as errors;
+/// so are processes /proc will not show us (`hidepid`). Fails only when /proc itself
+/// cannot be opened or listed. Rows come in ascending PID order.
+pub fn read_table() -> io::Result<Vec<PsRow>> {
+    // An O_PATH fd for the relative lookups; listing needs its own stream.
+    let proc_dir = nix::fcntl::open(
+        c"/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
+    let pids = list_pids()?;
+    let proc_fd = proc_dir.as_fd();
+
+    let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as u64,
+        _ => 100, // USER_HZ on every Linux architecture.
+    };
+
+    let mut buf = vec![0u8; 4096];
+    let mut ttys = TtyNames::default();
+    let mut rows = Vec::with_capacity(pids.len());
+    let mut path = ProcPath::default();
+    for pid in pids {
+        if let Some(row) = read_row(
+            proc_fd,
+            pid,
+            &mut path,
+            &mut buf,
+            &mut ttys,
+            ticks_per_second,
+        ) {
+            rows.push(row);
+        }
+    }
+    mark_daemons(&mut rows);
+    Ok(rows)
+}
+
+/// The numeric entries of /proc, sorted (readdir already yields them in order; sorting
+/// makes the binary search in [`mark_daemons`] independent of that).
+fn list_pids() -> io::Result<Vec<Pid>> {
+    let listing = |e| with_context(e, "cannot list /proc — is procfs mounted?");
+    let mut pids = Vec::with_capacity(1024);
+    for entry in std::fs::read_dir("/proc").map_err(listing)? {
+        let entry = entry.map_err(listing)?;
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        if name.first().is_some_and(u8::is_ascii_digit)
+            && let Some(pid) = crate::probe::stat::parse_int(name)
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// One process, or `None` if it vanished or cannot be read.
+fn read_row(
+    proc_fd: BorrowedFd<'_>,
+    pid: Pid,
+    path: &mut ProcPath,
+    buf: &mut Vec<u8>,
+    ttys: &mut TtyNames,
+    ticks_per_second: u64,
+) -> Option<PsRow> {
+    let uid = fstatat(proc_fd, path.set(pid, b""), AtFlags::empty())
+        .ok()?
+        .st_uid;
+
+    let stat_len = read_file(proc_fd, path.set(pid, b"/stat"), buf, 0).ok()?;
+    let st = parse::parse(&buf[..stat_len]).filter(|st| st.pid == pid)?;
+    let kernel_thread = st.flags & PF_KTHREAD != 0;
+
+    // cmdline goes after stat in the same buffer; kernel threads have none to read.
+    let cmd_len = if kernel_thread {
+        0
+    } else {
+        match read_file(proc_fd, path.set(pid, b"/cmdline"), buf, stat_len) {
+            Ok(n) => n,
+            // Gone between the two reads: leave it out like any vanished process.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => {
+                return None;
+            }
+            // Unreadable (hidepid, a process stuck mid-exec): show its comm like ps.
+            Err(_) => 0,
+        }
+    };
+    let cmdline = &buf[stat_len..stat_len + cmd_len];
+
+    Some(PsRow {
+        pid,
+        ppid: st.ppid,
+        pgid: st.pgid,
+        sid: st.sid,
+        tty: ttys.name(st.tty_nr),
+        tpgid: st.tpgid,
+        stat: format::stat_column(&st),
+        uid,
+        time: format::cpu_time(st.cpu_ticks, ticks_per_second),
+        command: format::command(cmdline, &buf[st.comm.clone()], st.state),
+        kernel_thread,
+        daemon_like: false,
+    })
+}
+
+/// Read a whole /proc file into `buf[start..]`, growing it as needed; returns the length.
+///
+/// stat is a single seq_file record and cmdline is copied out in full up to the size
+/// asked for, so a read that leaves room in the buffer has returned everything; skipping
+/// the final zero-length read saves a syscall per file.
+fn read_file(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> io::Result<usize> {
+    let fd: OwnedFd = openat(dir, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let mut file = File::from(fd);
+    let mut end = start;
+    loop {
+        if end == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[end..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                end += n;
+                if end < buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(end - start)
+}
+
+/// A reusable "PID/name" C string relative to the /proc fd, so no path is allocated.
+#[derive(Default)]
+struct ProcPath {
+    bytes: [u8; 32],
+}
+
+impl ProcPath {
+    fn set(&mut self, pid: Pid, suffix: &[u8]) -> &CStr {
+        let mut cursor = &mut self.bytes[..];
+        // An i32 is at most 11 bytes and the longest suffix is 8, plus the NUL: fits.
+        write!(cursor, "{pid}").expect("PID fits in the path buffer");
+        cursor
+            .write_all(suffix)
+            .expect("suffix fits in the path buffer");
+        cursor.write_all(&[0]).expect("NUL fits in the path buffer");
+        let len = 32 - cursor.len();
+        CStr::from_bytes_with_nul(&self.bytes[..len]).expect("one NUL, at the end")
+    }
+}
+
+/// Terminal names by `tty_nr`, so a session of many processes decodes its terminal once
+/// (and an unusual terminal's /dev search happens once per table).
+#[derive(Default)]
+struct TtyNames {
+    known: Vec<(i32, Option<String>)>,
+}
+
+impl TtyNames {
+    fn name(&mut self, tty_nr: i32) -> Option<String> {
+        if tty_nr == 0 {
+            return None;
+        }
+        if let Some((_, name)) = self.known.iter().find(|(nr, _)| *nr == tty_nr) {
+            return name.clone();
+        }
+        let name = tty_name(tty_nr);
+        self.known.push((tty_nr, name.clone()));
+        name
+    }
+}
+
+/// The rule behind [`PsRow::daemon_like`], given the row and whether its session leader
+/// has a controlling terminal (`None` when the leader is not in the table: it exited, or
+/// lives outside our PID namespace, as sid 0 says).
+///
+/// A process is daemon-like when it is not a kernel thread, has no controlling terminal,
+/// and its session has none either: it leads its own session (`setsid()` was called, as
+/// APUE's rule 3 requires), or its session leader is gone or also terminal-less (the
+/// second fork of the System V recipe, a daemon's workers). A process that merely
+/// dropped its terminal (`TIOCNOTTY`) inside a login session whose leader still has one
+/// is *not* daemon-like: it is still part of that login.
+///
+/// This is the kernel's view only, so everything run without a terminal (cron jobs,
+/// systemd services, CI runners) qualifies too — just as in the book's `ps` listing.
+pub fn is_daemon_like(row: &PsRow, leader_has_tty: Option<bool>) -> bool {
+    !row.kernel_thread && row.tty.is_none() && (row.sid == row.pid || leader_has_tty != Some(true))
+}
+
+/// Fill in `daemon_like` once every row (and so every session leader) is known.
+/// Rows must be sorted by PID.
+fn mark_daemons(rows: &mut [PsRow]) {
+    for i in 0..rows.len() {
+        let sid = rows[i].sid;
+        let leader_has_tty = rows
+            .binary_search_by_key(&sid, |r| r.pid)
+            .ok()
+            .map(|j| rows[j].tty.is_some());
+        rows[i].daemon_like = is_daemon_like(&rows[i], leader_has_tty);
+    }
+}
+
+/// The table as `ps -axj` prints it: header "PPID PID PGID SID TTY TPGID STAT UID TIME
+/// COMMAND", procps's column widths (wider when a value needs it), "?" for no terminal.
+///
+/// Exists so `daemonlab ps` output can be compared line by line with the real `ps`.
+pub fn text_table(rows: &[PsRow]) -> String {
+    format::text(rows)
+}
+
+/// The table as a JSON array of objects with the [`PsRow`] field names as keys; `tty`
+/// is null without a terminal.
+///
+/// Exists for `daemonlab ps --format json`, so scripts and tests need not parse columns.
+pub fn json_table(rows: &[PsRow]) -> String {
+    serde_json::to_string(rows).expect("a PsRow holds only strings, integers and booleans")
+}
+
+/// Only the rows whose `daemon_like` is set, order kept.
+///
+/// Exists for `daemonlab ps --daemons`: the list APUE 13.2 asks the reader to study.
+pub fn daemons_only(rows: Vec<PsRow>) -> Vec<PsRow> {
+    rows.into_iter().filter(|r| r.daemon_like).collect()
+}
+
+/// Sort the table by `key`; ties always fall back to ascending PID, so the order is
+/// stable across refreshes and the selected row does not jump around.
+pub fn sort(rows: &mut [PsRow], key: SortKey) {
+    order::sort(rows, key);
+}
+
+/// Rows in tree order (children under parents, depth-first by pid), with each row's depth, for a tree view.
+///
+/// Roots are rows whose parent is not in the table: init and kthreadd (ppid 0), and
+/// orphans whose adopter is outside our PID namespace or exited mid-read. Every row
+/// appears exactly once, even given hand-made rows with a parent cycle.
+pub fn tree(rows: &[PsRow]) -> Vec<(usize, PsRow)> {
+    order::tree(rows)
+}
+
+fn with_context(err: io::Error, what: &str) -> io::Error {
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}
