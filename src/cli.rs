@@ -112,6 +112,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Audit any process against the daemon rules: pass, warn or fail, with reasons.
+    Inspect {
+        /// The process to audit.
+        pid: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// The whole system in the columns of `ps -axj`, with likely daemons and kernel threads marked.
+    Ps {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Keep only likely daemons.
+        #[arg(long)]
+        daemons: bool,
+    },
     /// Single-instance daemons (APUE 13.5): race for a pid-file lock, or hold one.
     Locks {
         #[command(subcommand)]

@@ -60,6 +60,8 @@ fn main() -> ExitCode {
             format,
         }) => run_syslogd(&socket, udp, format, cli.kmsg),
         Some(Command::Locks { command }) => run_locks(command),
+        Some(Command::Inspect { pid, format }) => run_inspect(&pid, format),
+        Some(Command::Ps { format, daemons }) => run_ps(format, daemons),
         Some(Command::Contender {
             pidfile,
             kind,
@@ -402,6 +404,49 @@ fn run_experiment(
                 "daemonlab: experiment {} could not run: {e}",
                 experiment.name()
             );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `daemonlab inspect PID`: exit 0 when the process could be inspected, 1 otherwise.
+fn run_inspect(pid: &str, format: Format) -> ExitCode {
+    let audit = match daemonlab::audit::parse_pid(pid).and_then(daemonlab::audit::inspect) {
+        Ok(audit) => audit,
+        Err(e) => {
+            eprintln!("daemonlab inspect: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match format {
+        Format::Json => daemonlab::audit::json_report(&audit),
+        Format::Text | Format::Markdown => daemonlab::audit::text_report(&audit),
+    };
+    println!("{}", text.trim_end());
+    ExitCode::SUCCESS
+}
+
+/// `daemonlab ps`: the process table, headless.
+fn run_ps(format: Format, daemons: bool) -> ExitCode {
+    use daemonlab::probe::ps;
+    let rows = match ps::read_table() {
+        Ok(rows) if daemons => ps::daemons_only(rows),
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("daemonlab ps: cannot read /proc: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = match format {
+        Format::Json => ps::json_table(&rows),
+        Format::Text | Format::Markdown => ps::text_table(&rows),
+    };
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{}", text.trim_end()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("daemonlab ps: {e}");
             ExitCode::FAILURE
         }
     }

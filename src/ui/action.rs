@@ -1,11 +1,13 @@
 //! Everything that can happen to the app: keys turned into actions, and what the lab
 //! reports. `App::update` is the only place state changes.
 
+use crate::audit::Audit;
 use crate::lab::experiments::{Experiment, ExperimentReport};
 use crate::lab::{ActionOutcome, StepId, StepOutcome};
 use crate::locks::pitfalls::{Pitfall, PitfallReport};
 use crate::locks::{ContenderInfo, Evidence, LockKind, LockMode};
 use crate::probe::ProcSnapshot;
+use crate::probe::ps::PsRow;
 use crate::syslog::Severity;
 use crate::syslog::receiver::Message;
 
@@ -71,6 +73,16 @@ pub enum Action {
     StopContenders,
     /// Lab tab: the subject takes the pid-file lock.
     TakeLock,
+    /// Processes tab: hide or show kernel threads; cycle the sort; tree view; filter.
+    HideKernelThreads,
+    CycleSort,
+    ToggleTree,
+    StartFilter,
+    FilterChar(char),
+    FilterBack,
+    FilterDone,
+    /// Inspect tab: back to the lab's own daemon.
+    InspectDaemon,
     /// Open the experiments menu.
     OpenExperiments,
     /// Hang up the subject's terminal.
@@ -150,6 +162,15 @@ pub enum LabEvent {
         message: String,
         error: bool,
     },
+    /// The process table, read again.
+    Ps {
+        rows: Vec<PsRow>,
+    },
+    /// The checklist for one PID, read again.
+    Inspected {
+        pid: i32,
+        result: Result<Box<Audit>, String>,
+    },
     /// An experiment finished on its own lab.
     Experiment {
         report: Result<Box<ExperimentReport>, String>,
@@ -184,6 +205,12 @@ pub enum Command {
     },
     TakeLock(LockKind),
     RunExperiment(Experiment),
+    /// Which live tables the worker should keep fresh (once a second): the process table,
+    /// and the audit of a PID (`Some(None)` = the lab's daemon).
+    Watch {
+        ps: bool,
+        inspect: Option<Option<i32>>,
+    },
     HangUp,
     /// A contender changed state: read the lock evidence again.
     RefreshLocks,

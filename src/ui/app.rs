@@ -11,6 +11,7 @@ use crate::syslog::{LOG_CONS, LOG_NDELAY, LOG_PERROR, LOG_PID, SEVERITIES, Sever
 use super::action::{Action, Command, LabEvent};
 use super::experiments::ExperimentsView;
 use super::locks::{LocksView, PITFALLS};
+use super::processes::{InspectView, ProcessesView, SORTS};
 use super::theme::Theme;
 use super::worker::LabInfo;
 
@@ -55,15 +56,19 @@ impl Pane {
 pub enum Tab {
     Lab,
     Locks,
+    Processes,
+    Inspect,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 2] = [Tab::Lab, Tab::Locks];
+    pub const ALL: [Tab; 4] = [Tab::Lab, Tab::Locks, Tab::Processes, Tab::Inspect];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Lab => "Lab",
             Tab::Locks => "Locks",
+            Tab::Processes => "Processes",
+            Tab::Inspect => "Inspect",
         }
     }
 
@@ -136,6 +141,8 @@ pub struct App {
     pub syslog: SyslogView,
     pub locks: LocksView,
     pub experiments: ExperimentsView,
+    pub processes: ProcessesView,
+    pub inspect: InspectView,
     pub notice: Option<Notice>,
     pub quit: bool,
 }
@@ -261,6 +268,11 @@ impl App {
             syslog: SyslogView::default(),
             locks: LocksView::default(),
             experiments: ExperimentsView::default(),
+            processes: ProcessesView {
+                hide_kernel: true,
+                ..ProcessesView::default()
+            },
+            inspect: InspectView::default(),
             notice: Some(Notice {
                 text: "starting the subject…".into(),
                 error: false,
@@ -329,6 +341,38 @@ impl App {
                 self.experiments.scroll = self.experiments.scroll.saturating_sub(5)
             }
             Action::OpenExperiments => self.experiments.open = true,
+            Action::SelectUp if self.tab == Tab::Processes => {
+                self.processes.selected = self.processes.selected.saturating_sub(1)
+            }
+            Action::SelectDown if self.tab == Tab::Processes => self.processes.selected += 1,
+            Action::RunSelected if self.tab == Tab::Processes => {
+                if let Some(pid) = self.processes.selected_pid() {
+                    self.inspect = InspectView {
+                        pid: Some(pid),
+                        ..InspectView::default()
+                    };
+                    self.tab = Tab::Inspect;
+                }
+            }
+            Action::HideKernelThreads => self.processes.hide_kernel = !self.processes.hide_kernel,
+            Action::CycleSort => self.processes.sort = (self.processes.sort + 1) % SORTS.len(),
+            Action::ToggleTree => self.processes.tree = !self.processes.tree,
+            Action::StartFilter => {
+                self.processes.filtering = true;
+                self.processes.filter.clear();
+            }
+            Action::FilterChar(c) => {
+                self.processes.filter.push(c);
+                self.processes.selected = 0;
+            }
+            Action::FilterBack => {
+                self.processes.filter.pop();
+            }
+            Action::FilterDone => self.processes.filtering = false,
+            Action::InspectDaemon => {
+                self.inspect = InspectView::default();
+                self.tab = Tab::Inspect;
+            }
             Action::HangUp => return self.ask(Command::HangUp),
             Action::Back | Action::Quit => {
                 self.quit = true;
@@ -452,7 +496,7 @@ impl App {
             Action::GoToTab(n) => match Tab::ALL.get(usize::from(n).saturating_sub(1)) {
                 Some(tab) => self.tab = *tab,
                 None => self.note(
-                    &format!("tab {n} does not exist yet; the Lab and Locks tabs so far"),
+                    &format!("there is no tab {n}: 1 Lab, 2 Locks, 3 Processes, 4 Inspect"),
                     false,
                 ),
             },
@@ -570,6 +614,7 @@ impl App {
             | LabEvent::Pitfall { generation, .. } => *generation,
             LabEvent::Experiment { .. } => self.generation,
             LabEvent::Note { generation, .. } => *generation,
+            LabEvent::Ps { .. } | LabEvent::Inspected { .. } => self.generation,
         };
         if generation != self.generation {
             return;
@@ -604,6 +649,22 @@ impl App {
             }
             LabEvent::SubjectGone { message, .. } => self.note(&message, true),
             LabEvent::Syslog { message, .. } => self.syslog.push(*message),
+            LabEvent::Ps { rows } => {
+                self.processes.rows = rows;
+                let shown = self.processes.visible().len();
+                self.processes.selected = self.processes.selected.min(shown.saturating_sub(1));
+            }
+            LabEvent::Inspected { pid, result } => {
+                if self.inspect.pid.is_none() || self.inspect.pid == Some(pid) {
+                    match result {
+                        Ok(audit) => {
+                            self.inspect.audit = Some(*audit);
+                            self.inspect.error = None;
+                        }
+                        Err(message) => self.inspect.error = Some(message),
+                    }
+                }
+            }
             LabEvent::Note { message, error, .. } => {
                 self.busy = false;
                 self.note(&message, error);
@@ -833,11 +894,13 @@ mod tests {
         app.update(Action::GoToTab(2));
         assert_eq!(app.tab, Tab::Locks);
         app.update(Action::NextTab);
-        assert_eq!(app.tab, Tab::Lab, "Tab wraps around");
+        app.update(Action::NextTab);
+        app.update(Action::NextTab);
+        assert_eq!(app.tab, Tab::Lab, "Tab wraps around the four tabs");
         app.update(Action::PrevTab);
-        assert_eq!(app.tab, Tab::Locks);
-        app.update(Action::GoToTab(4));
-        assert!(app.notice.as_ref().unwrap().text.contains("tab 4"));
+        assert_eq!(app.tab, Tab::Inspect);
+        app.update(Action::GoToTab(5));
+        assert!(app.notice.as_ref().unwrap().text.contains("tab 5"));
         app.update(Action::GoToTab(1));
         app.update(Action::FocusNext);
         assert_eq!(app.focus, Pane::Process);

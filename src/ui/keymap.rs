@@ -19,6 +19,10 @@ pub enum When {
     Locks,
     /// While the experiments menu is open (it takes the keys it names).
     Menu,
+    /// On the Processes tab.
+    Processes,
+    /// On the Inspect tab.
+    Inspect,
 }
 
 /// Where the user is, which decides which bindings apply.
@@ -40,6 +44,8 @@ impl When {
             When::Lab => context.tab == Tab::Lab,
             When::FreeMode => context.tab == Tab::Lab && context.free_mode,
             When::Locks => context.tab == Tab::Locks,
+            When::Processes => context.tab == Tab::Processes,
+            When::Inspect => context.tab == Tab::Inspect,
         }
     }
 
@@ -51,6 +57,7 @@ impl When {
             When::FreeMode => " (free mode)",
             When::Locks => "",
             When::Menu => " (experiments menu)",
+            When::Processes | When::Inspect => "",
         }
     }
 }
@@ -420,6 +427,70 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Lab,
     },
     Binding {
+        label: "↑/k",
+        keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
+        action: Action::SelectUp,
+        description: "select the process above",
+        hint: None,
+        when: When::Processes,
+    },
+    Binding {
+        label: "↓/j",
+        keys: &[Key::Code(KeyCode::Down), Key::Char('j')],
+        action: Action::SelectDown,
+        description: "select the process below",
+        hint: None,
+        when: When::Processes,
+    },
+    Binding {
+        label: "Enter",
+        keys: &[Key::Code(KeyCode::Enter)],
+        action: Action::RunSelected,
+        description: "inspect the selected process (Inspect tab)",
+        hint: Some("inspect"),
+        when: When::Processes,
+    },
+    Binding {
+        label: "h",
+        keys: &[Key::Char('h')],
+        action: Action::HideKernelThreads,
+        description: "hide / show kernel threads",
+        hint: Some("kthreads"),
+        when: When::Processes,
+    },
+    Binding {
+        label: "/",
+        keys: &[Key::Char('/')],
+        action: Action::StartFilter,
+        description: "filter by command or PID (type, then Enter)",
+        hint: Some("filter"),
+        when: When::Processes,
+    },
+    Binding {
+        label: "s",
+        keys: &[Key::Char('s')],
+        action: Action::CycleSort,
+        description: "change the sort: pid, ppid, sid, command, time",
+        hint: Some("sort"),
+        when: When::Processes,
+    },
+    Binding {
+        label: "t",
+        keys: &[Key::Char('t')],
+        action: Action::ToggleTree,
+        description: "tree by parent",
+        hint: Some("tree"),
+        when: When::Processes,
+    },
+    Binding {
+        label: "d",
+        keys: &[Key::Char('d')],
+        action: Action::InspectDaemon,
+        description: "inspect the lab's own daemon again",
+        hint: Some("lab's daemon"),
+        when: When::Inspect,
+    },
+    Binding {
         label: "?",
         keys: &[Key::Char('?')],
         action: Action::Help,
@@ -506,6 +577,16 @@ mod tests {
         free_mode: false,
         menu: false,
     };
+    const PROCESSES: Context = Context {
+        tab: Tab::Processes,
+        free_mode: false,
+        menu: false,
+    };
+    const INSPECT: Context = Context {
+        tab: Tab::Inspect,
+        free_mode: false,
+        menu: false,
+    };
     const MENU: Context = Context {
         tab: Tab::Lab,
         free_mode: false,
@@ -569,6 +650,8 @@ mod tests {
                 let context = match binding.when {
                     When::Locks => LOCKS,
                     When::Menu => MENU,
+                    When::Processes => PROCESSES,
+                    When::Inspect => INSPECT,
                     _ => FREE,
                 };
                 let got = action_for(&event, context).expect(binding.label);
@@ -601,7 +684,7 @@ mod tests {
 
     #[test]
     fn no_key_means_two_things_on_one_tab() {
-        for context in [LAB, FREE, LOCKS, MENU] {
+        for context in [LAB, FREE, LOCKS, MENU, PROCESSES, INSPECT] {
             let mut seen = std::collections::HashSet::new();
             for b in BINDINGS.iter().filter(|b| b.when.applies(context)) {
                 for k in b.keys {

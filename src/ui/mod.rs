@@ -10,6 +10,7 @@ pub mod fixtures;
 pub mod keymap;
 pub mod locks;
 pub mod panes;
+pub mod processes;
 pub mod render;
 pub mod theme;
 pub mod worker;
@@ -66,11 +67,17 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
     let mut terminal = ratatui::init();
     forward_terminal_events(events)?;
     let mut exit = ExitCode::SUCCESS;
+    let mut watching = Command::Watch {
+        ps: false,
+        inspect: None,
+    };
     let result = (|| -> color_eyre::Result<()> {
         terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
         while let Ok(event) = inbox.recv() {
             let redraw = match event {
-                Event::Key(key) => match keymap::action_for(&key, app.key_context()) {
+                Event::Key(key) => match typed(&app, &key)
+                    .or_else(|| keymap::action_for(&key, app.key_context()))
+                {
                     Some(action) => {
                         if let Some(command) = app.update(action) {
                             let _ = commands.send(command);
@@ -92,6 +99,11 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
             if app.quit {
                 break;
             }
+            let wanted = watch_for(&app);
+            if wanted != watching {
+                watching = wanted;
+                let _ = commands.send(wanted);
+            }
             if redraw {
                 terminal.draw(|frame| frame.render_widget(&app, frame.area()))?;
             }
@@ -102,6 +114,29 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
     let _ = commands.send(Command::Quit);
     let _ = worker.join();
     result.map(|()| exit)
+}
+
+/// Text typed into the Processes filter: not key bindings, so not in the key table.
+fn typed(app: &App, key: &KeyEvent) -> Option<action::Action> {
+    use ratatui::crossterm::event::{KeyCode, KeyEventKind};
+    if !(app.tab == app::Tab::Processes && app.processes.filtering)
+        || key.kind == KeyEventKind::Release
+    {
+        return None;
+    }
+    Some(match key.code {
+        KeyCode::Char(c) => action::Action::FilterChar(c),
+        KeyCode::Backspace => action::Action::FilterBack,
+        _ => action::Action::FilterDone,
+    })
+}
+
+/// What the worker should keep fresh for the tab on screen (and nothing for the others).
+fn watch_for(app: &App) -> Command {
+    Command::Watch {
+        ps: app.tab == app::Tab::Processes,
+        inspect: (app.tab == app::Tab::Inspect).then_some(app.inspect.pid),
+    }
 }
 
 /// Keys and resizes from crossterm, on a thread that blocks in `read`.

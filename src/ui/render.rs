@@ -30,6 +30,8 @@ impl Widget for &App {
         panes::header::render(self, top, buf);
         match self.tab {
             Tab::Locks => panes::locks::render(self, body, buf),
+            Tab::Processes => panes::processes::render(self, body, buf),
+            Tab::Inspect => panes::inspect::render(self, body, buf),
             Tab::Lab if self.zoomed => render_pane(self, self.focus, body, buf),
             Tab::Lab => lab_tab(self, body, buf),
         }

@@ -56,6 +56,8 @@ pub fn spawn(
                 generation: 0,
                 test_messages: 0,
                 to_self,
+                watch_ps: false,
+                watch_inspect: None,
             }
             .run(commands)
         })
@@ -69,6 +71,10 @@ struct Worker<R> {
     test_messages: u64,
     /// The worker's own inbox, so contenders' reader threads can ask for a refresh.
     to_self: Sender<Command>,
+    /// Keep the process table fresh (the Processes tab is on screen).
+    watch_ps: bool,
+    /// Keep this PID's audit fresh (`Some(None)`: the lab's daemon).
+    watch_inspect: Option<Option<i32>>,
 }
 
 /// The lab and what the worker last showed of it.
@@ -85,7 +91,8 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
     fn run(mut self, commands: Receiver<Command>) {
         let mut live = self.start();
         loop {
-            let timeout = if live.as_ref().is_some_and(|l| !l.gone) {
+            let watching = self.watch_ps || self.watch_inspect.is_some();
+            let timeout = if watching || live.as_ref().is_some_and(|l| !l.gone) {
                 REFRESH
             } else {
                 Duration::from_secs(3600)
@@ -215,9 +222,17 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 }
                 Ok(Command::Quit) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Some(l) = live.as_mut() {
+                    if let Some(l) = live.as_mut()
+                        && !l.gone
+                    {
                         self.refresh(l);
                     }
+                    self.report_watched(live.as_ref());
+                }
+                Ok(Command::Watch { ps, inspect }) => {
+                    self.watch_ps = ps;
+                    self.watch_inspect = inspect;
+                    self.report_watched(live.as_ref());
                 }
             }
         }
@@ -353,6 +368,29 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             running,
             message,
         });
+    }
+
+    /// Re-read what the visible tab shows: the process table, or one PID's checklist.
+    fn report_watched(&self, live: Option<&Live>) {
+        if self.watch_ps {
+            match crate::probe::ps::read_table() {
+                Ok(rows) => (self.report)(LabEvent::Ps { rows }),
+                Err(e) => (self.report)(LabEvent::Note {
+                    generation: self.generation,
+                    message: format!("cannot read the process table from /proc: {e}"),
+                    error: true,
+                }),
+            }
+        }
+        if let Some(target) = self.watch_inspect {
+            let Some(pid) = target.or(live.map(|l| l.lab.subject_pid())) else {
+                return;
+            };
+            let result = crate::audit::inspect(pid)
+                .map(Box::new)
+                .map_err(|e| e.to_string());
+            (self.report)(LabEvent::Inspected { pid, result });
+        }
     }
 
     /// The contenders and the kernel's lock evidence, as of now.

@@ -1,0 +1,120 @@
+//! The Processes tab: the whole system in `ps -axj` columns, with kernel threads, likely
+//! daemons and the lab's own processes marked.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
+
+use crate::ui::app::App;
+use crate::ui::processes::SORTS;
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let view = &app.processes;
+    let [table_area, legend] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    let lab_pids: Vec<i32> = app
+        .lab
+        .as_ref()
+        .map(|l| vec![l.session_pid, l.subject_pid])
+        .unwrap_or_default();
+    let rows = view.visible();
+    let room = table_area.height.saturating_sub(3) as usize;
+    let first = view.selected.saturating_sub(room.saturating_sub(1));
+    let header = Row::new([
+        "", "PPID", "PID", "PGID", "SID", "TTY", "TPGID", "STAT", "UID", "TIME", "COMMAND",
+    ])
+    .style(app.theme.muted);
+    let body = rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(room)
+        .map(|(i, (depth, r))| {
+            let mark = if lab_pids.contains(&r.pid) || r.command.contains("daemonlab __") {
+                "lab"
+            } else if r.kernel_thread {
+                "kthr"
+            } else if r.daemon_like {
+                "dmn"
+            } else {
+                ""
+            };
+            let command = format!("{}{}", "  ".repeat(*depth), r.command);
+            let style = if i == view.selected {
+                app.theme.selected
+            } else if r.kernel_thread {
+                app.theme.muted
+            } else if mark == "lab" {
+                app.theme.next
+            } else {
+                app.theme.text
+            };
+            Row::new(vec![
+                Cell::from(mark),
+                Cell::from(r.ppid.to_string()),
+                Cell::from(r.pid.to_string()),
+                Cell::from(r.pgid.to_string()),
+                Cell::from(r.sid.to_string()),
+                Cell::from(r.tty.clone().unwrap_or_else(|| "?".into())),
+                Cell::from(r.tpgid.to_string()),
+                Cell::from(r.stat.clone()),
+                Cell::from(r.uid.to_string()),
+                Cell::from(r.time.clone()),
+                Cell::from(command),
+            ])
+            .style(style)
+        });
+    let widths = [
+        Constraint::Length(4),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(5),
+        Constraint::Length(5),
+        Constraint::Length(7),
+        Constraint::Fill(1),
+    ];
+    let sort = format!("{:?}", SORTS[view.sort % SORTS.len()]).to_lowercase();
+    let mut title = format!(" Processes · {} shown · sort {sort}", rows.len());
+    if view.tree {
+        title.push_str(" · tree");
+    }
+    if view.hide_kernel {
+        title.push_str(" · kernel threads hidden");
+    }
+    if !view.filter.is_empty() || view.filtering {
+        title.push_str(&format!(
+            " · filter \"{}\"{}",
+            view.filter,
+            if view.filtering { "▏" } else { "" }
+        ));
+    }
+    title.push(' ');
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(app.theme.border)
+        .title(Line::styled(title, app.theme.title));
+    Table::new(body, widths)
+        .header(header)
+        .block(block)
+        .render(table_area, buf);
+    Paragraph::new(Line::from(vec![
+        Span::styled(" lab", app.theme.next),
+        Span::styled(" the lab's own   ", app.theme.muted),
+        Span::styled("dmn", app.theme.text),
+        Span::styled(
+            " likely daemon: no tty, in a session of its own   ",
+            app.theme.muted,
+        ),
+        Span::styled("kthr", app.theme.muted),
+        Span::styled(
+            " kernel thread (child of kthreadd)   Enter inspects the selected PID",
+            app.theme.muted,
+        ),
+    ]))
+    .render(legend, buf);
+}
