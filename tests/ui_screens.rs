@@ -49,7 +49,13 @@ type Screen = (&'static str, fn() -> App);
 /// Every screen the issue lists, at both sizes.
 #[test]
 fn screens() {
-    let screens: [Screen; 6] = [
+    let screens: [Screen; 8] = [
+        ("processes_tab", || {
+            fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
+        ("inspect_tab", || {
+            fixtures::inspect_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
         ("locks_tab", || {
             fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded())
         }),

@@ -320,3 +320,131 @@ pub fn locks_demo(theme: Theme, lessons: LessonSet) -> App {
     });
     app
 }
+
+fn ps_row(
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    sid: i32,
+    tty: Option<&str>,
+    stat: &str,
+    command: &str,
+) -> crate::probe::ps::PsRow {
+    crate::probe::ps::PsRow {
+        pid,
+        ppid,
+        pgid,
+        sid,
+        tty: tty.map(str::to_string),
+        tpgid: if tty.is_some() { pgid } else { -1 },
+        stat: stat.to_string(),
+        uid: 0,
+        time: "0:00".to_string(),
+        command: command.to_string(),
+        kernel_thread: command.starts_with('['),
+        daemon_like: tty.is_none() && !command.starts_with('[') && sid == pid,
+    }
+}
+
+/// The Processes tab on a small, fixed system: init, a kernel thread, a daemon, a login
+/// shell, and the lab's own processes.
+pub fn processes_demo(theme: Theme, lessons: LessonSet) -> App {
+    let mut app = app_after(11, theme, lessons);
+    app.tab = super::app::Tab::Processes;
+    app.processes.hide_kernel = false;
+    let rows = vec![
+        ps_row(1, 0, 1, 1, None, "Ss", "/sbin/init"),
+        ps_row(2, 0, 0, 0, None, "S", "[kthreadd]"),
+        ps_row(812, 1, 812, 812, None, "Ss", "/usr/sbin/cron -f"),
+        ps_row(990, 1, 990, 990, None, "Ss", "/usr/sbin/sshd -D"),
+        ps_row(1500, 990, 1500, 1500, Some("pts/0"), "Ss", "-bash"),
+        ps_row(1620, 1500, 1620, 1500, Some("pts/0"), "Sl+", "daemonlab"),
+        ps_row(
+            STAND_IN,
+            1620,
+            STAND_IN,
+            STAND_IN,
+            Some("pts/3"),
+            "Ss",
+            "daemonlab __session --pty /dev/pts/3",
+        ),
+        ps_row(
+            DAEMON,
+            1,
+            FIRST_CHILD,
+            FIRST_CHILD,
+            None,
+            "S",
+            "daemonlab __subject --control-fd 100",
+        ),
+    ];
+    app.handle_lab(LabEvent::Ps { rows });
+    app
+}
+
+/// The Inspect tab on the lab's daemon after every step and the pid-file lock.
+pub fn inspect_demo(theme: Theme, lessons: LessonSet) -> App {
+    use crate::audit::{Audit, Check, Status};
+    let mut app = app_after(11, theme, lessons);
+    app.tab = super::app::Tab::Inspect;
+    let check = |id: &'static str, status: Status, detail: &str| Check {
+        id,
+        status,
+        detail: detail.to_string(),
+    };
+    let audit = Audit {
+        pid: DAEMON,
+        process: app.process.clone(),
+        checks: vec![
+            check(
+                "controlling_tty",
+                Status::Pass,
+                "no controlling terminal: no hangup or Ctrl-C can reach it",
+            ),
+            check(
+                "session",
+                Status::Pass,
+                "not a session leader (the double-fork convention): it can never acquire a terminal",
+            ),
+            check("parent", Status::Pass, "parent is systemd (pid 1)"),
+            check(
+                "cwd",
+                Status::Pass,
+                "working directory is /: it keeps no file system busy",
+            ),
+            check(
+                "umask",
+                Status::Pass,
+                "umask 0000: files get exactly the modes asked for",
+            ),
+            check("stdio", Status::Pass, "0, 1 and 2 are /dev/null"),
+            check(
+                "open_fds",
+                Status::Warn,
+                "fd 100 (socket) is not close-on-exec: a child it execs would inherit it",
+            ),
+            check(
+                "sighup",
+                Status::Pass,
+                "SIGHUP is ignored: a hangup cannot kill it (but it cannot reload on SIGHUP either)",
+            ),
+            check(
+                "pidfile_lock",
+                Status::Pass,
+                "holds an fcntl lock on daemonlab.pid, whose content is its PID",
+            ),
+            check(
+                "syslog",
+                Status::Pass,
+                "connected to the lab's syslog socket",
+            ),
+            check("state", Status::Pass, "sleeping, started 2m ago"),
+        ],
+        verdict: "daemon-like, with 1 warning(s): open_fds".to_string(),
+    };
+    app.handle_lab(LabEvent::Inspected {
+        pid: DAEMON,
+        result: Ok(Box::new(audit)),
+    });
+    app
+}

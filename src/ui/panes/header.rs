@@ -17,22 +17,32 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         };
         spans.push(Span::styled(format!(" {} {} ", i + 1, tab.title()), style));
     }
-    spans.push(Span::styled(
-        "  APUE ch. 13, daemon processes",
-        app.theme.muted,
-    ));
-    let line = Line::from(spans);
-    let used = line.width() as u16;
-    line.render(area, buf);
-    if let Some(lab) = &app.lab {
-        let right = format!(
+    // The lab's facts come first; the subtitle takes what room is left.
+    let right = app.lab.as_ref().map(|lab| {
+        format!(
             "subject {} · stand-in {} · {} · control fd {} ",
             lab.subject_pid, lab.session_pid, lab.pty, lab.control_fd
+        )
+    });
+    let right_width = right.as_ref().map_or(0, |r| r.chars().count() as u16);
+    let subtitle = "  APUE ch. 13, daemon processes";
+    let tabs_width = Line::from(spans.clone()).width() as u16;
+    if tabs_width + subtitle.chars().count() as u16 + right_width < area.width {
+        spans.push(Span::styled(subtitle, app.theme.muted));
+    }
+    let used = Line::from(spans.clone()).width() as u16;
+    Line::from(spans).render(area, buf);
+    if let Some(right) = right
+        && used + right_width < area.width
+    {
+        let x = area.x + area.width - right_width;
+        Line::styled(right, app.theme.muted).render(
+            Rect {
+                x,
+                width: right_width,
+                ..area
+            },
+            buf,
         );
-        let width = right.chars().count() as u16;
-        if used + width < area.width {
-            let x = area.x + area.width - width;
-            Line::styled(right, app.theme.muted).render(Rect { x, width, ..area }, buf);
-        }
     }
 }
