@@ -60,6 +60,11 @@ struct App {
 
 impl App {
     fn start() -> App {
+        App::start_with(&[])
+    }
+
+    /// Start with extra environment variables.
+    fn start_with(env: &[(&str, &str)]) -> App {
         become_subreaper();
         let pty = native_pty_system()
             .openpty(PtySize {
@@ -72,6 +77,9 @@ impl App {
         let mut command = CommandBuilder::new(exe());
         command.env("TERM", "xterm-256color");
         command.env_remove("NO_COLOR");
+        for (key, value) in env {
+            command.env(key, value);
+        }
         let child = pty.slave.spawn_command(command).expect("start daemonlab");
         drop(pty.slave);
         let parser = Arc::new(Mutex::new(vt100::Parser::new(
@@ -222,4 +230,79 @@ fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
         assert_eq!(app.finish(), code, "{name}");
         assert_all_gone(&seen);
     }
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_ends_the_lab() {
+    let app = App::start_with(&[
+        (daemonlab::ui::PANIC_FOR_TESTS, "1"),
+        ("RUST_BACKTRACE", "0"),
+        ("RUST_LIB_BACKTRACE", "0"),
+    ]);
+    // The app panics as soon as its lab has started; wait for it to exit.
+    let parser = Arc::clone(&app.parser);
+    let code = app.finish();
+    assert_ne!(code, 0, "a panic is a failure exit");
+    let screen = parser.lock().unwrap().screen().contents();
+    assert!(
+        screen.contains("panicking on purpose"),
+        "the panic message is readable after restore:\n{screen}"
+    );
+    // The lab's processes were started and must be gone: find them by their command lines.
+    let leftover: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| common::running(*pid))
+        .filter_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let ours = text.contains(exe().to_str()?)
+                && (text.contains("__session") || text.contains("__subject"));
+            let ppid_is_us = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.split_whitespace().nth(1).map(str::to_string))
+                })
+                .flatten()
+                .is_some_and(|p| p == std::process::id().to_string());
+            (ours && ppid_is_us).then_some(format!("{pid}: {text}"))
+        })
+        .collect();
+    assert!(
+        leftover.is_empty(),
+        "left behind after a panic: {leftover:?}"
+    );
+}
+
+#[test]
+fn kill_9_of_the_app_ends_subject_and_stand_in_within_a_second() {
+    let mut app = App::start();
+    let (_, mut seen) = app.first_screen();
+    for done in 1..=5 {
+        app.press(b" ");
+        let text = app
+            .screen
+            .wait(&format!("{done} steps"), |t| t.matches('✓').count() == done);
+        seen.extend(number_after(&text, "subject "));
+    }
+    let pid = app.child.process_id().unwrap() as i32;
+    // SAFETY: SIGKILL to the app this test started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let _ = app.child.wait();
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while seen.iter().any(|p| common::running(*p)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let alive: Vec<i32> = seen
+        .iter()
+        .copied()
+        .filter(|p| common::running(*p))
+        .collect();
+    assert!(
+        alive.is_empty(),
+        "still running 1 s after kill -9 of the app: {alive:?}"
+    );
+    assert_all_gone(&seen);
 }

@@ -28,6 +28,10 @@ use app::App;
 use theme::Theme;
 use worker::GuardSlot;
 
+/// Set in the environment, makes the explorer panic once its lab has started: the tests'
+/// way to check the panic path. Not documented for users.
+pub const PANIC_FOR_TESTS: &str = "DAEMONLAB_PANIC_FOR_TESTS";
+
 /// Everything the explorer needs to start.
 pub struct UiOptions {
     pub lab: LabOptions,
@@ -88,7 +92,12 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
                 },
                 Event::Resize => true,
                 Event::Lab(event) => {
+                    let started = matches!(event, LabEvent::Started { .. });
                     app.handle_lab(event);
+                    // Test-only: prove that a panic still restores the terminal and ends the lab.
+                    if started && std::env::var_os(PANIC_FOR_TESTS).is_some() {
+                        panic!("{PANIC_FOR_TESTS} is set: panicking on purpose, as a test asked");
+                    }
                     true
                 }
                 Event::Signal(signal) => {
