@@ -293,7 +293,7 @@ fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
 /// How a process ended, as far as the lab may see: its wait status when the lab is its
 /// parent or subreaper (read with WNOWAIT, so the owner still reaps it), else the exit
 /// code a zombie shows in /proc/PID/stat, else `None` (its adopter reaped it at once).
-fn exit_status(pid: Pid) -> Option<String> {
+pub fn exit_status(pid: Pid) -> Option<String> {
     use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
     let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
     match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags) {
@@ -322,7 +322,8 @@ fn exit_status(pid: Pid) -> Option<String> {
     })
 }
 
-fn describe_exit(pid: Pid) -> String {
+/// [`exit_status`], or a sentence saying why it cannot be known.
+pub fn describe_exit(pid: Pid) -> String {
     exit_status(pid).unwrap_or_else(|| {
         "exited; its adopter reaped it before the lab could read the status (run the lab as a \
          subreaper to see it)"

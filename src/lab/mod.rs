@@ -538,6 +538,17 @@ impl Lab {
         })
     }
 
+    /// How the subject ended, when it is gone: the stand-in's wait status if it was the
+    /// stand-in's own child, else what the kernel still shows (see experiments::exit_status).
+    pub fn how_it_ended(&self) -> String {
+        let pid = self.subject;
+        let reaped = self.session_events().into_iter().find_map(|e| match e {
+            SessionEvent::Reaped { pid: p, status, .. } if p == pid => Some(status),
+            _ => None,
+        });
+        reaped.unwrap_or_else(|| experiments::describe_exit(pid))
+    }
+
     /// Hang up the subject's terminal, as a modem drop or a closed terminal window does:
     /// the stand-in calls vhangup(2) where permitted (else acts as on SIGHUP), sends its
     /// job's process group SIGHUP and SIGCONT as bash does, and exits.

@@ -422,6 +422,24 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
     fn refresh(&self, live: &mut Live) {
         let generation = self.generation;
         match live.lab.snapshot() {
+            // A zombie has ended as surely as a vanished process.
+            Ok(snapshot) if snapshot.state == 'Z' => {
+                live.gone = true;
+                let message = format!(
+                    "the subject (pid {}) has ended: {}. The lab did not end it — press r to start a new one",
+                    snapshot.pid,
+                    live.lab.how_it_ended()
+                );
+                live.shown = snapshot.clone();
+                (self.report)(LabEvent::Refreshed {
+                    generation,
+                    snapshot: Box::new(snapshot),
+                });
+                (self.report)(LabEvent::SubjectGone {
+                    generation,
+                    message,
+                });
+            }
             Ok(snapshot) if snapshot != live.shown => {
                 live.shown = snapshot.clone();
                 (self.report)(LabEvent::Refreshed {
@@ -430,11 +448,12 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 });
             }
             Ok(_) => {}
-            Err(e) => {
+            Err(_) => {
                 live.gone = true;
                 let message = format!(
-                    "the subject (pid {}) is gone: {e}. The lab did not end it — press r to start a new one",
-                    live.shown.pid
+                    "the subject (pid {}) is gone: {}. The lab did not end it — press r to start a new one",
+                    live.shown.pid,
+                    live.lab.how_it_ended()
                 );
                 (self.report)(LabEvent::SubjectGone {
                     generation,
