@@ -284,14 +284,8 @@ fn run_syslogd(
 }
 
 /// A private 0700 directory for a default pid file (/run and /var/run need root).
-fn private_dir() -> std::io::Result<tempfile::TempDir> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("daemonlab-")
-        .tempdir_in(base)
+fn private_dir() -> Result<tempfile::TempDir, daemonlab::lab::LabError> {
+    daemonlab::lab::private_runtime_dir(None)
 }
 
 fn run_locks(command: LocksCommand) -> ExitCode {

@@ -241,3 +241,35 @@ fn steps_can_repeat_and_run_in_any_order() {
     drop(lab);
     assert_all_gone(&seen);
 }
+
+#[test]
+fn the_runtime_directory_is_private_and_removed_and_a_bad_one_is_a_clear_error() {
+    use std::os::unix::fs::MetadataExt;
+    let lab = start_lab();
+    let seen = vec![lab.session_pid(), lab.subject_pid()];
+    let dir = lab.runtime_dir().to_path_buf();
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(meta.is_dir() && !meta.file_type().is_symlink());
+    assert_eq!(meta.mode() & 0o777, 0o700, "private: mode 0700");
+    assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw(), "owned by us");
+    assert!(
+        lab.syslog().path().starts_with(&dir),
+        "the syslog socket lives inside it"
+    );
+    drop(lab);
+    assert!(!dir.exists(), "removed on exit");
+    assert_all_gone(&seen);
+
+    let options = daemonlab::lab::LabOptions {
+        runtime_base: Some("/proc/1".into()),
+        ..daemonlab::lab::LabOptions::with_exe(common::exe())
+    };
+    let error = daemonlab::lab::Lab::start(options)
+        .err()
+        .expect("cannot create a directory in /proc/1");
+    let text = error.to_string();
+    assert!(
+        text.contains("/proc/1") && text.contains("XDG_RUNTIME_DIR"),
+        "{text}"
+    );
+}

@@ -202,17 +202,7 @@ pub struct Lab {
 impl Lab {
     /// Start a subject as a shell job in a fresh pty session and wait until it runs.
     pub fn start(options: LabOptions) -> Result<Lab, LabError> {
-        let base = options
-            .runtime_base
-            .clone()
-            .unwrap_or_else(default_runtime_base);
-        let runtime = tempfile::Builder::new()
-            .prefix("daemonlab-")
-            .tempdir_in(&base)
-            .map_err(|source| LabError::RuntimeDir {
-                dir: base.clone(),
-                source,
-            })?;
+        let runtime = private_runtime_dir(options.runtime_base.clone())?;
         let (syslog, mut syslog_note, follow_journal) = bind_receiver(&options, runtime.path())?;
         let syslog = Arc::new(syslog);
         if let Some(addr) = options.syslog_udp {
@@ -705,6 +695,19 @@ fn bind_receiver(
         private.display()
     );
     Ok((receiver, note, false))
+}
+
+/// A new directory only we can enter (0700 from its creation, unique random name, never a
+/// path that already exists: mkdir does not follow a planted symlink), under `base` or
+/// `$XDG_RUNTIME_DIR` or the temp dir. It is removed when the value is dropped.
+pub fn private_runtime_dir(base: Option<PathBuf>) -> Result<TempDir, LabError> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = base.unwrap_or_else(default_runtime_base);
+    tempfile::Builder::new()
+        .prefix("daemonlab-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(&base)
+        .map_err(|source| LabError::RuntimeDir { dir: base, source })
 }
 
 fn default_runtime_base() -> PathBuf {
