@@ -117,3 +117,17 @@ fn ps_json_has_every_key_and_text_has_the_ps_axj_header() {
     let daemons: Vec<serde_json::Value> = serde_json::from_slice(&daemons.stdout).unwrap();
     assert!(daemons.iter().all(|r| r["daemon_like"] == true));
 }
+
+#[test]
+fn the_explorer_without_a_terminal_points_to_the_headless_tour() {
+    let output = Command::new(exe())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("needs a terminal") && stderr.contains("daemonlab tour"),
+        "{stderr}"
+    );
+}

@@ -152,3 +152,29 @@ fn the_next_step_and_a_failure_read_without_colour() {
         .is_some()
     );
 }
+
+/// Rapid resizes: every screen at every size from 0×0 to 200×60 draws without a panic.
+#[test]
+fn every_screen_survives_every_size() {
+    let mut experiments = app_after(3);
+    experiments.update(Action::OpenExperiments);
+    let apps = [
+        app_after(11),
+        help(),
+        free_mode_with_eperm(),
+        experiments,
+        fixtures::locks_demo(Theme::mono(), LessonSet::embedded()),
+        fixtures::processes_demo(Theme::mono(), LessonSet::embedded()),
+        fixtures::inspect_demo(Theme::mono(), LessonSet::embedded()),
+    ];
+    for app in &apps {
+        for width in (0..=200).step_by(13) {
+            for height in (0..=60).step_by(5) {
+                let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+                terminal
+                    .draw(|frame| frame.render_widget(app, frame.area()))
+                    .unwrap();
+            }
+        }
+    }
+}
