@@ -131,3 +131,81 @@ fn the_explorer_without_a_terminal_points_to_the_headless_tour() {
         "{stderr}"
     );
 }
+
+#[test]
+fn lessons_check_names_each_broken_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("01-no-front-matter.md"), "just text\n").unwrap();
+    std::fs::write(
+        dir.path().join("02-bad-utf8.md"),
+        b"+++\nid = \"x\"\n\xff\xfe\n+++\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("03-huge.md"), "x".repeat(300 * 1024)).unwrap();
+    std::fs::write(
+        dir.path().join("04-bad-step.md"),
+        "+++\nid = \"y\"\ntitle = \"t\"\nsection = \"13.3\"\nstep = \"nope\"\n+++\nbody\n",
+    )
+    .unwrap();
+    let output = run(&["lessons", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for name in [
+        "01-no-front-matter.md:1",
+        "02-bad-utf8.md",
+        "03-huge.md",
+        "04-bad-step.md:5",
+    ] {
+        assert!(stderr.contains(name), "{name} not named in:\n{stderr}");
+    }
+    let missing = run(&["lessons", "check", "/nonexistent/lessons"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/lessons"));
+}
+
+#[test]
+fn inspect_as_another_user_reports_what_it_can_and_marks_the_rest_unknown() {
+    use std::os::unix::process::CommandExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root to run inspect as another user");
+        return;
+    }
+    let exe = exe();
+    let output = Command::new(&exe)
+        .args([
+            "inspect",
+            &std::process::id().to_string(),
+            "--format",
+            "json",
+        ])
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let output = match output {
+        Ok(o) if o.status.code() != Some(126) => o,
+        _ => {
+            eprintln!("SKIPPED: user 65534 cannot execute {}", exe.display());
+            return;
+        }
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let checks = json["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["status"] == "unknown"
+                && c["detail"].as_str().unwrap().contains("owner or root")),
+        "unreadable parts are marked unknown with the next step: {checks:?}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["id"] == "controlling_tty" && c["status"] != "unknown"),
+        "stat is still read"
+    );
+}
