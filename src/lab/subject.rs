@@ -842,6 +842,10 @@ impl Subject {
                 // The control channel is the lab's machinery, not the daemon's: it must
                 // not outlive the subject in the helper.
                 let _ = set_cloexec(control, true);
+                // Tie the helper to the daemon that made it: when the subject goes (and it
+                // goes with the lab), the helper is killed too, even after a kill -9.
+                // SAFETY: prctl with integer arguments only.
+                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
                 let _ = unistd::execvp(program, &args);
                 // SAFETY: the exec failed; leave without running the parent's exit code.
                 unsafe { libc::_exit(127) }
@@ -886,8 +890,9 @@ impl Subject {
                 let _ = catch(Signal::SIGHUP, note_member_signal, cont);
                 let _ = catch(Signal::SIGCONT, note_member_signal, hup);
                 let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-                // Continued: stay a little while so the lab can look, then go.
-                std::thread::sleep(Duration::from_secs(20));
+                // Continued: stay a little while so the lab can look, then go. Short,
+                // because nothing else ends it if the lab dies mid-demo.
+                std::thread::sleep(Duration::from_secs(3));
                 // SAFETY: leave without running the subject's exit paths in this copy.
                 unsafe { libc::_exit(0) }
             }
