@@ -188,6 +188,10 @@ fn run_tour(format: Format, pause: bool, cli: &Cli) -> ExitCode {
         &mut std::io::stdin().lock(),
     );
     drop(lab);
+    let signal = SIGNALLED.load(std::sync::atomic::Ordering::SeqCst);
+    if signal != 0 {
+        return ExitCode::from(128 + signal as u8);
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -197,6 +201,10 @@ fn run_tour(format: Format, pause: bool, cli: &Cli) -> ExitCode {
     }
 }
 
+/// The signal that is ending the program, if any: whichever thread finishes first, the
+/// exit status is then 128 + signal.
+static SIGNALLED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
 /// SIGINT, SIGTERM and SIGHUP end every lab process, then the program, with 128 + signal.
 fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
@@ -204,6 +212,7 @@ fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                SIGNALLED.store(signal, std::sync::atomic::Ordering::SeqCst);
                 if let Some(guard) = guard.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     guard.shutdown();
                 }

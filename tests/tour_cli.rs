@@ -194,7 +194,19 @@ fn sigterm_and_sigint_end_the_tour_and_everything_it_started() {
         let (mut child, _, seen) = tour_at_ignored_sighup();
         // SAFETY: signalling our own child, which has not been reaped yet.
         assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-        let status = child.wait().unwrap();
+        // Not `wait()`: it closes the tour's stdin first, and end of input would end the
+        // tour too. The signal alone must do it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the tour ignored signal {signal}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
         assert_eq!(
             std::os::unix::process::ExitStatusExt::into_raw(status) >> 8,
             128 + signal,
