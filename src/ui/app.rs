@@ -630,7 +630,7 @@ impl App {
             LabEvent::StartFailed { message, .. } => {
                 self.busy = false;
                 self.note(
-                    &format!("{message} — the headless `daemonlab tour` may still work"),
+                    &format!("{message}. Without a lab, `daemonlab inspect PID`, `daemonlab ps`, `daemonlab locks race` and `daemonlab syslogd` still work; r tries again"),
                     true,
                 );
             }
