@@ -877,9 +877,8 @@ impl Subject {
         // any code; it installs write-only handlers, stops, and later _exits.
         match unsafe { unistd::fork() }? {
             ForkResult::Child => {
-                // Only the subject answers the lab: drop our copy of its channel.
-                // SAFETY: closing the inherited channel number in this child only.
-                unsafe { libc::close(control) };
+                // The member keeps (but never reads) the subject's end of the control channel:
+                // the lab's end closing is how it learns the lab is gone.
                 MEMBER_LOG_FD.store(log_fd.as_raw_fd(), std::sync::atomic::Ordering::Relaxed);
                 // Each handler blocks the other, so the log shows the delivery order
                 // rather than one handler's frame stacked on top of the other's.
@@ -890,9 +889,15 @@ impl Subject {
                 let _ = catch(Signal::SIGHUP, note_member_signal, cont);
                 let _ = catch(Signal::SIGCONT, note_member_signal, hup);
                 let _ = nix::sys::signal::raise(Signal::SIGSTOP);
-                // Continued: stay a little while so the lab can look, then go. Short,
-                // because nothing else ends it if the lab dies mid-demo.
-                std::thread::sleep(Duration::from_secs(3));
+                // Continued: stay a little while so the lab can look, then go — at once if
+                // the lab's end of the channel closes (the lab died), without reading it.
+                // SAFETY: `control` is open in this process for as long as this call runs.
+                let channel = unsafe { std::os::fd::BorrowedFd::borrow_raw(control) };
+                let mut fds = [nix::poll::PollFd::new(
+                    channel,
+                    nix::poll::PollFlags::from_bits_retain(libc::POLLRDHUP),
+                )];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(3000u16));
                 // SAFETY: leave without running the subject's exit paths in this copy.
                 unsafe { libc::_exit(0) }
             }
