@@ -148,6 +148,10 @@ pub struct ExperimentReport {
     pub observed: bool,
 }
 
+/// Set to a number of milliseconds, makes the orphaned-group demo pause while its member is
+/// stopped: the tests' way to kill the lab at the worst moment. Not for users.
+pub const PAUSE_FOR_TESTS: &str = "DAEMONLAB_PAUSE_MEMBER_FOR_TESTS";
+
 /// Run one experiment on fresh labs started with `options` (the caller's own lab, if any,
 /// is never touched). Every process it starts is ended before it returns.
 pub fn run(experiment: Experiment, options: &LabOptions) -> Result<ExperimentReport, LabError> {
@@ -602,6 +606,14 @@ fn sighup_not_ignored(options: &LabOptions, ev: &mut Evidence) -> Result<bool, L
     })?;
     let member_fd = track(&lab, member)?;
     let stopped = probe::snapshot(member, None)?;
+    // Test-only: hold the demo here, with the member stopped, so a test can kill the lab
+    // at exactly this moment and check that the member still goes.
+    if let Some(ms) = std::env::var(PAUSE_FOR_TESTS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms.min(10_000)));
+    }
     ev.add(format!(
         "orphaned group: the job {} forked member {member}: {}",
         job.pid,
