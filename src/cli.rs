@@ -54,10 +54,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Colours for the explorer; NO_COLOR in the environment always wins.
-    #[arg(long, value_enum, default_value_t = ThemeName::Default, global = true)]
+    #[arg(long, value_enum, default_value_t = ThemeName::Default, global = true, env = "DAEMONLAB_THEME")]
     pub theme: ThemeName,
     /// Read lessons from this directory instead of the built-in ones (for teachers).
-    #[arg(long, value_name = "DIR", global = true)]
+    #[arg(long, value_name = "DIR", global = true, env = "DAEMONLAB_LESSONS")]
     pub lessons: Option<PathBuf>,
     /// Make the lab a child subreaper: it adopts (and reaps) the subject's orphans
     /// instead of PID 1 or the nearest subreaper.
@@ -150,6 +150,13 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Print a shell completion script to stdout (e.g. `daemonlab completions bash > ~/.local/share/bash-completion/completions/daemonlab`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout (e.g. `daemonlab man | man -l -`).
+    Man,
     /// Work with lesson files.
     Lessons {
         #[command(subcommand)]

@@ -61,6 +61,22 @@ fn main() -> ExitCode {
         }) => run_syslogd(&socket, udp, format, cli.kmsg),
         Some(Command::Locks { command }) => run_locks(command),
         Some(Command::Inspect { pid, format }) => run_inspect(&pid, format),
+        Some(Command::Completions { shell }) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "daemonlab", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Some(Command::Man) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("daemonlab man: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Ps { format, daemons }) => run_ps(format, daemons),
         Some(Command::Contender {
             pidfile,
@@ -101,14 +117,6 @@ fn lab_options(cli: &Cli) -> Result<LabOptions, ExitCode> {
 }
 
 fn run_explorer(cli: &Cli) -> ExitCode {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        eprintln!(
-            "daemonlab: the explorer needs a terminal on stdin and stdout. \
-             Without one, run the headless tour: daemonlab tour (add --pause to step through it)"
-        );
-        return ExitCode::FAILURE;
-    }
     let lessons = match &cli.lessons {
         None => LessonSet::embedded(),
         // A teacher's lessons replace the built-in ones they name; the rest stay.
@@ -120,6 +128,15 @@ fn run_explorer(cli: &Cli) -> ExitCode {
             }
         },
     };
+    // Broken lessons are reported first: a teacher preparing a class may have no terminal yet.
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "daemonlab: the explorer needs a terminal on stdin and stdout. \
+             Without one, run the headless tour: daemonlab tour (add --pause to step through it)"
+        );
+        return ExitCode::FAILURE;
+    }
     let lab = match lab_options(cli) {
         Ok(lab) => lab,
         Err(code) => return code,

@@ -1,0 +1,58 @@
+//! The packager's side: completions and the man page generate, usage errors exit 2, and
+//! the environment variables users expect are honoured.
+
+mod common;
+
+use std::process::Command;
+
+use common::exe;
+
+#[test]
+fn completions_and_man_page_generate() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = Command::new(exe())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("daemonlab") && text.contains("tour"),
+            "{shell} completion names the commands"
+        );
+    }
+    let man = Command::new(exe()).arg("man").output().unwrap();
+    assert!(man.status.success());
+    let roff = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        roff.contains(".TH daemonlab 1") && roff.contains("inspect"),
+        "{}",
+        &roff[..roff.len().min(300)]
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_env_vars_are_read() {
+    let bad = Command::new(exe()).arg("--no-such-flag").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--no-such-flag"));
+    // DAEMONLAB_LESSONS is read like --lessons: a missing directory is reported by name.
+    let lessons = Command::new(exe())
+        .env("DAEMONLAB_LESSONS", "/nonexistent/lessons-dir")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(lessons.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&lessons.stderr).contains("/nonexistent/lessons-dir"));
+    let theme = Command::new(exe())
+        .env("DAEMONLAB_THEME", "nonsense")
+        .arg("ps")
+        .output()
+        .unwrap();
+    assert_eq!(
+        theme.status.code(),
+        Some(2),
+        "a bad DAEMONLAB_THEME is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&theme.stderr).contains("nonsense"));
+}
