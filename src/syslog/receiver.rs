@@ -325,36 +325,31 @@ impl Receiver {
         timeout: Duration,
         wanted: impl Fn(&Message) -> bool,
     ) -> Vec<Message> {
-        let deadline = Instant::now() + timeout;
-        let mut inbox = self.shared.inbox();
-        loop {
+        self.wait_until(timeout, |inbox| {
             let start = inbox.messages.partition_point(|m| m.seq <= after);
             let newer: Vec<Message> = inbox.messages.range(start..).cloned().collect();
-            let now = Instant::now();
-            if newer.iter().any(&wanted) || now >= deadline {
-                return newer;
-            }
-            inbox.waiters += 1;
-            inbox = self
-                .shared
-                .ready
-                .wait_timeout(inbox, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            inbox.waiters -= 1;
-        }
+            let found = newer.iter().any(&wanted);
+            (newer, found)
+        })
     }
 
     /// Wait up to `timeout` until `count` datagrams have arrived in all, and return how
     /// many have. Unlike [`Receiver::wait_for`] this also sees a folded repeat, which is
     /// counted but not stored: "did my message arrive?" is `wait_received(before + 1, …)`.
     pub fn wait_received(&self, count: u64, timeout: Duration) -> u64 {
+        self.wait_until(timeout, |inbox| (inbox.received, inbox.received >= count))
+    }
+
+    /// Look at the inbox until `look` says it is done, or `timeout` passes; returns what
+    /// `look` saw last. Sleeps on the condition variable in between: no polling.
+    fn wait_until<T>(&self, timeout: Duration, look: impl Fn(&Inbox) -> (T, bool)) -> T {
         let deadline = Instant::now() + timeout;
         let mut inbox = self.shared.inbox();
         loop {
+            let (seen, done) = look(&inbox);
             let now = Instant::now();
-            if inbox.received >= count || now >= deadline {
-                return inbox.received;
+            if done || now >= deadline {
+                return seen;
             }
             inbox.waiters += 1;
             inbox = self
