@@ -272,13 +272,7 @@ fn local_timestamp() -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    // SAFETY: time(NULL) and localtime_r with a zeroed out-parameter we own.
-    let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
+    let tm = super::local_time(std::time::SystemTime::now());
     let month = MONTHS.get(tm.tm_mon as usize).copied().unwrap_or("Jan");
     format!(
         "{month} {:>2} {:02}:{:02}:{:02}",

@@ -132,6 +132,27 @@ impl Facility {
     }
 }
 
+/// The broken-down local time of `t`, as syslog timestamps and the pane's clock need it.
+pub fn local_time(t: std::time::SystemTime) -> libc::tm {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // SAFETY: localtime_r fills a zeroed struct we own from a plain integer.
+    unsafe {
+        let t = secs as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        tm
+    }
+}
+
+/// `hh:mm:ss` of `t` in local time.
+pub fn local_clock(t: std::time::SystemTime) -> String {
+    let tm = local_time(t);
+    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
 /// PRI = facility * 8 + severity, the number between `<` and `>`.
 pub fn pri(facility: Facility, severity: Severity) -> u8 {
     (facility as u8) * 8 + severity as u8

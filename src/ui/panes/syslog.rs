@@ -35,19 +35,7 @@ fn clock(message: &Message) -> String {
     {
         return time[..8].to_string();
     }
-    let secs = message
-        .received_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // SAFETY: localtime_r fills a zeroed struct we own from a plain integer.
-    let tm = unsafe {
-        let t = secs as libc::time_t;
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        tm
-    };
-    format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    crate::syslog::local_clock(message.received_at)
 }
 
 /// One message as a line: time, facility.severity, ident[pid], message.
