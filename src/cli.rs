@@ -14,6 +14,10 @@ use crate::ui::theme::ThemeName;
 pub enum LocksCommand {
     /// Start N contenders at once; print each outcome and the kernel's lock table. Exits 0
     /// when exactly one held the lock.
+    #[command(after_help = "Examples:
+  daemonlab locks race                                  ten contenders, fcntl, try mode
+  daemonlab locks race --contenders 50 --kind flock --mode wait
+  daemonlab locks race --kind ofd --format json")]
     Race {
         #[arg(long, default_value_t = 10)]
         contenders: usize,
@@ -28,6 +32,10 @@ pub enum LocksCommand {
         format: Format,
     },
     /// Hold the lock in the foreground until SIGINT, SIGTERM or end of stdin.
+    #[command(after_help = "Examples:
+  daemonlab locks hold --pidfile /tmp/demo.pid          then, in another terminal:
+  lslocks | grep demo.pid                               the kernel's view of the lock
+  daemonlab locks race --pidfile /tmp/demo.pid          every contender is refused")]
     Hold {
         #[arg(long, value_enum, default_value_t = LockKind::Fcntl)]
         kind: LockKind,
@@ -40,6 +48,9 @@ pub enum LocksCommand {
 #[derive(Debug, Clone, Subcommand)]
 pub enum LessonsCommand {
     /// Validate a directory of lesson files; errors name the file and line.
+    #[command(after_help = "Examples:
+  daemonlab lessons check lessons                       the built-in lessons, from a checkout
+  daemonlab lessons check ~/class/lessons && daemonlab --lessons ~/class/lessons")]
     Check {
         /// The directory to check.
         dir: PathBuf,
@@ -49,7 +60,17 @@ pub enum LessonsCommand {
 /// daemonlab: step a live process through the daemon coding rules of APUE chapter 13
 /// and watch what the kernel says about it after every step.
 #[derive(Debug, Parser)]
-#[command(name = "daemonlab", version, about)]
+#[command(
+    name = "daemonlab",
+    version,
+    about,
+    after_help = "Examples:
+  daemonlab                                   the explorer (needs a terminal, 80x24 or more)
+  daemonlab --theme high-contrast             the same, for a projector
+  daemonlab tour                              every step, headless, as plain text
+  daemonlab inspect 1234                      audit a running process against the rules
+  daemonlab ps --daemons                      likely daemons, in the columns of ps -axj"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -89,6 +110,12 @@ pub enum SyslogMode {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run steps 0–10 without a TUI and print each step's result and the kernel's view.
+    #[command(after_help = "Examples:
+  daemonlab tour                                        plain text; * marks what a step changed
+  daemonlab tour --pause                                Enter between steps; look with ps meanwhile
+  daemonlab tour --format markdown > handout.md         a handout for a class
+  daemonlab tour --format json | jq .process.sid        one JSON object per step
+  daemonlab tour --experiment no-setsid                 skip a rule and see what the kernel does")]
     Tour {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -102,6 +129,10 @@ pub enum Command {
         experiment: Option<crate::lab::experiments::Experiment>,
     },
     /// Run the lab's syslogd on its own, in the foreground, printing what arrives.
+    #[command(after_help = "Examples:
+  daemonlab syslogd --socket /tmp/log.sock              then, in another terminal:
+  logger -u /tmp/log.sock -p daemon.warning hello       util-linux logger sends to it
+  daemonlab syslogd --socket /tmp/log.sock --udp 127.0.0.1:5514 --format json")]
     Syslogd {
         /// The Unix datagram socket to receive on (removed on exit).
         #[arg(long)]
@@ -113,6 +144,12 @@ pub enum Command {
         format: Format,
     },
     /// Audit any process against the daemon rules: pass, warn or fail, with reasons.
+    #[command(after_help = "Examples:
+  daemonlab inspect $(pgrep -o sshd)                    a real daemon
+  daemonlab inspect $$                                  your shell: it fails the tty rule
+  daemonlab inspect 1234 --format json                  keys: pid, process, checks, verdict
+
+Exit status: 0 when the process could be inspected, 1 when it cannot be read.")]
     Inspect {
         /// The process to audit.
         pid: String,
@@ -120,6 +157,10 @@ pub enum Command {
         format: Format,
     },
     /// The whole system in the columns of `ps -axj`, with likely daemons and kernel threads marked.
+    #[command(after_help = "Examples:
+  daemonlab ps                                          every process; kthr and dmn marked
+  daemonlab ps --daemons                                likely daemons only
+  daemonlab ps --format json                            one object per process")]
     Ps {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -128,6 +169,9 @@ pub enum Command {
         daemons: bool,
     },
     /// Single-instance daemons (APUE 13.5): race for a pid-file lock, or hold one.
+    #[command(after_help = "Examples:
+  daemonlab locks race --contenders 10                  exit 0 when exactly one held the lock
+  daemonlab locks hold --pidfile /tmp/demo.pid")]
     Locks {
         #[command(subcommand)]
         command: LocksCommand,
@@ -150,14 +194,23 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Print a shell completion script to stdout (e.g. `daemonlab completions bash > ~/.local/share/bash-completion/completions/daemonlab`).
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Examples:
+  daemonlab completions bash > ~/.local/share/bash-completion/completions/daemonlab
+  daemonlab completions zsh > ~/.zfunc/_daemonlab
+  daemonlab completions fish > ~/.config/fish/completions/daemonlab.fish")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout (e.g. `daemonlab man | man -l -`).
+    /// Print the man page (roff) to stdout.
+    #[command(after_help = "Examples:
+  daemonlab man | man -l -                              read it now
+  daemonlab man > ~/.local/share/man/man1/daemonlab.1   install it for `man daemonlab`")]
     Man,
     /// Work with lesson files.
+    #[command(after_help = "Examples:
+  daemonlab lessons check lessons")]
     Lessons {
         #[command(subcommand)]
         command: LessonsCommand,
