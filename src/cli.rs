@@ -96,6 +96,35 @@ pub struct Cli {
     /// Also show kernel messages from /dev/kmsg (where readable).
     #[arg(long, global = true)]
     pub kmsg: bool,
+    /// Write a diagnostic log (lab start, every step, shutdown, errors) to this file,
+    /// appending; never to the screen.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub log: Option<PathBuf>,
+    /// How much --log writes.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Debug, global = true)]
+    pub log_level: LogLevel,
+}
+
+/// `--log-level`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(level: LogLevel) -> tracing::Level {
+        match level {
+            LogLevel::Error => tracing::Level::ERROR,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Trace => tracing::Level::TRACE,
+        }
+    }
 }
 
 /// `--syslog lab|system`

@@ -15,6 +15,44 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(path) = &cli.log {
+        if let Err(e) = start_log(path, cli.log_level) {
+            eprintln!(
+                "daemonlab: cannot write the log file {}: {e} — pick a file in a directory you can write, e.g. --log /tmp/daemonlab.log",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let code = run(&cli);
+    tracing::info!(?code, "daemonlab exits");
+    code
+}
+
+/// `--log FILE`: tracing events go to the file, appended, and nowhere else — the explorer
+/// owns the screen.
+fn start_log(path: &std::path::Path, level: daemonlab::cli::LogLevel) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    tracing_subscriber::fmt()
+        .with_writer(Mutex::new(file))
+        .with_ansi(false)
+        .with_thread_names(true)
+        .with_max_level(tracing::Level::from(level))
+        .try_init()
+        .map_err(std::io::Error::other)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        args = ?std::env::args().skip(1).collect::<Vec<_>>(),
+        "daemonlab starts"
+    );
+    Ok(())
+}
+
+fn run(cli: &Cli) -> ExitCode {
     match cli.command.clone() {
         Some(Command::Session { pty, subject_args }) => {
             let subject_exe = match std::env::current_exe() {
@@ -48,8 +86,8 @@ fn main() -> ExitCode {
             pause,
             experiment,
         }) => match experiment {
-            Some(experiment) => run_experiment(experiment, format, &cli),
-            None => run_tour(format, pause, &cli),
+            Some(experiment) => run_experiment(experiment, format, cli),
+            None => run_tour(format, pause, cli),
         },
         Some(Command::Lessons {
             command: LessonsCommand::Check { dir },
@@ -95,7 +133,7 @@ fn main() -> ExitCode {
         Some(Command::Pitfall { args }) => {
             ExitCode::from(locks::pitfalls::pitfall_main(&args).clamp(0, 255) as u8)
         }
-        None => run_explorer(&cli),
+        None => run_explorer(cli),
     }
 }
 

@@ -56,3 +56,52 @@ fn usage_errors_exit_2_and_env_vars_are_read() {
     );
     assert!(String::from_utf8_lossy(&theme.stderr).contains("nonsense"));
 }
+
+#[test]
+fn log_writes_every_step_to_the_file_and_nothing_to_the_output() {
+    common::become_subreaper();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("tour.log");
+    let plain = Command::new(exe())
+        .args(["tour", "--format", "json", "--subreaper"])
+        .output()
+        .unwrap();
+    let logged = Command::new(exe())
+        .args(["tour", "--format", "json", "--subreaper", "--log"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(logged.status.success());
+    // Same number of JSON lines and no log text on stdout or stderr.
+    assert_eq!(plain.stdout.iter().filter(|b| **b == b'\n').count(), 11);
+    assert_eq!(logged.stdout.iter().filter(|b| **b == b'\n').count(), 11);
+    let out = String::from_utf8_lossy(&logged.stdout);
+    assert!(
+        !out.contains("step done") && logged.stderr.is_empty(),
+        "{out}"
+    );
+    let written = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(written.matches("step done").count(), 11, "{written}");
+    let subject_pids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split("\"pid\":").nth(1))
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .collect();
+    assert!(
+        subject_pids
+            .iter()
+            .all(|pid| written.contains(&format!("pid={pid} "))),
+        "the log names the PIDs the tour printed: {subject_pids:?}\n{written}"
+    );
+    // A file that cannot be written is a runtime error that names it.
+    let bad = Command::new(exe())
+        .args(["--log", "/nonexistent/dir/x.log", "ps"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("/nonexistent/dir/x.log") && err.contains("--log"),
+        "{err}"
+    );
+}

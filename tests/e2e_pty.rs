@@ -60,11 +60,11 @@ struct App {
 
 impl App {
     fn start() -> App {
-        App::start_with(&[])
+        App::start_with(&[], &[])
     }
 
-    /// Start with extra environment variables.
-    fn start_with(env: &[(&str, &str)]) -> App {
+    /// Start with extra environment variables and arguments.
+    fn start_with(env: &[(&str, &str)], args: &[&str]) -> App {
         become_subreaper();
         let pty = native_pty_system()
             .openpty(PtySize {
@@ -75,6 +75,7 @@ impl App {
             })
             .expect("open a pty");
         let mut command = CommandBuilder::new(exe());
+        command.args(args);
         command.env("TERM", "xterm-256color");
         command.env_remove("NO_COLOR");
         for (key, value) in env {
@@ -234,11 +235,14 @@ fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
 
 #[test]
 fn a_panic_restores_the_terminal_and_ends_the_lab() {
-    let app = App::start_with(&[
-        (daemonlab::ui::PANIC_FOR_TESTS, "1"),
-        ("RUST_BACKTRACE", "0"),
-        ("RUST_LIB_BACKTRACE", "0"),
-    ]);
+    let app = App::start_with(
+        &[
+            (daemonlab::ui::PANIC_FOR_TESTS, "1"),
+            ("RUST_BACKTRACE", "0"),
+            ("RUST_LIB_BACKTRACE", "0"),
+        ],
+        &[],
+    );
     // The app panics as soon as its lab has started; wait for it to exit.
     let parser = Arc::clone(&app.parser);
     let code = app.finish();
@@ -305,4 +309,41 @@ fn kill_9_of_the_app_ends_subject_and_stand_in_within_a_second() {
         "still running 1 s after kill -9 of the app: {alive:?}"
     );
     assert_all_gone(&seen);
+}
+
+#[test]
+fn log_goes_to_the_file_and_never_to_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("daemonlab.log");
+    let mut app = App::start_with(&[], &["--log", log.to_str().unwrap()]);
+    let (_, mut seen) = app.first_screen();
+    for done in 1..=3 {
+        app.press(b" ");
+        let text = app.screen.wait(&format!("{done} steps done"), |t| {
+            t.matches('✓').count() == done
+        });
+        seen.extend(number_after(&text, "subject "));
+    }
+    let screen = app.screen.text();
+    app.press(b"q");
+    assert_eq!(app.finish(), 0);
+    assert_all_gone(&seen);
+    let written = std::fs::read_to_string(&log).unwrap();
+    for event in [
+        "daemonlab starts",
+        "lab started",
+        "step done",
+        "lab ended",
+        "daemonlab exits",
+    ] {
+        assert!(
+            written.contains(event),
+            "{event} missing from the log:\n{written}"
+        );
+        assert!(
+            !screen.contains(event),
+            "{event} reached the screen:\n{screen}"
+        );
+    }
+    assert_eq!(written.matches("step done").count(), 3, "{written}");
 }

@@ -134,8 +134,9 @@ impl Guard {
         while tracked.processes.iter().any(|(_, fd)| !has_exited(fd)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
-        for (_, pidfd) in &tracked.processes {
+        for (pid, pidfd) in &tracked.processes {
             if !has_exited(pidfd) {
+                tracing::warn!(pid, "still running after its channel closed: SIGKILL");
                 pidfd_kill(pidfd);
             }
         }
@@ -150,6 +151,7 @@ impl Guard {
             reap(pidfd);
         }
         tracked.done = true;
+        tracing::info!(processes = tracked.processes.len(), "lab ended");
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tracked> {

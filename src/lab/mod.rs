@@ -305,6 +305,15 @@ impl Lab {
             .map(|fd| fd.fd)
             .unwrap_or(protocol::CONTROL_FD_MIN);
         cleanup.0 = None;
+        tracing::info!(
+            session = session_pid,
+            subject = ids.pid,
+            pty = %pty_name,
+            control_fd,
+            syslog = %syslog.path().display(),
+            runtime = %runtime.path().display(),
+            "lab started"
+        );
         Ok(Lab {
             options,
             control,
@@ -328,6 +337,7 @@ impl Lab {
     /// Ask the subject to carry out `step` (any step, in any order), then read /proc.
     pub fn run(&mut self, step: StepId) -> Result<StepOutcome, LabError> {
         let syslog_before = self.syslog.received();
+        tracing::debug!(?step, subject = self.subject, "step requested");
         protocol::send(&self.control, &Request::Step { step })
             .map_err(|e| self.lost(step, e.to_string()))?;
         let mut forked = None;
@@ -388,6 +398,19 @@ impl Lab {
             Ok(detail) => (true, detail, None),
             Err((errno, message)) => (false, String::new(), Some(StepError::new(errno, message))),
         };
+        tracing::info!(
+            ?step,
+            ok,
+            error = error.as_ref().map(|e| e.message.as_str()),
+            forked = forked.as_ref().map(|f| f.child),
+            pid = process.pid,
+            ppid = process.ppid,
+            pgid = process.pgid,
+            sid = process.sid,
+            tty = process.tty.as_deref().unwrap_or("?"),
+            changed = ?changed,
+            "step done"
+        );
         Ok(StepOutcome {
             step,
             ok,

@@ -413,6 +413,7 @@ impl Contenders {
                 )
             })?;
         let pid = child.id() as i32;
+        tracing::debug!(pid, ?kind, ?mode, pidfile = %self.pidfile.display(), "contender started");
         // Not reaped yet (only the reader thread below waits for it), so the PID is surely
         // this child's and the pidfd can never name a recycled process.
         let pidfd = pidfd_open(pid).ok();

@@ -627,6 +627,15 @@ impl Inbox {
         self.received += 1;
         message.seq = self.received;
         self.malformed += u64::from(message.parsed.malformed);
+        if message.parsed.malformed || message.truncated {
+            tracing::debug!(
+                seq = message.seq,
+                sender = message.sender_pid,
+                bytes = message.raw.len(),
+                truncated = message.truncated,
+                "kept a datagram that is not valid syslog"
+            );
+        }
         self.truncated += u64::from(message.truncated);
         if self.fold
             && self

@@ -97,7 +97,11 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             } else {
                 Duration::from_secs(3600)
             };
-            match commands.recv_timeout(timeout) {
+            let command = commands.recv_timeout(timeout);
+            if let Ok(command) = &command {
+                tracing::debug!(?command, "worker");
+            }
+            match command {
                 Ok(Command::Run(step)) => {
                     if let Some(l) = live.as_mut() {
                         self.run_step(l, step);
@@ -245,6 +249,7 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
         let lab = match Lab::start(self.options.clone()) {
             Ok(lab) => lab,
             Err(e) => {
+                tracing::warn!(error = %e, "the lab could not start");
                 (self.report)(LabEvent::StartFailed {
                     generation,
                     message: e.to_string(),
@@ -311,6 +316,7 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 });
             }
             Err(e) => {
+                tracing::warn!(?step, error = %e, "step failed to complete");
                 let message = match &e {
                     LabError::Probe(ProbeError::NoSuchProcess(_)) | LabError::Lost { .. } => {
                         live.gone = true;
