@@ -249,6 +249,10 @@ fn run_tour(format: Format, pause: bool, cli: &Cli) -> ExitCode {
     }
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): stop quietly, as the lab is already ended.
+        Err(tour::TourError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("daemonlab: {e}");
             ExitCode::FAILURE

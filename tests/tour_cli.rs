@@ -215,3 +215,29 @@ fn sigterm_and_sigint_end_the_tour_and_everything_it_started() {
         assert_all_gone(&seen);
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_tour_quietly() {
+    common::become_subreaper();
+    // `daemonlab tour | head -1`: read one line, then close the pipe.
+    let mut child = Command::new(exe())
+        .args(["tour", "--subreaper", "--pause"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("daemonlab tour"), "{first}");
+    drop(stdout);
+    // Enter through every step: the writes now hit a closed pipe.
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(&[b'\n'; 12]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.is_empty(), "no error for a closed pipe: {stderr}");
+}
