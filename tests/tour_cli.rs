@@ -241,3 +241,42 @@ fn a_reader_that_goes_away_ends_the_tour_quietly() {
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(stderr.is_empty(), "no error for a closed pipe: {stderr}");
 }
+
+#[test]
+fn pause_keeps_the_finished_daemon_alive_for_inspect() {
+    let (mut child, mut stdout) = spawn_paused_json_tour();
+    let mut last = next_record(&mut stdout);
+    for _ in 1..=10 {
+        writeln!(child.stdin.as_mut().unwrap()).unwrap();
+        last = next_record(&mut stdout);
+    }
+    assert_eq!(last["step"], "openlog");
+    let daemon = last["process"]["pid"].as_i64().unwrap() as i32;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        common::running(daemon),
+        "the daemon waits for the last Enter"
+    );
+    let inspect = Command::new(exe())
+        .args(["inspect", &daemon.to_string(), "--format", "json"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let status_of = |id: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        status_of("controlling_tty").as_deref(),
+        Some("pass"),
+        "{report}"
+    );
+    assert_eq!(status_of("state").as_deref(), Some("pass"), "{report}");
+    writeln!(child.stdin.as_mut().unwrap()).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_all_gone(&[daemon]);
+}

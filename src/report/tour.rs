@@ -46,7 +46,8 @@ pub enum TourError {
 }
 
 /// Run every step in order on `lab`, writing each as it happens. With `pause`, wait for a
-/// line on `input` between steps (EOF ends the tour early, cleanly).
+/// line on `input` between steps and after the last one, so the finished daemon can be
+/// inspected (EOF ends the tour early, cleanly).
 pub fn run(
     lab: &mut Lab,
     format: Format,
@@ -87,6 +88,15 @@ pub fn run(
                 return Ok(());
             }
         }
+    }
+    if pause {
+        // The finished daemon is the thing to look at: keep it until the reader is done.
+        let pid = lab.subject_pid();
+        eprint!(
+            "-- the daemon is pid {pid}, alive until Enter; look at it with: daemonlab inspect {pid} -- "
+        );
+        let mut line = String::new();
+        input.read_line(&mut line)?;
     }
     Ok(())
 }
