@@ -31,7 +31,8 @@ pub enum LocksCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Hold the lock in the foreground until SIGINT, SIGTERM or end of stdin.
+    /// Hold the lock in the foreground until SIGINT, SIGTERM, SIGHUP or the end of stdin
+    /// (when stdin is a terminal or a pipe).
     #[command(after_help = "Examples:
   daemonlab locks hold --pidfile /tmp/demo.pid          then, in another terminal:
   lslocks | grep demo.pid                               the kernel's view of the lock

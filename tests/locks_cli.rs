@@ -203,3 +203,56 @@ fn race_with_a_missing_binary_is_an_error_naming_it() {
         "{error}"
     );
 }
+
+/// `daemonlab locks hold … &` in a script has /dev/null on stdin: it must keep holding
+/// until a signal, not take the empty stdin for Ctrl-D. A pipe still ends it at EOF.
+#[test]
+fn hold_with_dev_null_stdin_holds_until_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("demo.pid");
+    let mut child = Command::new(common::exe())
+        .args(["locks", "hold", "--pidfile"])
+        .arg(&pidfile)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&pidfile).unwrap_or_default().trim() != pid.to_string() {
+        assert!(Instant::now() < deadline, "the pid file never named {pid}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "hold ended although only its /dev/null stdin was at its end"
+    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("holding") && text.contains("released"),
+        "{text}"
+    );
+
+    // A pipe is a lifeline: closing it ends the hold.
+    let mut piped = Command::new(common::exe())
+        .args(["locks", "hold", "--pidfile"])
+        .arg(&pidfile)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    drop(piped.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while piped.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "hold kept running after its stdin pipe closed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

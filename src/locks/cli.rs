@@ -211,8 +211,13 @@ impl StopHandle {
         *guard
     }
 
-    /// Stop when stdin reaches end of file (Ctrl-D, or the parent closing a pipe).
+    /// Stop when stdin reaches end of file (Ctrl-D, or the parent closing a pipe). Only a
+    /// terminal, pipe or socket can be someone's lifeline: a stdin of /dev/null or a file
+    /// (`cmd &` in a script, nohup) is at its end from the start and is not watched.
     pub fn stop_on_stdin_eof(&self) {
+        if !stdin_is_a_lifeline() {
+            return;
+        }
         let handle = self.clone();
         std::thread::spawn(move || {
             let mut sink = [0u8; 256];
@@ -227,6 +232,19 @@ impl StopHandle {
             }
             handle.stop();
         });
+    }
+}
+
+/// Whether stdin is a terminal, pipe or socket: something whose end means "stop".
+fn stdin_is_a_lifeline() -> bool {
+    use std::io::IsTerminal;
+    use std::os::unix::fs::FileTypeExt;
+    if io::stdin().is_terminal() {
+        return true;
+    }
+    match std::fs::metadata("/proc/self/fd/0") {
+        Ok(meta) => meta.file_type().is_fifo() || meta.file_type().is_socket(),
+        Err(_) => false,
     }
 }
 
@@ -312,6 +330,15 @@ pub fn hold(opts: HoldOptions, out: &mut dyn Write, stop: &StopHandle) -> Result
                 return Ok(false);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) if stop.is_stopped() => {
+                // Stopped while the lock was being granted: the thread dropped it unused.
+                if opts.json {
+                    json_line(out, &HoldLine::Stopped)?;
+                } else {
+                    writeln!(out, "stopped before the lock was granted")?;
+                }
+                return Ok(false);
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(LockError::Output(io::Error::other(
                     "the locking thread ended without an answer",
