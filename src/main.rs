@@ -435,7 +435,7 @@ fn run_locks(command: LocksCommand) -> ExitCode {
     }
 }
 
-/// `daemonlab tour --experiment NAME`: exit 0 when the claim was observed.
+/// `daemonlab tour --experiment NAME`: exit 0 when the claim was observed, else 1.
 fn run_experiment(
     experiment: daemonlab::lab::experiments::Experiment,
     format: Format,
@@ -454,7 +454,14 @@ fn run_experiment(
             );
             match (printed, report.observed) {
                 (Ok(()), true) => ExitCode::SUCCESS,
-                (Ok(()), false) => ExitCode::from(2),
+                // Not a usage error (2): the experiment ran, the kernel disagreed.
+                (Ok(()), false) => {
+                    eprintln!(
+                        "daemonlab: experiment {}: the claim was not observed; the evidence above says why",
+                        experiment.name()
+                    );
+                    ExitCode::FAILURE
+                }
                 (Err(e), _) => {
                     eprintln!("daemonlab: cannot write the report: {e}");
                     ExitCode::FAILURE
