@@ -233,11 +233,15 @@ Exit status: 0 when the process could be inspected, 1 when it cannot be read.")]
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
+    /// Print the man page (roff) to stdout, or write one page per subcommand to a directory.
     #[command(after_help = "Examples:
   daemonlab man | man -l -                              read it now
-  daemonlab man > ~/.local/share/man/man1/daemonlab.1   install it for `man daemonlab`")]
-    Man,
+  daemonlab man --dir ~/.local/share/man/man1           then: man daemonlab, man daemonlab-tour")]
+    Man {
+        /// Write daemonlab.1 and daemonlab-SUBCOMMAND.1 for every subcommand into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Work with lesson files.
     #[command(after_help = "Examples:
   daemonlab lessons check lessons")]

@@ -104,7 +104,23 @@ fn run(cli: &Cli) -> ExitCode {
             clap_complete::generate(shell, &mut command, "daemonlab", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some(Command::Man) => {
+        Some(Command::Man { dir: Some(dir) }) => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::generate_to(command, &dir) {
+                Ok(()) => {
+                    println!("daemonlab man: wrote the pages to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "daemonlab man: cannot write the pages to {}: {e} — create the directory first (mkdir -p)",
+                        dir.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(Command::Man { dir: None }) => {
             let command = <Cli as clap::CommandFactory>::command();
             match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,33 @@ fn completions_and_man_page_generate() {
             "{shell} completion names the commands"
         );
     }
+    // --dir: one page per visible subcommand, each with its examples.
+    let dir = tempfile::tempdir().unwrap();
+    let pages = Command::new(exe())
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(pages.status.success(), "{pages:?}");
+    for page in [
+        "daemonlab.1",
+        "daemonlab-tour.1",
+        "daemonlab-locks-race.1",
+        "daemonlab-inspect.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
+        assert!(roff.contains("Examples:"), "{page}: {roff:.300}");
+    }
+    assert!(
+        !dir.path().join("daemonlab-__subject.1").exists(),
+        "hidden commands have no page"
+    );
+    let missing = Command::new(exe())
+        .args(["man", "--dir", "/nonexistent/man1"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/man1"));
     let man = Command::new(exe()).arg("man").output().unwrap();
     assert!(man.status.success());
     let roff = String::from_utf8_lossy(&man.stdout);
