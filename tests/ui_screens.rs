@@ -178,3 +178,31 @@ fn every_screen_survives_every_size() {
         }
     }
 }
+
+#[test]
+fn inspect_warnings_have_their_own_style_and_details_wrap_under_themselves() {
+    for theme in [Theme::default_colors(), Theme::high_contrast()] {
+        let app = fixtures::inspect_demo(theme, LessonSet::embedded());
+        let terminal = draw(&app, 80, 30);
+        let buffer = terminal.backend().buffer();
+        let (x, y) = find(buffer, "! warn").expect("the open_fds warning");
+        let style = buffer[(x, y)].style();
+        assert_eq!(style.fg, theme.warn.fg);
+        assert_ne!(
+            style.fg, theme.heading.fg,
+            "a warning must not look like a heading"
+        );
+        // The wrapped rest of a detail starts under the detail, not at the left border.
+        let (detail_x, detail_y) = find(buffer, "fd 100 (socket)").unwrap();
+        assert_eq!(detail_y, y);
+        let next_row: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y + 1)].symbol().to_string())
+            .collect();
+        let first_word = next_row[3..].find(|c: char| c != ' ').unwrap() + 3;
+        assert_eq!(
+            next_row[..first_word].chars().count() as u16,
+            detail_x,
+            "the detail continues under itself: {next_row:?}"
+        );
+    }
+}

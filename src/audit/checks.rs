@@ -499,7 +499,8 @@ fn open_fds(f: &Facts) -> Check {
             "open_fds",
             Status::Warn,
             format!(
-                "{} more descriptor(s); without close-on-exec (inherited by anything it forks and execs): {}",
+                "{} of its {} descriptor(s) beyond 0, 1 and 2 lack close-on-exec, so any program it execs inherits them: {}",
+                leaky.len(),
                 others.len(),
                 leaky.join(", ")
             ),

@@ -26,6 +26,8 @@ pub struct Theme {
     /// A value the last step changed.
     pub changed: Style,
     pub ok: Style,
+    /// A warning: worth a look, not a failure.
+    pub warn: Style,
     pub error: Style,
     /// The next step to run.
     pub next: Style,
@@ -64,6 +66,7 @@ impl Theme {
                 .bg(Color::Yellow)
                 .add_modifier(Modifier::BOLD),
             ok: Style::new().fg(Color::Green),
+            warn: Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
             error: Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             next: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
             selected: Style::new().add_modifier(Modifier::REVERSED),
@@ -90,6 +93,7 @@ impl Theme {
                 .bg(Color::LightYellow)
                 .add_modifier(bold),
             ok: Style::new().fg(Color::LightGreen).add_modifier(bold),
+            warn: Style::new().fg(Color::LightMagenta).add_modifier(bold),
             error: Style::new()
                 .fg(Color::White)
                 .bg(Color::Red)
@@ -115,6 +119,7 @@ impl Theme {
             border_focused: Style::new().add_modifier(Modifier::BOLD),
             changed: Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
             ok: Style::new(),
+            warn: Style::new().add_modifier(Modifier::BOLD),
             error: Style::new().add_modifier(Modifier::BOLD),
             next: Style::new().add_modifier(Modifier::BOLD),
             selected: Style::new().add_modifier(Modifier::REVERSED),

@@ -9,17 +9,46 @@ use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 use crate::audit::Status;
 use crate::ui::app::App;
 
+/// "? unknown" and a space.
+const MARK_WIDTH: usize = 10;
+/// The longest check id ("controlling_tty") and a space.
+const ID_WIDTH: usize = 17;
+
+/// Split `text` into rows of at most `width` characters at spaces; a word longer than a
+/// row gets a row of its own, cut.
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ') {
+        let needed = row.chars().count() + usize::from(!row.is_empty()) + word.chars().count();
+        if needed > width && !row.is_empty() {
+            rows.push(std::mem::take(&mut row));
+        }
+        if !row.is_empty() {
+            row.push(' ');
+        }
+        row.push_str(word);
+    }
+    rows.push(row);
+    rows
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.inspect;
     let mut lines = Vec::new();
-    let title = match (&view.audit, view.pid) {
-        (Some(a), None) => format!(
+    // Named by what the PID is, not by how it was picked.
+    let subject = app.lab.as_ref().map(|lab| lab.subject_pid);
+    let title = match &view.audit {
+        Some(a) if Some(a.pid) == subject => format!(
             " Inspect {} — the lab's daemon (Processes tab: Enter picks another) ",
             a.pid
         ),
-        (Some(a), Some(_)) => format!(" Inspect {} ", a.pid),
-        (None, _) => " Inspect ".to_string(),
+        Some(a) => format!(" Inspect {} ", a.pid),
+        None => " Inspect ".to_string(),
     };
+    // The detail wraps under itself, so the status and id columns stay readable.
+    let indent = MARK_WIDTH + ID_WIDTH;
+    let detail_width = usize::from(area.width.saturating_sub(2)).saturating_sub(indent);
     if let Some(error) = &view.error {
         lines.push(Line::styled(error.clone(), app.theme.error));
     }
@@ -29,15 +58,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         for check in &audit.checks {
             let (mark, style) = match check.status {
                 Status::Pass => ("✓ pass", app.theme.ok),
-                Status::Warn => ("! warn", app.theme.next),
+                Status::Warn => ("! warn", app.theme.warn),
                 Status::Fail => ("✗ FAIL", app.theme.error),
                 Status::Unknown => ("? unknown", app.theme.muted),
             };
+            let mut rows = wrap_words(&check.detail, detail_width.max(20)).into_iter();
             lines.push(Line::from(vec![
-                Span::styled(format!("{mark:<9} "), style),
-                Span::styled(format!("{:<16} ", check.id), app.theme.title),
-                Span::raw(check.detail.clone()),
+                Span::styled(format!("{mark:<w$}", w = MARK_WIDTH), style),
+                Span::styled(format!("{:<w$}", check.id, w = ID_WIDTH), app.theme.title),
+                Span::raw(rows.next().unwrap_or_default()),
             ]));
+            lines.extend(rows.map(|row| Line::raw(format!("{:indent$}{row}", ""))));
         }
     } else if view.error.is_none() {
         lines.push(Line::styled("reading /proc…", app.theme.muted));
@@ -51,4 +82,21 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .title(Line::styled(title, app.theme.title)),
         )
         .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_words;
+
+    #[test]
+    fn wraps_at_spaces_within_the_width() {
+        assert_eq!(
+            wrap_words("no controlling terminal: no hangup can reach it", 20),
+            ["no controlling", "terminal: no hangup", "can reach it"]
+        );
+        assert_eq!(wrap_words("short", 20), ["short"]);
+        for row in wrap_words("a b c d e f g h i j k l m n o p", 5) {
+            assert!(row.chars().count() <= 5, "{row}");
+        }
+    }
 }
