@@ -206,3 +206,37 @@ fn inspect_warnings_have_their_own_style_and_details_wrap_under_themselves() {
         );
     }
 }
+
+#[test]
+fn a_lock_table_too_long_for_its_pane_says_how_many_rows_are_hidden() {
+    let mut app = fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded());
+    app.tab = daemonlab::ui::app::Tab::Locks;
+    let evidence = app.locks.evidence.as_mut().unwrap();
+    let waiter = evidence.table.waiters[0].clone();
+    for pid in 5000..5020 {
+        let mut more = waiter.clone();
+        more.pid = pid;
+        evidence.table.waiters.push(more);
+    }
+    let total = evidence.table.holders.len() + evidence.table.waiters.len();
+    let terminal = draw(&app, 120, 36);
+    let buffer = terminal.backend().buffer();
+    let (_, y) = find(buffer, "more not shown").expect("a hidden-rows line");
+    let row: String = (0..60)
+        .map(|x| buffer[(x, y)].symbol().to_string())
+        .collect();
+    let hidden: usize = row.split_whitespace().find_map(|w| w.parse().ok()).unwrap();
+    let shown = (0..buffer.area.height)
+        .filter(|&y| {
+            let row: String = (0..12)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect();
+            row.contains("HOLDS") || row.contains("-> waits")
+        })
+        .count();
+    assert_eq!(shown + hidden, total, "every row is shown or counted");
+    // Nothing hidden, no such line.
+    let app = fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded());
+    let terminal = draw(&app, 120, 36);
+    assert!(find(terminal.backend().buffer(), "more not shown").is_none());
+}

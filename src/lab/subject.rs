@@ -508,7 +508,7 @@ impl Subject {
                 let fd = held.fd();
                 self.lock = Some(held);
                 Ok(format!(
-                    "already_running(): locked {} ({}) at fd {fd} and wrote our PID: a single-instance daemon",
+                    "locked {} ({}) at fd {fd} and wrote our PID into it: a single-instance daemon",
                     path.display(),
                     kind.name()
                 ))

@@ -218,8 +218,8 @@ fn explain(table: &LockTable, fd_holders: &[i32]) -> Option<String> {
     }
     if !table.waiters.is_empty() {
         notes.push(
-            "`->` lines are processes asleep in the kernel waiting for this lock; one of them \
-             is woken and granted it when the holder goes"
+            "\"->\" lines are processes asleep in the kernel waiting for this lock; one of \
+             them is woken and given it when the holder goes"
                 .into(),
         );
     }

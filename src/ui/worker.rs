@@ -179,7 +179,7 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         let path = l.contenders.pidfile().to_path_buf();
                         self.syslog_request(
                             &mut live,
-                            "already_running",
+                            "already_running()",
                             Request::Lock { path, kind },
                         );
                         if let Some(l) = live.as_ref() {

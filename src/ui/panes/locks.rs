@@ -34,10 +34,11 @@ fn mode_text(mode: LockMode) -> &'static str {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    // The lock table gets the larger share: ten contenders are a holder and nine waiters.
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(5),
-        Constraint::Fill(1),
-        Constraint::Fill(1),
+        Constraint::Fill(3),
+        Constraint::Fill(2),
     ])
     .areas(area);
     render_pidfile(app, top, buf);
@@ -81,16 +82,15 @@ fn render_pidfile(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled("                  ", app.theme.muted),
             Span::styled(mode_text(view.mode), app.theme.next),
             Span::styled("  (w)", app.theme.key),
-            Span::styled(
-                format!(
-                    "     {holding} holding · {waiting} waiting · {refused} refused · {ended} ended"
-                ),
-                app.theme.muted,
-            ),
         ]),
     ];
+    let tally = Line::styled(
+        format!(" {holding} holding · {waiting} waiting · {refused} refused · {ended} ended "),
+        app.theme.text,
+    )
+    .right_aligned();
     Paragraph::new(lines)
-        .block(block(app, " Single-instance daemons (APUE 13.5) "))
+        .block(block(app, " Single-instance daemons (APUE 13.5) ").title_top(tally))
         .render(area, buf);
 }
 
@@ -152,11 +152,6 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
     let title = " The kernel's lock table (/proc/locks, this pid file) ";
     let inner = block(app, title).inner(area);
     block(app, title).render(area, buf);
-    let [table_area, note_area] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(2)]).areas(inner);
-    Table::new(rows, widths)
-        .header(header)
-        .render(table_area, buf);
     let text = match (empty, note) {
         (true, _) => "no lock on the pid file — press c to start a contender".to_string(),
         (false, Some(note)) => note,
@@ -164,7 +159,31 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             "\"->\" lines are processes blocked in the kernel, waiting for this lock".to_string()
         }
     };
-    Paragraph::new(Line::styled(text, app.theme.muted))
+    // As many rows as the note needs (up to four), the rest for the table.
+    let width = usize::from(inner.width.max(1));
+    let note_rows = text.chars().count().div_ceil(width).clamp(1, 4) as u16 + 1;
+    let [table_area, note_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(note_rows)]).areas(inner);
+    // Never hide a row silently: the last line says how many did not fit.
+    let mut table_area = table_area;
+    let room = usize::from(table_area.height.saturating_sub(1));
+    if rows.len() > room && room > 1 {
+        let shown = room - 1;
+        let hidden = rows.len() - shown;
+        rows.truncate(shown);
+        table_area.height -= 1;
+        let more = Rect {
+            y: table_area.y + table_area.height,
+            height: 1,
+            ..table_area
+        };
+        Line::styled(format!("… {hidden} more not shown"), app.theme.muted).render(more, buf);
+    }
+    Table::new(rows, widths)
+        .header(header)
+        .render(table_area, buf);
+    // The first row of the note's area stays blank, between the table and the note.
+    Paragraph::new(vec![Line::raw(""), Line::styled(text, app.theme.muted)])
         .wrap(Wrap { trim: true })
         .render(note_area, buf);
 }

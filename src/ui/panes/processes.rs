@@ -13,11 +13,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.processes;
     let [table_area, legend] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
-    let lab_pids: Vec<i32> = app
-        .lab
-        .as_ref()
-        .map(|l| vec![l.session_pid, l.subject_pid])
-        .unwrap_or_default();
+    // The explorer itself, its shell stand-in and the subject.
+    let mut lab_pids = vec![std::process::id() as i32];
+    lab_pids.extend(
+        app.lab
+            .as_ref()
+            .map(|l| [l.session_pid, l.subject_pid])
+            .into_iter()
+            .flatten(),
+    );
     let rows = view.visible();
     let room = table_area.height.saturating_sub(3) as usize;
     let first = view.selected.saturating_sub(room.saturating_sub(1));
@@ -111,10 +115,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             app.theme.muted,
         ),
         Span::styled("kthr", app.theme.muted),
-        Span::styled(
-            " kernel thread (child of kthreadd)   Enter inspects the selected PID",
-            app.theme.muted,
-        ),
+        Span::styled(" kernel thread (child of kthreadd)", app.theme.muted),
     ]))
     .render(legend, buf);
 }
