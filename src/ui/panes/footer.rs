@@ -12,11 +12,14 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let line = match &app.notice {
         Some(n) if n.error => Line::from(vec![
             Span::styled(" ✗ ", app.theme.error),
-            Span::styled(fit(&n.text, area.width), app.theme.error),
+            Span::styled(
+                super::fit(&n.text, area.width.saturating_sub(3)),
+                app.theme.error,
+            ),
         ]),
         Some(n) => Line::from(vec![
             Span::styled(" • ", app.theme.muted),
-            Span::raw(fit(&n.text, area.width)),
+            Span::raw(super::fit(&n.text, area.width.saturating_sub(3))),
         ]),
         None if app.guide.is_some() => {
             let i = app.guide.unwrap_or(0);
@@ -66,18 +69,6 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     line.render(area, buf);
 }
 
-/// `text` cut to what fits after the three-column mark, ending in "…" when cut, so a
-/// long notice never looks complete when it is not.
-fn fit(text: &str, width: u16) -> String {
-    let room = usize::from(width).saturating_sub(3);
-    if text.chars().count() <= room {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(room.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
 pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = Vec::new();
     for (label, hint) in keymap::hints(app.key_context()) {
@@ -85,17 +76,4 @@ pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
         spans.push(Span::styled(format!(" {hint} "), app.theme.muted));
     }
     Line::from(spans).render(area, buf);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fit;
-
-    #[test]
-    fn a_long_notice_ends_in_an_ellipsis_and_fits() {
-        assert_eq!(fit("short", 80), "short");
-        let cut = fit(&"x".repeat(200), 40);
-        assert_eq!(cut.chars().count(), 37);
-        assert!(cut.ends_with('…'));
-    }
 }

@@ -31,7 +31,9 @@ fn yes_no(value: bool) -> String {
 }
 
 /// The lines of the pane, for a snapshot.
-pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
+/// The pane's lines; `width` is the room inside the borders (the last step's result is
+/// cut to two rows, so the kernel's view below it always shows).
+pub fn lines<'a>(app: &App, p: &ProcSnapshot, width: u16) -> Vec<Line<'a>> {
     let control_fd = app.lab.as_ref().map(|l| l.control_fd).unwrap_or(-1);
     let pty = app.lab.as_ref().map(|l| l.pty.clone()).unwrap_or_default();
     let parent = format!("{} ({})", p.ppid, p.parent_comm.as_deref().unwrap_or("?"));
@@ -114,7 +116,11 @@ pub fn lines<'a>(app: &App, p: &ProcSnapshot) -> Vec<Line<'a>> {
     if let Some(result) = &app.last_result {
         lines.push(Line::from(vec![
             Span::styled("last step ", app.theme.muted),
-            Span::styled(result.clone(), app.theme.text),
+            // Two rows at most, less some slack for word wrapping.
+            Span::styled(
+                super::fit(result, (2 * width).saturating_sub(10 + 8)),
+                app.theme.text,
+            ),
         ]));
     }
     lines.extend([
@@ -136,7 +142,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let block = pane_block(app, Pane::Process, title);
     let body = match &app.process {
-        Some(p) => lines(app, p),
+        Some(p) => lines(app, p, area.width.saturating_sub(2)),
         None => vec![Line::styled(
             "waiting for the subject to start…",
             app.theme.muted,
