@@ -3,41 +3,16 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use portable_pty::CommandBuilder;
 
+use common::pty::PtyApp;
 use common::{assert_all_gone, become_subreaper, exe};
 
 const ROWS: u16 = 40;
 const COLS: u16 = 120;
-
-struct Screen(Arc<Mutex<vt100::Parser>>);
-
-impl Screen {
-    fn text(&self) -> String {
-        self.0.lock().unwrap().screen().contents()
-    }
-
-    /// Wait until `ready` accepts the screen; panics with the screen after 10 s.
-    fn wait(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let text = self.text();
-            if ready(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// The number after `label` on the screen, e.g. `subject 1234`.
 fn number_after(text: &str, label: &str) -> Option<i32> {
@@ -48,14 +23,9 @@ fn number_after(text: &str, label: &str) -> Option<i32> {
         .ok()
 }
 
-/// The explorer running in a pty, with a screen kept up to date by a reader thread.
+/// The explorer running in a pty.
 struct App {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    keys: Box<dyn Write + Send>,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    parser: Arc<Mutex<vt100::Parser>>,
-    reader: std::thread::JoinHandle<()>,
-    screen: Screen,
+    pty: PtyApp,
 }
 
 impl App {
@@ -66,14 +36,6 @@ impl App {
     /// Start with extra environment variables and arguments.
     fn start_with(env: &[(&str, &str)], args: &[&str]) -> App {
         become_subreaper();
-        let pty = native_pty_system()
-            .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("open a pty");
         let mut command = CommandBuilder::new(exe());
         command.args(args);
         command.env("TERM", "xterm-256color");
@@ -81,41 +43,18 @@ impl App {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = pty.slave.spawn_command(command).expect("start daemonlab");
-        drop(pty.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(
-            NonZeroU16::new(ROWS).unwrap(),
-            NonZeroU16::new(COLS).unwrap(),
-            0,
-        )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let sink = Arc::clone(&parser);
-        let reader = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                sink.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        let keys = pty.master.take_writer().unwrap();
-        let screen = Screen(Arc::clone(&parser));
         App {
-            child,
-            keys,
-            master: pty.master,
-            parser,
-            reader,
-            screen,
+            pty: PtyApp::spawn(command, ROWS, COLS),
         }
     }
 
     fn press(&mut self, bytes: &[u8]) {
-        self.keys.write_all(bytes).unwrap();
-        self.keys.flush().unwrap();
+        self.pty.press(bytes);
     }
 
     /// Wait for the first snapshot; returns the screen and the subject's and stand-in's PIDs.
-    fn first_screen(&self) -> (String, Vec<i32>) {
-        let first = self.screen.wait("the first snapshot", |t| {
+    fn first_screen(&mut self) -> (String, Vec<i32>) {
+        let first = self.pty.wait("the first snapshot", |t| {
             number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
         });
         let subject = number_after(&first, "subject ").unwrap();
@@ -124,18 +63,15 @@ impl App {
     }
 
     /// Wait for the app to exit; check the terminal was restored; return the exit code.
-    fn finish(mut self) -> u32 {
-        let status = self.child.wait().unwrap();
-        drop(self.keys);
-        drop(self.master);
-        let _ = self.reader.join();
-        let parser = self.parser.lock().unwrap();
+    fn finish(self) -> u32 {
+        let (code, parser) = self.pty.finish();
+        let parser = parser.lock().unwrap();
         assert!(
             !parser.screen().alternate_screen(),
             "left the alternate screen"
         );
         assert!(!parser.screen().hide_cursor(), "cursor visible again");
-        status.exit_code()
+        code
     }
 }
 
@@ -161,7 +97,7 @@ fn explorer_starts_steps_through_everything_and_quits_cleanly() {
     // 2. Space through every step; the TTY goes from pts/N to none at setsid.
     for done in 1..=11 {
         app.press(b" ");
-        let text = app.screen.wait(&format!("{done} steps done"), |t| {
+        let text = app.pty.wait(&format!("{done} steps done"), |t| {
             t.matches('✓').count() == done
         });
         seen.extend(number_after(&text, "subject "));
@@ -179,7 +115,7 @@ fn explorer_starts_steps_through_everything_and_quits_cleanly() {
             assert!(text.contains("TPGID -1*"), "{text}");
         }
     }
-    let last = app.screen.text();
+    let last = app.pty.text();
     assert!(last.contains("syslog receiver got"), "{last}");
 
     // 3. q exits 0, out of the alternate screen, leaving no process behind.
@@ -215,7 +151,7 @@ fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
         // Go past setsid, so the subject no longer dies with the terminal: only the lab can end it.
         for done in 1..=5 {
             app.press(b" ");
-            let text = app.screen.wait(&format!("{name}: {done} steps"), |t| {
+            let text = app.pty.wait(&format!("{name}: {done} steps"), |t| {
                 t.matches('✓').count() == done
             });
             seen.extend(number_after(&text, "subject "));
@@ -224,7 +160,7 @@ fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
             app.press(keys);
         }
         if let Some(signal) = signal {
-            let pid = app.child.process_id().unwrap() as i32;
+            let pid = app.pty.child.process_id().unwrap() as i32;
             // SAFETY: signalling the app this test started and has not reaped yet.
             assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
         }
@@ -244,7 +180,7 @@ fn a_panic_restores_the_terminal_and_ends_the_lab() {
         &[],
     );
     // The app panics as soon as its lab has started; wait for it to exit.
-    let parser = Arc::clone(&app.parser);
+    let parser = Arc::clone(&app.pty.parser);
     let code = app.finish();
     assert_ne!(code, 0, "a panic is a failure exit");
     let screen = parser.lock().unwrap().screen().contents();
@@ -287,14 +223,14 @@ fn kill_9_of_the_app_ends_subject_and_stand_in_within_a_second() {
     for done in 1..=5 {
         app.press(b" ");
         let text = app
-            .screen
+            .pty
             .wait(&format!("{done} steps"), |t| t.matches('✓').count() == done);
         seen.extend(number_after(&text, "subject "));
     }
-    let pid = app.child.process_id().unwrap() as i32;
+    let pid = app.pty.child.process_id().unwrap() as i32;
     // SAFETY: SIGKILL to the app this test started and has not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
-    let _ = app.child.wait();
+    let _ = app.pty.child.wait();
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while seen.iter().any(|p| common::running(*p)) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -319,12 +255,12 @@ fn log_goes_to_the_file_and_never_to_the_screen() {
     let (_, mut seen) = app.first_screen();
     for done in 1..=3 {
         app.press(b" ");
-        let text = app.screen.wait(&format!("{done} steps done"), |t| {
+        let text = app.pty.wait(&format!("{done} steps done"), |t| {
             t.matches('✓').count() == done
         });
         seen.extend(number_after(&text, "subject "));
     }
-    let screen = app.screen.text();
+    let screen = app.pty.text();
     app.press(b"q");
     assert_eq!(app.finish(), 0);
     assert_all_gone(&seen);

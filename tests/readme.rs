@@ -16,15 +16,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::num::NonZeroU16;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use common::pty::PtyApp;
+use portable_pty::CommandBuilder;
 
 /// Tools a README command may use that are not on every machine.
 const OPTIONAL_TOOLS: [&str; 6] = ["logger", "lslocks", "jq", "man", "pgrep", "flock"];
@@ -193,14 +192,6 @@ fn read_all(pipe: Option<impl Read>) -> String {
 
 /// Run `command` (an explorer) in a 120×40 pty: wait for its first snapshot, press q.
 fn run_in_pty(world: &World, command: &str) -> Result<(), String> {
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 40,
-            cols: 120,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
     let mut builder = CommandBuilder::new("sh");
     builder.args(["-c", command]);
     builder.cwd(world.root.join("work"));
@@ -209,46 +200,19 @@ fn run_in_pty(world: &World, command: &str) -> Result<(), String> {
     builder.env("TERM", "xterm-256color");
     builder.env_remove("DAEMONLAB_THEME");
     builder.env_remove("DAEMONLAB_LESSONS");
-    let mut child = pty.slave.spawn_command(builder).unwrap();
-    drop(pty.slave);
-    let parser = Arc::new(Mutex::new(vt100::Parser::new(
-        NonZeroU16::new(40).unwrap(),
-        NonZeroU16::new(120).unwrap(),
-        0,
-    )));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let sink = Arc::clone(&parser);
-    let thread = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n @ 1..) = reader.read(&mut buf) {
-            sink.lock().unwrap().process(&buf[..n]);
-        }
+    let mut app = PtyApp::spawn(builder, 40, 120);
+    let screen = app.wait_until(Duration::from_secs(15), |text| {
+        text.contains("subject ") && text.contains("PID ")
     });
-    let mut keys = pty.master.take_writer().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let screen = loop {
-        let text = parser.lock().unwrap().screen().contents();
-        if text.contains("subject ") && text.contains("PID ") {
-            break Ok(text);
-        }
-        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
-            break Err(text);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
     if screen.is_ok() {
-        keys.write_all(b"q").unwrap();
-        keys.flush().unwrap();
+        app.press(b"q");
     } else {
-        let _ = child.kill();
+        let _ = app.child.kill();
     }
-    let status = child.wait().unwrap();
-    drop(keys);
-    drop(pty.master);
-    let _ = thread.join();
+    let (code, _) = app.finish();
     match screen {
         Err(text) => Err(format!("the explorer never showed its subject:\n{text}")),
-        Ok(_) if !status.success() => Err(format!("the explorer exited with {status:?}")),
+        Ok(_) if code != 0 => Err(format!("the explorer exited with {code}")),
         Ok(_) => Ok(()),
     }
 }

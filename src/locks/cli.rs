@@ -321,7 +321,11 @@ pub fn hold(opts: HoldOptions, out: &mut dyn Write, stop: &StopHandle) -> Result
                 return Ok(false);
             }
             Ok(Err(error)) => return Err(error),
-            Err(mpsc::RecvTimeoutError::Timeout) if stop.is_stopped() => {
+            // Stopped while waiting, or while the lock was being granted (the thread then
+            // dropped it unused and hung up).
+            Err(mpsc::RecvTimeoutError::Timeout | mpsc::RecvTimeoutError::Disconnected)
+                if stop.is_stopped() =>
+            {
                 if opts.json {
                     json_line(out, &HoldLine::Stopped)?;
                 } else {
@@ -330,15 +334,6 @@ pub fn hold(opts: HoldOptions, out: &mut dyn Write, stop: &StopHandle) -> Result
                 return Ok(false);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) if stop.is_stopped() => {
-                // Stopped while the lock was being granted: the thread dropped it unused.
-                if opts.json {
-                    json_line(out, &HoldLine::Stopped)?;
-                } else {
-                    writeln!(out, "stopped before the lock was granted")?;
-                }
-                return Ok(false);
-            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(LockError::Output(io::Error::other(
                     "the locking thread ended without an answer",
