@@ -240,3 +240,17 @@ fn a_lock_table_too_long_for_its_pane_says_how_many_rows_are_hidden() {
     let terminal = draw(&app, 120, 36);
     assert!(find(terminal.backend().buffer(), "more not shown").is_none());
 }
+
+#[test]
+fn the_next_mark_is_never_cut_off() {
+    for (width, height) in [(80, 24), (120, 36), (160, 50)] {
+        for done in 0..11 {
+            let app = app_after(done);
+            let terminal = draw(&app, width, height);
+            assert!(
+                find(terminal.backend().buffer(), "◀ next").is_some(),
+                "{width}x{height} after {done} steps: the next step's mark is cut"
+            );
+        }
+    }
+}

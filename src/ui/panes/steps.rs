@@ -16,6 +16,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let next = app.next_step();
     let narrow = area.width < 40;
+    let inner = usize::from(area.width.saturating_sub(2));
     let lines: Vec<Line> = STEPS
         .iter()
         .map(|info| {
@@ -32,22 +33,32 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 app.theme.text
             };
+            let errno = match status {
+                StepStatus::Failed { errno, .. } => {
+                    Some(format!(" {}", errno.as_deref().unwrap_or("failed")))
+                }
+                _ => None,
+            };
+            // The long title where it fits with its marks, else the short label, so "◀ next"
+            // and an errno are never cut off.
+            let marks = errno.as_ref().map_or(0, |e| e.chars().count())
+                + if is_next {
+                    " ◀ next".chars().count()
+                } else {
+                    0
+                };
+            let long_fits = 3 + 3 + info.title.chars().count() + marks <= inner;
+            let label = if narrow || !long_fits {
+                info.short
+            } else {
+                info.title
+            };
             let mut spans = vec![
                 Span::styled(format!(" {glyph} "), glyph_style),
-                Span::styled(
-                    format!(
-                        "{:>2} {}",
-                        info.index,
-                        if narrow { info.short } else { info.title }
-                    ),
-                    text_style,
-                ),
+                Span::styled(format!("{:>2} {label}", info.index), text_style),
             ];
-            if let StepStatus::Failed { errno, .. } = status {
-                spans.push(Span::styled(
-                    format!(" {}", errno.as_deref().unwrap_or("failed")),
-                    app.theme.error,
-                ));
+            if let Some(errno) = errno {
+                spans.push(Span::styled(errno, app.theme.error));
             }
             if is_next {
                 spans.push(Span::styled(" ◀ next", app.theme.next));
