@@ -321,7 +321,8 @@ pub fn locks_demo(theme: Theme, lessons: LessonSet) -> App {
     app
 }
 
-fn ps_row(
+/// One `ps -axj` row for fixtures: TPGID follows the tty, kernel threads are bracketed.
+pub fn ps_row(
     pid: i32,
     ppid: i32,
     pgid: i32,

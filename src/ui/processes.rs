@@ -39,16 +39,24 @@ impl ProcessesView {
                     || r.pid.to_string() == needle)
         };
         if self.tree {
-            let tree = crate::probe::ps::tree(&self.rows);
-            let pids: Vec<(usize, i32)> = tree
-                .iter()
-                .filter(|(_, r)| keep(r))
-                .map(|(d, r)| (*d, r.pid))
-                .collect();
-            return pids
-                .into_iter()
-                .filter_map(|(d, pid)| self.rows.iter().find(|r| r.pid == pid).map(|r| (d, r)))
-                .collect();
+            let by_pid: std::collections::HashMap<i32, &PsRow> =
+                self.rows.iter().map(|r| (r.pid, r)).collect();
+            // A row's indent counts only its ancestors that are shown, so a filter does not
+            // leave commands pushed far right by hidden parents.
+            let mut shown_ancestors: Vec<usize> = Vec::new();
+            let mut visible = Vec::new();
+            for (depth, row) in crate::probe::ps::tree(&self.rows) {
+                while shown_ancestors.last().is_some_and(|d| *d >= depth) {
+                    shown_ancestors.pop();
+                }
+                if keep(&row) {
+                    if let Some(r) = by_pid.get(&row.pid) {
+                        visible.push((shown_ancestors.len(), *r));
+                    }
+                    shown_ancestors.push(depth);
+                }
+            }
+            return visible;
         }
         let mut rows: Vec<&PsRow> = self.rows.iter().filter(|r| keep(r)).collect();
         let key = SORTS[self.sort % SORTS.len()];
@@ -75,4 +83,42 @@ pub struct InspectView {
     pub pid: Option<i32>,
     pub audit: Option<Audit>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProcessesView;
+    use crate::ui::fixtures::ps_row;
+
+    fn view() -> ProcessesView {
+        ProcessesView {
+            rows: vec![
+                ps_row(1, 0, 1, 1, None, "Ss", "/sbin/init"),
+                ps_row(10, 1, 10, 10, Some("pts/0"), "Ss", "-bash"),
+                ps_row(20, 10, 20, 10, Some("pts/0"), "S+", "daemonlab"),
+                ps_row(30, 20, 30, 30, Some("pts/1"), "Ss", "daemonlab __session"),
+                ps_row(40, 30, 40, 30, None, "S", "daemonlab __subject"),
+                ps_row(50, 10, 50, 10, Some("pts/0"), "S", "vim"),
+            ],
+            tree: true,
+            ..ProcessesView::default()
+        }
+    }
+
+    fn depths(view: &ProcessesView) -> Vec<(i32, usize)> {
+        view.visible().iter().map(|(d, r)| (r.pid, *d)).collect()
+    }
+
+    #[test]
+    fn tree_depth_counts_only_shown_ancestors() {
+        let mut view = view();
+        assert_eq!(
+            depths(&view),
+            [(1, 0), (10, 1), (20, 2), (30, 3), (40, 4), (50, 2)]
+        );
+        view.filter = "daemonlab".into();
+        assert_eq!(depths(&view), [(20, 0), (30, 1), (40, 2)]);
+        view.filter = "__subject".into();
+        assert_eq!(depths(&view), [(40, 0)]);
+    }
 }
