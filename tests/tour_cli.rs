@@ -239,7 +239,11 @@ fn a_reader_that_goes_away_ends_the_tour_quietly() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
-    assert!(stderr.is_empty(), "no error for a closed pipe: {stderr}");
+    // The --pause prompts may be there, depending on when the pipe closed; an error not.
+    assert!(
+        !stderr.contains("daemonlab:") && !stderr.contains("Broken pipe"),
+        "no error for a closed pipe: {stderr}"
+    );
 }
 
 #[test]
