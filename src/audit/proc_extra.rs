@@ -6,8 +6,7 @@
 
 use crate::locks::proc_locks::{self, FileId, LockEntry};
 
-/// `PF_KTHREAD`, bit of stat field 9 (`flags`) set on every kernel thread.
-pub(crate) const PF_KTHREAD: u64 = 0x0020_0000;
+pub(crate) use crate::probe::stat::PF_KTHREAD;
 /// The kernel's default `pid_max` on 64-bit machines, used when the sysctl is unreadable.
 const DEFAULT_PID_MAX: i64 = 4_194_304;
 
@@ -22,12 +21,20 @@ pub(crate) struct StatExtra {
 
 /// Parse fields 9 and 22 of a stat line (fields counted from 1, after the `(comm)`).
 pub(crate) fn parse_stat_extra(text: &str) -> Option<StatExtra> {
-    let (_, rest) = text.rsplit_once(')')?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let fields: Vec<&[u8]> = crate::probe::stat::split_stat(text.as_bytes())
+        .ok()?
+        .fields()
+        .collect();
     // fields[0] is field 3 (state).
+    let number = |field: usize| {
+        std::str::from_utf8(fields.get(field - 3)?)
+            .ok()?
+            .parse()
+            .ok()
+    };
     Some(StatExtra {
-        flags: fields.get(9 - 3)?.parse().ok()?,
-        start_ticks: fields.get(22 - 3)?.parse().ok()?,
+        flags: number(9)?,
+        start_ticks: number(22)?,
     })
 }
 

@@ -17,7 +17,7 @@ mod fds;
 pub mod ps;
 mod read;
 mod signals;
-mod stat;
+pub(crate) mod stat;
 mod status;
 mod tty;
 

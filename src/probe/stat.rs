@@ -37,6 +37,68 @@ pub fn read_stat(pid: Pid) -> Result<ProcStat, ProbeError> {
     parse_stat(pid, bytes)
 }
 
+/// `PF_KTHREAD` from the kernel's `include/linux/sched.h`, a bit of stat field 9 (`flags`):
+/// the task is a kernel thread.
+pub(crate) const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// A stat line cut the way proc(5) describes it: field 1 (the pid), where field 2 (the
+/// command name, between the first '(' and the *last* ')') sits in the bytes, and the
+/// fields from 3 on, split at spaces.
+///
+/// The one place that knows the layout: the snapshot, the `ps` table and the audit each
+/// take the fields they need from here.
+pub(crate) struct StatSplit<'a> {
+    pub pid: Pid,
+    pub comm: std::ops::Range<usize>,
+    /// Everything after the last ')'.
+    rest: &'a [u8],
+}
+
+impl<'a> StatSplit<'a> {
+    /// Fields 3 onwards, in order.
+    pub fn fields(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.rest
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty())
+    }
+}
+
+/// Why a line is not a stat line, for the error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SplitError {
+    NoOpen,
+    NoClose,
+    BadPid,
+}
+
+impl std::fmt::Display for SplitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SplitError::NoOpen => "no '(' before the command name",
+            SplitError::NoClose => "no ')' after the command name",
+            SplitError::BadPid => "field 1 (pid) is not a number",
+        })
+    }
+}
+
+pub(crate) fn split_stat(bytes: &[u8]) -> Result<StatSplit<'_>, SplitError> {
+    let open = bytes
+        .iter()
+        .position(|&b| b == b'(')
+        .ok_or(SplitError::NoOpen)?;
+    let close = bytes
+        .iter()
+        .rposition(|&b| b == b')')
+        .filter(|&close| close > open)
+        .ok_or(SplitError::NoClose)?;
+    let pid = parse_int(bytes[..open].trim_ascii()).ok_or(SplitError::BadPid)?;
+    Ok(StatSplit {
+        pid,
+        comm: open + 1..close,
+        rest: &bytes[close + 1..],
+    })
+}
+
 /// Parse the contents of a `/proc/PID/stat` file read for `pid`.
 ///
 /// Exists separately from [`read_stat`] so the parser can be tested and benchmarked on
@@ -49,24 +111,9 @@ pub fn parse_stat(pid: Pid, bytes: &[u8]) -> Result<ProcStat, ProbeError> {
         what: format!("/proc/{pid}/stat"),
         detail,
     };
-    let open = bytes
-        .iter()
-        .position(|&b| b == b'(')
-        .ok_or_else(|| bad("no '(' before the command name".into()))?;
-    let close = bytes
-        .iter()
-        .rposition(|&b| b == b')')
-        .filter(|&close| close > open)
-        .ok_or_else(|| bad("no ')' after the command name".into()))?;
-
-    let stat_pid = parse_int(bytes[..open].trim_ascii())
-        .ok_or_else(|| bad("field 1 (pid) is not a number".into()))?;
-    let comm = String::from_utf8_lossy(&bytes[open + 1..close]).into_owned();
-
-    let mut fields = bytes[close + 1..]
-        .trim_ascii()
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty());
+    let split = split_stat(bytes).map_err(|e| bad(e.to_string()))?;
+    let (stat_pid, mut fields) = (split.pid, split.fields());
+    let comm = String::from_utf8_lossy(&bytes[split.comm]).into_owned();
     let state = match fields.next() {
         Some(&[c]) if c.is_ascii_alphabetic() => char::from(c),
         _ => return Err(bad("field 3 (state) is not a single letter".into())),

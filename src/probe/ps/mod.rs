@@ -30,7 +30,7 @@ use nix::sys::stat::{Mode, fstat};
 use nix::unistd::{SysconfVar, sysconf};
 
 use super::{Pid, tty_name};
-use parse::PF_KTHREAD;
+use crate::probe::stat::PF_KTHREAD;
 
 /// One line of `ps -axj`, plus two judgements the raw columns leave to the reader.
 ///

@@ -4,10 +4,7 @@
 use std::ops::Range;
 
 use crate::probe::Pid;
-use crate::probe::stat::parse_int;
-
-/// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: the task is a kernel thread.
-pub(super) const PF_KTHREAD: u32 = 0x0020_0000;
+use crate::probe::stat::{parse_int, split_stat};
 
 /// One stat line, reduced to what a row of the table is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +19,7 @@ pub(super) struct StatLine {
     pub(super) sid: Pid,
     pub(super) tty_nr: i32,
     pub(super) tpgid: Pid,
-    pub(super) flags: u32,
+    pub(super) flags: u64,
     /// utime + stime, in clock ticks.
     pub(super) cpu_ticks: u64,
     pub(super) nice: i32,
@@ -30,21 +27,11 @@ pub(super) struct StatLine {
 }
 
 /// Parse a stat line; `None` when it is not in the documented proc(5) format.
-///
-/// The command name may contain ')' and spaces, so the fields start after the *last* ')'.
 pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
-    let open = bytes.iter().position(|&b| b == b'(')?;
-    let close = bytes.iter().rposition(|&b| b == b')')?;
-    if close < open {
-        return None;
-    }
-    let pid = parse_int(bytes[..open].trim_ascii())?;
-    let comm = open + 1..close;
-
     // Fields 3.. by number, as proc(5) counts them.
-    let mut fields = bytes[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty());
+    let split = split_stat(bytes).ok()?;
+    let (pid, mut fields) = (split.pid, split.fields());
+    let comm = split.comm;
     let state = match fields.next()? {
         &[c] => c,
         _ => return None,
@@ -54,7 +41,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
     let sid = parse_int(fields.next()?)?;
     let tty_nr = parse_int(fields.next()?)?;
     let tpgid = parse_int(fields.next()?)?;
-    let flags = u32::try_from(parse_u64(fields.next()?)?).ok()?;
+    let flags = parse_u64(fields.next()?)?;
     // 10..13: minflt, cminflt, majflt, cmajflt.
     let mut fields = fields.skip(4);
     let utime = parse_u64(fields.next()?)?;
@@ -62,7 +49,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
     // 16..18: cutime, cstime, priority.
     let mut fields = fields.skip(3);
     let nice = parse_int(fields.next()?)?;
-    let num_threads = parse_int(fields.next()?.trim_ascii_end())?;
+    let num_threads = parse_int(fields.next()?)?;
     Some(StatLine {
         pid,
         comm,
@@ -118,7 +105,7 @@ mod tests {
     fn kernel_thread_flag() {
         let line = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 3 0 0 20 0 1 0 0\n";
         let st = parse(line).unwrap();
-        assert_ne!(st.flags & PF_KTHREAD, 0);
+        assert_ne!(st.flags & crate::probe::stat::PF_KTHREAD, 0);
         assert_eq!(st.num_threads, 1);
     }
 
