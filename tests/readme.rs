@@ -190,6 +190,36 @@ fn read_all(pipe: Option<impl Read>) -> String {
     text
 }
 
+/// The first output of a background command on stdout or stderr, waiting up to `limit`;
+/// both pipes are then drained on threads so it never blocks writing.
+fn first_words(child: &mut Child, limit: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    for pipe in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut pipe = pipe;
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        });
+    }
+    drop(tx);
+    rx.recv_timeout(limit).unwrap_or_default()
+}
+
 /// Run `command` (an explorer) in a 120×40 pty: wait for its first snapshot, press q.
 fn run_in_pty(world: &World, command: &str) -> Result<(), String> {
     let mut builder = CommandBuilder::new("sh");
@@ -242,13 +272,17 @@ fn run_block(world: &World, block: &[Line], ran: &mut Vec<String>) -> Vec<String
         if line.comment.contains("until Ctrl-C") {
             let mut sh = world.sh(&command);
             sh.process_group(0)
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             let mut child = sh.spawn().unwrap();
-            std::thread::sleep(Duration::from_millis(700));
+            // Ready once it has said something (a server announces itself), not after a
+            // guessed delay: the next line of the block talks to it.
+            let said = first_words(&mut child, Duration::from_secs(10));
             if let Some(status) = child.try_wait().unwrap() {
-                let err = read_all(child.stderr.take());
-                failures.push(format!("`{shown}` ended at once ({status}): {err}"));
+                failures.push(format!("`{shown}` ended at once ({status}): {said}"));
+            } else if said.is_empty() {
+                failures.push(format!("`{shown}` said nothing in 10 s"));
+                background.push((shown.clone(), child));
             } else {
                 background.push((shown.clone(), child));
             }
