@@ -254,3 +254,38 @@ fn the_next_mark_is_never_cut_off() {
         }
     }
 }
+
+#[test]
+fn the_terminal_pane_wraps_whole_lines_and_keeps_the_newest() {
+    let app = app_after(3);
+    let newest = app
+        .terminal
+        .last()
+        .cloned()
+        .expect("the subject printed something");
+    let terminal = draw(&app, 120, 36);
+    let buffer = terminal.backend().buffer();
+    let (title_x, title_y) = find(buffer, "Terminal pts/").expect("the Terminal pane");
+    // The title starts two cells after the pane's left corner ("┌ Terminal…").
+    let left = title_x - 2;
+    let right = (left + 1..buffer.area.width)
+        .find(|&x| buffer[(x, title_y)].symbol() == "┐")
+        .unwrap();
+    let mut text = String::new();
+    for y in title_y + 1..buffer.area.height {
+        if buffer[(left, y)].symbol() == "└" {
+            break;
+        }
+        let row: String = (left + 1..right)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        text.push(' ');
+        text.push_str(row.trim());
+    }
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let newest = newest.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.ends_with(&newest),
+        "the newest line, whole, at the bottom:\n{joined}\nwanted: {newest}"
+    );
+}

@@ -14,25 +14,6 @@ const MARK_WIDTH: usize = 10;
 /// The longest check id ("controlling_tty") and a space.
 const ID_WIDTH: usize = 17;
 
-/// Split `text` into rows of at most `width` characters at spaces; a word longer than a
-/// row gets a row of its own, cut.
-fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let mut rows = Vec::new();
-    let mut row = String::new();
-    for word in text.split(' ') {
-        let needed = row.chars().count() + usize::from(!row.is_empty()) + word.chars().count();
-        if needed > width && !row.is_empty() {
-            rows.push(std::mem::take(&mut row));
-        }
-        if !row.is_empty() {
-            row.push(' ');
-        }
-        row.push_str(word);
-    }
-    rows.push(row);
-    rows
-}
-
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.inspect;
     let mut lines = Vec::new();
@@ -62,7 +43,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Status::Fail => ("✗ FAIL", app.theme.error),
                 Status::Unknown => ("? unknown", app.theme.muted),
             };
-            let mut rows = wrap_words(&check.detail, detail_width.max(20)).into_iter();
+            let mut rows = super::wrap_words(&check.detail, detail_width.max(20)).into_iter();
             lines.push(Line::from(vec![
                 Span::styled(format!("{mark:<w$}", w = MARK_WIDTH), style),
                 Span::styled(format!("{:<w$}", check.id, w = ID_WIDTH), app.theme.title),
@@ -82,21 +63,4 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .title(Line::styled(title, app.theme.title)),
         )
         .render(area, buf);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wrap_words;
-
-    #[test]
-    fn wraps_at_spaces_within_the_width() {
-        assert_eq!(
-            wrap_words("no controlling terminal: no hangup can reach it", 20),
-            ["no controlling", "terminal: no hangup", "can reach it"]
-        );
-        assert_eq!(wrap_words("short", 20), ["short"]);
-        for row in wrap_words("a b c d e f g h i j k l m n o p", 5) {
-            assert!(row.chars().count() <= 5, "{row}");
-        }
-    }
 }

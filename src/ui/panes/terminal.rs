@@ -11,14 +11,31 @@ use crate::ui::render::pane_block;
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let pty = app.lab.as_ref().map(|l| l.pty.as_str()).unwrap_or("pty");
     let title = format!(" Terminal {pty} — what the subject printed ");
+    // Whole lines, wrapped (continuations indented), newest at the bottom: in a narrow
+    // pane a line cut at the border would hide what the subject said.
     let room = area.height.saturating_sub(2) as usize;
-    let skip = app.terminal.len().saturating_sub(room);
-    let lines: Vec<Line> = app
-        .terminal
-        .iter()
-        .skip(skip)
-        .map(|l| Line::raw(l.clone()))
-        .collect();
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut rows: Vec<Line> = Vec::new();
+    for line in app.terminal.iter().rev() {
+        if rows.len() >= room {
+            break;
+        }
+        let wrapped = super::wrap_words(line, width.saturating_sub(2).max(8));
+        let mut these: Vec<Line> = wrapped
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                if i == 0 {
+                    Line::raw(row)
+                } else {
+                    Line::raw(format!("  {row}"))
+                }
+            })
+            .collect();
+        these.append(&mut rows);
+        rows = these;
+    }
+    let lines = rows.split_off(rows.len().saturating_sub(room));
     Paragraph::new(lines)
         .block(pane_block(app, Pane::Terminal, title))
         .render(area, buf);
