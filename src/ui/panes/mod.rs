@@ -1,5 +1,7 @@
 //! One file per screen region.
 
+use ratatui::text::{Line, Span};
+
 pub mod experiments;
 pub mod footer;
 pub mod header;
@@ -52,9 +54,95 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
     rows
 }
 
+/// `line` broken into rows of at most `width` cells at spaces, keeping each span's style;
+/// rows after the first start with `indent` spaces. A word wider than a row is cut across
+/// rows.
+pub fn wrap_line<'a>(line: &Line<'a>, width: usize, indent: usize) -> Vec<Line<'a>> {
+    let width = width.max(indent + 1);
+    let mut rows: Vec<Vec<Span<'a>>> = vec![Vec::new()];
+    let mut used = 0;
+    for span in &line.spans {
+        let mut rest: &str = &span.content;
+        while !rest.is_empty() {
+            // The next token: a run of spaces, or a run of anything else.
+            let space = rest.starts_with(' ');
+            let end = rest
+                .find(|c: char| (c == ' ') != space)
+                .unwrap_or(rest.len());
+            let (token, tail) = rest.split_at(end);
+            rest = tail;
+            let mut token = token.to_string();
+            let fresh_row = used <= indent && rows.len() > 1 || used == 0;
+            if space {
+                // Spaces that would end a row, or start a continuation, are dropped.
+                if used + token.chars().count() > width || (fresh_row && rows.len() > 1) {
+                    continue;
+                }
+            } else if used + token.chars().count() > width && !fresh_row {
+                rows.push(vec![Span::raw(" ".repeat(indent))]);
+                used = indent;
+            }
+            while used + token.chars().count() > width {
+                let room = width - used;
+                let head: String = token.chars().take(room).collect();
+                token = token.chars().skip(room).collect();
+                rows.last_mut()
+                    .unwrap()
+                    .push(Span::styled(head, span.style));
+                rows.push(vec![Span::raw(" ".repeat(indent))]);
+                used = indent;
+            }
+            used += token.chars().count();
+            rows.last_mut()
+                .unwrap()
+                .push(Span::styled(token, span.style));
+        }
+    }
+    rows.into_iter()
+        .map(|spans| Line::from(spans).style(line.style))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{fit, wrap_words};
+    use super::{fit, wrap_line, wrap_words};
+    use ratatui::style::{Style, Stylize};
+    use ratatui::text::{Line, Span};
+
+    fn plain(rows: &[Line]) -> Vec<String> {
+        rows.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn wrap_line_keeps_styles_and_indents_continuations() {
+        let line = Line::from(vec![
+            Span::raw("10:00:00 "),
+            Span::styled("daemon.info ", Style::new().green()),
+            Span::raw("daemonlab: daemonized: pid 4220"),
+        ]);
+        let rows = wrap_line(&line, 24, 2);
+        assert_eq!(
+            plain(&rows),
+            [
+                "10:00:00 daemon.info ",
+                "  daemonlab: daemonized:",
+                "  pid 4220"
+            ]
+        );
+        assert!(rows.iter().all(|r| r.width() <= 24));
+        let green = rows[0]
+            .spans
+            .iter()
+            .find(|s| s.content.contains("daemon.info"));
+        assert_eq!(green.unwrap().style, Style::new().green());
+        // A word longer than a row is cut, nothing is lost.
+        let rows = wrap_line(&Line::raw("/run/user/1000/daemonlab-demo/log"), 12, 2);
+        assert!(rows.iter().all(|r| r.width() <= 12), "{:?}", plain(&rows));
+        assert_eq!(
+            plain(&rows).concat().replace(' ', ""),
+            "/run/user/1000/daemonlab-demo/log"
+        );
+    }
 
     #[test]
     fn wraps_at_spaces_within_the_width() {

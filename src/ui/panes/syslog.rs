@@ -137,8 +137,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if visible.is_empty() {
         lines.push(Line::styled(view.note.clone(), app.theme.muted));
     }
-    lines.extend(visible[start..end].iter().map(|m| line(app, m)));
-    // No wrapping: one message, one row, so the newest stay in view (z shows more).
+    // Messages wrap (continuations indented) and the newest stay at the bottom: as many
+    // whole messages as fit, then the top of the oldest one shown is cut (z shows more).
+    let width = usize::from(area.width.saturating_sub(2));
+    let message_rows = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());
+    let mut rows: Vec<Line> = Vec::new();
+    for message in visible[start..end].iter().rev() {
+        if rows.len() >= message_rows {
+            break;
+        }
+        let mut these = super::wrap_line(&line(app, message), width, 2);
+        these.append(&mut rows);
+        rows = these;
+    }
+    lines.extend(rows.split_off(rows.len().saturating_sub(message_rows)));
     Paragraph::new(lines)
         .block(pane_block(app, Pane::Syslog, title))
         .render(area, buf);
