@@ -106,7 +106,7 @@ pub fn wrap_line<'a>(line: &Line<'a>, width: usize, indent: usize) -> Vec<Line<'
 #[cfg(test)]
 mod tests {
     use super::{fit, wrap_line, wrap_words};
-    use ratatui::style::{Style, Stylize};
+    use ratatui::style::Style;
     use ratatui::text::{Line, Span};
 
     fn plain(rows: &[Line]) -> Vec<String> {
