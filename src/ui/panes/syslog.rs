@@ -135,7 +135,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     lines.push(Line::styled(client, app.theme.muted));
     if visible.is_empty() {
-        lines.push(Line::styled(view.note.clone(), app.theme.muted));
+        let note = Line::styled(view.note.clone(), app.theme.muted);
+        lines.extend(super::wrap_line(
+            &note,
+            usize::from(area.width.saturating_sub(2)),
+            0,
+        ));
     }
     // Messages wrap (continuations indented) and the newest stay at the bottom: as many
     // whole messages as fit, then the top of the oldest one shown is cut (z shows more).
