@@ -228,6 +228,18 @@ fn hold_with_dev_null_stdin_holds_until_a_signal() {
         child.try_wait().unwrap().is_none(),
         "hold ended although only its /dev/null stdin was at its end"
     );
+    // A race against it: every contender is refused, and the result names the holder.
+    let race = Command::new(common::exe())
+        .args(["locks", "race", "--contenders", "3", "--pidfile"])
+        .arg(&pidfile)
+        .output()
+        .unwrap();
+    assert_eq!(race.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&race.stdout);
+    assert!(
+        text.contains(&format!("pid {pid}, not one of them, holds it")),
+        "{text}"
+    );
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

@@ -134,7 +134,20 @@ pub fn race(opts: RaceOptions, out: &mut dyn Write) -> io::Result<bool> {
             out,
             "result: exactly one contender holds the lock: pid {one}"
         )?,
-        [] => writeln!(out, "result: no contender got the lock")?,
+        [] => {
+            // Refused all round: name who holds it, from the contenders' own refusals.
+            let outsider = outcomes.iter().find_map(|c| match c.state {
+                ContenderState::Refused { holder: Some(pid) } => Some(pid),
+                _ => None,
+            });
+            match outsider {
+                Some(pid) => writeln!(
+                    out,
+                    "result: no contender got the lock: pid {pid}, not one of them, holds it (another instance is running)"
+                )?,
+                None => writeln!(out, "result: no contender got the lock")?,
+            }
+        }
         many => writeln!(
             out,
             "result: {} contenders believe they hold the lock: {many:?}",
