@@ -29,7 +29,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     // The detail wraps under itself, so the status and id columns stay readable.
     let indent = MARK_WIDTH + ID_WIDTH;
-    let detail_width = usize::from(area.width.saturating_sub(2)).saturating_sub(indent);
+    let width = usize::from(area.width.saturating_sub(2));
     if let Some(error) = &view.error {
         lines.push(Line::styled(error.clone(), app.theme.error));
     }
@@ -43,13 +43,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Status::Fail => ("✗ FAIL", app.theme.error),
                 Status::Unknown => ("? unknown", app.theme.muted),
             };
-            let mut rows = super::wrap_words(&check.detail, detail_width.max(20)).into_iter();
-            lines.push(Line::from(vec![
+            let row = Line::from(vec![
                 Span::styled(format!("{mark:<w$}", w = MARK_WIDTH), style),
                 Span::styled(format!("{:<w$}", check.id, w = ID_WIDTH), app.theme.title),
-                Span::raw(rows.next().unwrap_or_default()),
-            ]));
-            lines.extend(rows.map(|row| Line::raw(format!("{:indent$}{row}", ""))));
+                Span::raw(check.detail.clone()),
+            ]);
+            lines.extend(super::wrap_line(&row, width.max(indent + 20), indent));
         }
     } else if view.error.is_none() {
         lines.push(Line::styled("reading /proc…", app.theme.muted));

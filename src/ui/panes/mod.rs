@@ -28,32 +28,6 @@ pub fn fit(text: &str, width: u16) -> String {
     cut
 }
 
-/// Split `text` into rows of at most `width` characters at spaces; a word longer than a
-/// row is split across rows.
-pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut rows = Vec::new();
-    let mut row = String::new();
-    for word in text.split(' ') {
-        let needed = row.chars().count() + usize::from(!row.is_empty()) + word.chars().count();
-        if needed > width && !row.is_empty() {
-            rows.push(std::mem::take(&mut row));
-        }
-        if !row.is_empty() {
-            row.push(' ');
-        }
-        row.push_str(word);
-        // A word wider than a row: cut it into full rows.
-        while row.chars().count() > width {
-            let head: String = row.chars().take(width).collect();
-            row = row.chars().skip(width).collect();
-            rows.push(head);
-        }
-    }
-    rows.push(row);
-    rows
-}
-
 /// `line` broken into rows of at most `width` cells at spaces, keeping each span's style;
 /// rows after the first start with `indent` spaces. A word wider than a row is cut across
 /// rows.
@@ -105,7 +79,7 @@ pub fn wrap_line<'a>(line: &Line<'a>, width: usize, indent: usize) -> Vec<Line<'
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, wrap_line, wrap_words};
+    use super::{fit, wrap_line};
     use ratatui::style::Style;
     use ratatui::text::{Line, Span};
 
@@ -142,21 +116,19 @@ mod tests {
             plain(&rows).concat().replace(' ', ""),
             "/run/user/1000/daemonlab-demo/log"
         );
-    }
-
-    #[test]
-    fn wraps_at_spaces_within_the_width() {
-        assert_eq!(
-            wrap_words("no controlling terminal: no hangup can reach it", 20),
-            ["no controlling", "terminal: no hangup", "can reach it"]
+        // Plain words: greedy, within the width.
+        let rows = wrap_line(
+            &Line::raw("no controlling terminal: no hangup can reach it"),
+            20,
+            0,
         );
-        assert_eq!(wrap_words("short", 20), ["short"]);
-        for row in wrap_words("a b c d e f g h i j k l m n o p", 5) {
-            assert!(row.chars().count() <= 5, "{row}");
+        assert_eq!(
+            plain(&rows),
+            ["no controlling ", "terminal: no hangup ", "can reach it"]
+        );
+        for row in wrap_line(&Line::raw("a b c d e f g h i j k l m n o p"), 5, 0) {
+            assert!(row.width() <= 5, "{row}");
         }
-        let long = wrap_words("socket:[123456789012345] x", 10);
-        assert!(long.iter().all(|r| r.chars().count() <= 10), "{long:?}");
-        assert_eq!(long.concat().replace(' ', ""), "socket:[123456789012345]x");
     }
 
     #[test]

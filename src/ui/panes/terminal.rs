@@ -20,18 +20,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         if rows.len() >= room {
             break;
         }
-        let wrapped = super::wrap_words(line, width.saturating_sub(2).max(8));
-        let mut these: Vec<Line> = wrapped
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| {
-                if i == 0 {
-                    Line::raw(row)
-                } else {
-                    Line::raw(format!("  {row}"))
-                }
-            })
-            .collect();
+        let mut these = super::wrap_line(&Line::raw(line.clone()), width.max(8), 2);
         these.append(&mut rows);
         rows = these;
     }
