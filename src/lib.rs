@@ -9,6 +9,7 @@ pub mod cli;
 pub mod lab;
 pub mod lessons;
 pub mod locks;
+pub mod man;
 pub mod probe;
 pub mod report;
 pub mod syslog;

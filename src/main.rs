@@ -104,25 +104,25 @@ fn run(cli: &Cli) -> ExitCode {
             clap_complete::generate(shell, &mut command, "daemonlab", &mut std::io::stdout());
             ExitCode::SUCCESS
         }
-        Some(Command::Man { dir: Some(dir) }) => {
-            let command = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::generate_to(command, &dir) {
-                Ok(()) => {
-                    println!("daemonlab man: wrote the pages to {}", dir.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!(
-                        "daemonlab man: cannot write the pages to {}: {e} — create the directory first (mkdir -p)",
-                        dir.display()
-                    );
-                    ExitCode::FAILURE
-                }
+        Some(Command::Man { dir: Some(dir) }) => match daemonlab::man::write_pages(&dir) {
+            Ok(pages) => {
+                println!(
+                    "daemonlab man: wrote {} pages to {}",
+                    pages.len(),
+                    dir.display()
+                );
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!(
+                    "daemonlab man: cannot write the pages to {}: {e} — create the directory first (mkdir -p)",
+                    dir.display()
+                );
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Man { dir: None }) => {
-            let command = <Cli as clap::CommandFactory>::command();
-            match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+            match daemonlab::man::write_top_page(&mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {

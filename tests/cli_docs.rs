@@ -36,7 +36,10 @@ fn completions_and_man_page_generate() {
         "daemonlab-inspect.1",
     ] {
         let roff = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
-        assert!(roff.contains("Examples:"), "{page}: {roff:.300}");
+        // The examples are a section of their own, one command per line (no-fill).
+        let examples = roff.split(".SH EXAMPLES\n.nf\n").nth(1).unwrap_or_default();
+        let first = examples.lines().next().unwrap_or_default();
+        assert!(first.starts_with("daemonlab "), "{page}: {roff:.300}");
     }
     assert!(
         !dir.path().join("daemonlab-__subject.1").exists(),
