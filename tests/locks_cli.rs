@@ -240,6 +240,27 @@ fn hold_with_dev_null_stdin_holds_until_a_signal() {
         text.contains(&format!("pid {pid}, not one of them, holds it")),
         "{text}"
     );
+    let json = Command::new(common::exe())
+        .args([
+            "locks",
+            "race",
+            "--contenders",
+            "2",
+            "--format",
+            "json",
+            "--pidfile",
+        ])
+        .arg(&pidfile)
+        .output()
+        .unwrap();
+    let last: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["outside_holder"], pid, "{last}");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

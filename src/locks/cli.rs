@@ -59,6 +59,8 @@ enum RaceLine<'a> {
     Result {
         exactly_one: bool,
         holder: Option<i32>,
+        /// When every contender was refused: the process that held the lock all along.
+        outside_holder: Option<i32>,
         settled: bool,
     },
 }
@@ -92,6 +94,15 @@ pub fn race(opts: RaceOptions, out: &mut dyn Write) -> io::Result<bool> {
         .map(|c| c.pid)
         .collect();
     let exactly_one = holders.len() == 1;
+    // Refused all round: who holds it, from the contenders' own refusals.
+    let outside_holder = if holders.is_empty() {
+        outcomes.iter().find_map(|c| match c.state {
+            ContenderState::Refused { holder: Some(pid) } => Some(pid),
+            _ => None,
+        })
+    } else {
+        None
+    };
     if opts.json {
         for info in &outcomes {
             json_line(out, &RaceLine::Contender(info))?;
@@ -102,6 +113,7 @@ pub fn race(opts: RaceOptions, out: &mut dyn Write) -> io::Result<bool> {
             &RaceLine::Result {
                 exactly_one,
                 holder: exactly_one.then(|| holders[0]),
+                outside_holder,
                 settled,
             },
         )?;
@@ -134,20 +146,13 @@ pub fn race(opts: RaceOptions, out: &mut dyn Write) -> io::Result<bool> {
             out,
             "result: exactly one contender holds the lock: pid {one}"
         )?,
-        [] => {
-            // Refused all round: name who holds it, from the contenders' own refusals.
-            let outsider = outcomes.iter().find_map(|c| match c.state {
-                ContenderState::Refused { holder: Some(pid) } => Some(pid),
-                _ => None,
-            });
-            match outsider {
-                Some(pid) => writeln!(
-                    out,
-                    "result: no contender got the lock: pid {pid}, not one of them, holds it (another instance is running)"
-                )?,
-                None => writeln!(out, "result: no contender got the lock")?,
-            }
-        }
+        [] => match outside_holder {
+            Some(pid) => writeln!(
+                out,
+                "result: no contender got the lock: pid {pid}, not one of them, holds it (another instance is running)"
+            )?,
+            None => writeln!(out, "result: no contender got the lock")?,
+        },
         many => writeln!(
             out,
             "result: {} contenders believe they hold the lock: {many:?}",
