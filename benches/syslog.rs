@@ -5,10 +5,13 @@
 //! Run with `cargo bench --bench syslog`. The flood report prints first; set
 //! `SYSLOG_FLOOD=N` to change its size (default 1 000 000, 0 to skip it).
 
-use std::io::{ErrorKind, Write};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/flood.rs"]
+mod flood;
+use flood::flood;
 
 use daemonlab::syslog::parse::parse;
 use daemonlab::syslog::receiver::{Receiver, ReceiverOptions, Source};
@@ -132,21 +135,6 @@ fn flood_report(count: u64) {
          dropped by the kernel (full receive queue) {drops:?}, in {elapsed:.2?}",
         received - before,
     );
-}
-
-fn flood(count: u64, mut send: impl FnMut(&[u8]) -> std::io::Result<usize>) -> (u64, u64) {
-    let (mut sent, mut refused) = (0, 0);
-    let mut line = Vec::with_capacity(64);
-    for i in 0..count {
-        line.clear();
-        write!(line, "<134>flood[1]: message {i}").unwrap();
-        match send(&line) {
-            Ok(_) => sent += 1,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => refused += 1,
-            Err(e) => panic!("flood send {i}: {e}"),
-        }
-    }
-    (sent, refused)
 }
 
 /// Wait (at most 30 s) until `done(received, kernel_drops)`; returns those two.

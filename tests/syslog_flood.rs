@@ -2,11 +2,14 @@
 //! the receiver, refused to the sender (EAGAIN on a full Unix socket), or dropped by the
 //! kernel (a full UDP receive queue).
 
-use std::io::{ErrorKind, Write};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+#[path = "common/flood.rs"]
+mod flood;
+use flood::flood;
 
 use daemonlab::syslog::receiver::{Counters, Receiver, ReceiverOptions};
 
@@ -21,23 +24,6 @@ fn flood_receiver(dir: &Path) -> Receiver {
         },
     )
     .unwrap()
-}
-
-/// Send `count` small distinct datagrams with `send`, never blocking; returns how many
-/// the kernel accepted and how many it refused with EAGAIN.
-fn flood(count: u64, mut send: impl FnMut(&[u8]) -> std::io::Result<usize>) -> (u64, u64) {
-    let (mut sent, mut refused) = (0, 0);
-    let mut line = Vec::with_capacity(64);
-    for i in 0..count {
-        line.clear();
-        write!(line, "<134>flood[1]: message {i}").unwrap();
-        match send(&line) {
-            Ok(_) => sent += 1,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => refused += 1,
-            Err(e) => panic!("send {i}: {e}"),
-        }
-    }
-    (sent, refused)
 }
 
 /// Wait until the receiver's counters satisfy `settled`, then return them.

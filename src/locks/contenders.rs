@@ -447,31 +447,28 @@ impl Contenders {
 
     /// Every contender, in start order.
     pub fn list(&self) -> Vec<ContenderInfo> {
-        lock(&self.shared.entries)
-            .iter()
-            .map(|e| ContenderInfo {
-                pid: e.pid,
-                kind: e.kind,
-                mode: e.mode,
-                state: e.state.clone(),
-            })
-            .collect()
+        self.infos(|e| e.state.clone())
     }
 
     /// Like `list()`, but with the last thing each contender said about the lock (Holding,
     /// Waiting, Refused, Failed) instead of `Exited`: the result of a race, even after the
     /// losers have left. `Starting` for one that never said anything.
     pub fn outcomes(&self) -> Vec<ContenderInfo> {
+        self.infos(|e| match (&e.outcome, &e.state) {
+            (ContenderState::Starting, state) => state.clone(),
+            (outcome, _) => outcome.clone(),
+        })
+    }
+
+    /// Every contender, in start order, with the state `state` picks from its entry.
+    fn infos(&self, state: impl Fn(&Entry) -> ContenderState) -> Vec<ContenderInfo> {
         lock(&self.shared.entries)
             .iter()
             .map(|e| ContenderInfo {
                 pid: e.pid,
                 kind: e.kind,
                 mode: e.mode,
-                state: match (&e.outcome, &e.state) {
-                    (ContenderState::Starting, state) => state.clone(),
-                    (outcome, _) => outcome.clone(),
-                },
+                state: state(e),
             })
             .collect()
     }

@@ -99,6 +99,42 @@ pub(crate) fn split_stat(bytes: &[u8]) -> Result<StatSplit<'_>, SplitError> {
     })
 }
 
+/// Fields 3–8 of a stat line: the state letter and the job-control identity, which both
+/// the snapshot and the `ps` table need.
+pub(crate) struct StatIds {
+    pub state: u8,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub sid: Pid,
+    pub tty_nr: i32,
+    pub tpgid: Pid,
+}
+
+/// Read fields 3–8 from `fields` (as [`StatSplit::fields`] yields them); the error names
+/// the first field that is missing or malformed.
+pub(crate) fn parse_ids<'a>(
+    fields: &mut impl Iterator<Item = &'a [u8]>,
+) -> Result<StatIds, String> {
+    let state = match fields.next() {
+        Some(&[c]) if c.is_ascii_alphabetic() => c,
+        _ => return Err("field 3 (state) is not a single letter".into()),
+    };
+    let mut next_int = |name: &str| {
+        fields
+            .next()
+            .and_then(parse_int)
+            .ok_or_else(|| format!("field {name} is missing or not a number"))
+    };
+    Ok(StatIds {
+        state,
+        ppid: next_int("4 (ppid)")?,
+        pgid: next_int("5 (pgrp)")?,
+        sid: next_int("6 (session)")?,
+        tty_nr: next_int("7 (tty_nr)")?,
+        tpgid: next_int("8 (tpgid)")?,
+    })
+}
+
 /// Parse the contents of a `/proc/PID/stat` file read for `pid`.
 ///
 /// Exists separately from [`read_stat`] so the parser can be tested and benchmarked on
@@ -114,31 +150,16 @@ pub fn parse_stat(pid: Pid, bytes: &[u8]) -> Result<ProcStat, ProbeError> {
     let split = split_stat(bytes).map_err(|e| bad(e.to_string()))?;
     let (stat_pid, mut fields) = (split.pid, split.fields());
     let comm = String::from_utf8_lossy(&bytes[split.comm]).into_owned();
-    let state = match fields.next() {
-        Some(&[c]) if c.is_ascii_alphabetic() => char::from(c),
-        _ => return Err(bad("field 3 (state) is not a single letter".into())),
-    };
-    let mut next_int = |name: &str| {
-        fields
-            .next()
-            .and_then(parse_int)
-            .ok_or_else(|| bad(format!("field {name} is missing or not a number")))
-    };
-    let ppid = next_int("4 (ppid)")?;
-    let pgid = next_int("5 (pgrp)")?;
-    let sid = next_int("6 (session)")?;
-    let tty_nr = next_int("7 (tty_nr)")?;
-    let tpgid = next_int("8 (tpgid)")?;
-
+    let ids = parse_ids(&mut fields).map_err(bad)?;
     Ok(ProcStat {
         pid: stat_pid,
         comm,
-        state,
-        ppid,
-        pgid,
-        sid,
-        tty_nr,
-        tpgid,
+        state: char::from(ids.state),
+        ppid: ids.ppid,
+        pgid: ids.pgid,
+        sid: ids.sid,
+        tty_nr: ids.tty_nr,
+        tpgid: ids.tpgid,
     })
 }
 

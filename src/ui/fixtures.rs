@@ -15,6 +15,8 @@ use super::app::App;
 use super::theme::Theme;
 use super::worker::LabInfo;
 
+/// The explorer itself, in the Processes fixture.
+const LAB: i32 = 1620;
 const STAND_IN: i32 = 4200;
 const SUBJECT: i32 = 4201;
 const FIRST_CHILD: i32 = 4213;
@@ -31,6 +33,7 @@ fn fd(fd: i32, target: &str) -> FdEntry {
 /// The lab facts the header shows.
 pub fn lab_info() -> LabInfo {
     LabInfo {
+        lab_pid: LAB,
         session_pid: STAND_IN,
         subject_pid: SUBJECT,
         pty: "pts/3".into(),
@@ -359,10 +362,10 @@ pub fn processes_demo(theme: Theme, lessons: LessonSet) -> App {
         ps_row(812, 1, 812, 812, None, "Ss", "/usr/sbin/cron -f"),
         ps_row(990, 1, 990, 990, None, "Ss", "/usr/sbin/sshd -D"),
         ps_row(1500, 990, 1500, 1500, Some("pts/0"), "Ss", "-bash"),
-        ps_row(1620, 1500, 1620, 1500, Some("pts/0"), "Sl+", "daemonlab"),
+        ps_row(LAB, 1500, LAB, 1500, Some("pts/0"), "Sl+", "daemonlab"),
         ps_row(
             STAND_IN,
-            1620,
+            LAB,
             STAND_IN,
             STAND_IN,
             Some("pts/3"),

@@ -22,6 +22,8 @@ use super::action::{Command, LabEvent};
 /// Facts about a running lab that the header and panes show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabInfo {
+    /// The process running the lab (the explorer itself).
+    pub lab_pid: i32,
     pub session_pid: i32,
     pub subject_pid: i32,
     /// `pts/N`.
@@ -259,6 +261,7 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
         };
         *self.guard_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(lab.guard());
         let info = LabInfo {
+            lab_pid: std::process::id() as i32,
             session_pid: lab.session_pid(),
             subject_pid: lab.subject_pid(),
             pty: lab.pty_name().to_string(),

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use crate::probe::Pid;
-use crate::probe::stat::{parse_int, split_stat};
+use crate::probe::stat::{parse_ids, parse_int, split_stat};
 
 /// One stat line, reduced to what a row of the table is made of.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,15 +32,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
     let split = split_stat(bytes).ok()?;
     let (pid, mut fields) = (split.pid, split.fields());
     let comm = split.comm;
-    let state = match fields.next()? {
-        &[c] => c,
-        _ => return None,
-    };
-    let ppid = parse_int(fields.next()?)?;
-    let pgid = parse_int(fields.next()?)?;
-    let sid = parse_int(fields.next()?)?;
-    let tty_nr = parse_int(fields.next()?)?;
-    let tpgid = parse_int(fields.next()?)?;
+    let ids = parse_ids(&mut fields).ok()?;
     let flags = parse_u64(fields.next()?)?;
     // 10..13: minflt, cminflt, majflt, cmajflt.
     let mut fields = fields.skip(4);
@@ -53,12 +45,12 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
     Some(StatLine {
         pid,
         comm,
-        state,
-        ppid,
-        pgid,
-        sid,
-        tty_nr,
-        tpgid,
+        state: ids.state,
+        ppid: ids.ppid,
+        pgid: ids.pgid,
+        sid: ids.sid,
+        tty_nr: ids.tty_nr,
+        tpgid: ids.tpgid,
         flags,
         cpu_ticks: utime.saturating_add(stime),
         nice,

@@ -14,14 +14,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let [table_area, legend] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
     // The explorer itself, its shell stand-in and the subject.
-    let mut lab_pids = vec![std::process::id() as i32];
-    lab_pids.extend(
-        app.lab
-            .as_ref()
-            .map(|l| [l.session_pid, l.subject_pid])
-            .into_iter()
-            .flatten(),
-    );
+    let lab_pids: Vec<i32> = app
+        .lab
+        .as_ref()
+        .map(|l| vec![l.lab_pid, l.session_pid, l.subject_pid])
+        .unwrap_or_default();
     let rows = view.visible();
     let room = table_area.height.saturating_sub(3) as usize;
     let first = view.selected.saturating_sub(room.saturating_sub(1));
