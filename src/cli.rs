@@ -249,6 +249,9 @@ Exit status: 0 when the process could be inspected, 1 when it cannot be read.")]
         #[command(subcommand)]
         command: LessonsCommand,
     },
+    /// (internal) removes what a lab left on disk once the lab has ended, however it ended.
+    #[command(name = "__janitor", hide = true)]
+    Janitor,
     /// (internal) the shell stand-in that owns the subject's terminal session.
     #[command(name = "__session", hide = true)]
     Session {

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use daemonlab::cli::{Cli, Command, LessonsCommand, LocksCommand, SyslogMode};
+use daemonlab::janitor::Janitor;
 use daemonlab::lab::guard::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
@@ -54,6 +55,7 @@ fn start_log(path: &std::path::Path, level: daemonlab::cli::LogLevel) -> std::io
 
 fn run(cli: &Cli) -> ExitCode {
     match cli.command.clone() {
+        Some(Command::Janitor) => ExitCode::from(daemonlab::janitor::main() as u8),
         Some(Command::Session { pty, subject_args }) => {
             let subject_exe = match std::env::current_exe() {
                 Ok(exe) => exe,
@@ -297,8 +299,8 @@ fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<
     Ok(())
 }
 
-/// `daemonlab syslogd`: the lab's receiver in the foreground; SIGINT or SIGTERM removes
-/// the socket and ends it.
+/// `daemonlab syslogd`: the lab's receiver in the foreground; SIGINT, SIGTERM or SIGHUP
+/// (its terminal closed) removes the socket and ends it.
 fn run_syslogd(
     socket: &std::path::Path,
     udp: Option<std::net::SocketAddr>,
@@ -316,6 +318,12 @@ fn run_syslogd(
         },
         ..SinkOptions::new(socket.to_path_buf())
     };
+    // Started before the bind and dropped after the sink: if this process is killed, the
+    // janitor removes the socket (only while it is still the one bound here).
+    let janitor = std::env::current_exe()
+        .and_then(|exe| Janitor::start(&exe))
+        .map_err(|e| tracing::warn!(error = %e, "no janitor for the socket"))
+        .ok();
     let sink = match Sink::bind(&options) {
         Ok(sink) => sink,
         Err(e) => {
@@ -323,6 +331,9 @@ fn run_syslogd(
             return ExitCode::FAILURE;
         }
     };
+    if let (Some(janitor), Ok(entry)) = (&janitor, daemonlab::janitor::Entry::socket(sink.path())) {
+        janitor.add(&entry);
+    }
     eprintln!(
         "daemonlab syslogd: listening on {} — try: logger -u {} hello",
         sink.path().display(),
@@ -337,7 +348,7 @@ fn run_syslogd(
     }
     let stop = StopHandle::new();
     let on_signal = stop.clone();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
                 if signals.forever().next().is_some() {
@@ -367,27 +378,61 @@ fn run_syslogd(
     }
 }
 
-/// A private 0700 directory for a default pid file (/run and /var/run need root).
-fn private_dir() -> Result<tempfile::TempDir, daemonlab::lab::LabError> {
-    daemonlab::lab::private_runtime_dir(None)
+/// A private 0700 directory for a default pid file (/run and /var/run need root), with a
+/// janitor that removes it even if this process is killed.
+struct PrivateDir {
+    dir: tempfile::TempDir,
+    _janitor: Option<Janitor>,
+}
+
+fn private_dir(exe: &std::path::Path) -> Result<PrivateDir, daemonlab::lab::LabError> {
+    let dir = daemonlab::lab::private_runtime_dir(None)?;
+    let janitor = match Janitor::start(exe) {
+        Ok(janitor) => {
+            if let Ok(entry) = daemonlab::janitor::Entry::dir(dir.path()) {
+                janitor.add(&entry);
+            }
+            Some(janitor)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no janitor: a kill -9 would leave the directory behind");
+            None
+        }
+    };
+    Ok(PrivateDir {
+        dir,
+        _janitor: janitor,
+    })
 }
 
 fn run_locks(command: LocksCommand) -> ExitCode {
-    let dir = match private_dir() {
-        Ok(dir) => dir,
-        Err(e) => {
-            eprintln!(
-                "daemonlab locks: cannot create a private directory for the pid file: {e} — pass --pidfile PATH in a directory you can write"
-            );
-            return ExitCode::FAILURE;
-        }
-    };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("daemonlab locks: cannot find its own executable: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    let given = match &command {
+        LocksCommand::Race { pidfile, .. } | LocksCommand::Hold { pidfile, .. } => pidfile.clone(),
+    };
+    // Only a default pid file needs a directory of the lab's own.
+    let dir = match given {
+        Some(_) => None,
+        None => match private_dir(&exe) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                eprintln!(
+                    "daemonlab locks: cannot create a private directory for the pid file: {e} — pass --pidfile PATH in a directory you can write"
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let default_pidfile = || {
+        dir.as_ref()
+            .map(|d| d.dir.path().join("daemonlab.pid"))
+            .unwrap_or_default()
     };
     match command {
         LocksCommand::Race {
@@ -397,7 +442,14 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             pidfile,
             format,
         } => {
-            let pidfile = pidfile.unwrap_or_else(|| dir.path().join("daemonlab.pid"));
+            let pidfile = pidfile.unwrap_or_else(default_pidfile);
+            // Whatever the inherited dispositions, a signal (`timeout`, Ctrl-C) ends the race
+            // at once; the contenders follow when their stdin closes, the janitor removes
+            // the directory.
+            if let Err(e) = end_lab_on_signals(Arc::default()) {
+                eprintln!("daemonlab locks race: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
             let options = locks::cli::RaceOptions {
                 contenders,
                 kind,
@@ -415,7 +467,7 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             }
         }
         LocksCommand::Hold { kind, pidfile } => {
-            let pidfile = pidfile.unwrap_or_else(|| dir.path().join("daemonlab.pid"));
+            let pidfile = pidfile.unwrap_or_else(default_pidfile);
             let _ = exe;
             let stop = locks::cli::StopHandle::new();
             stop.stop_on_stdin_eof();
@@ -457,6 +509,12 @@ fn run_experiment(
     format: Format,
     cli: &Cli,
 ) -> ExitCode {
+    // A signal ends the program at once: the experiment's labs follow through their
+    // lifelines, and their janitors remove what they left on disk (mounts included).
+    if let Err(e) = end_lab_on_signals(Arc::default()) {
+        eprintln!("daemonlab: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
     let options = match lab_options(cli) {
         Ok(options) => options,
         Err(code) => return code,

@@ -706,6 +706,11 @@ fn no_chdir(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
     let mounted = match mount_tmpfs(&dir) {
         Ok(m) => {
             ev.add(format!("mounted a tmpfs on {}", dir.display()));
+            // If the lab is killed mid-experiment, the janitor detaches it.
+            match crate::janitor::Entry::mount(&dir) {
+                Ok(entry) => lab.janitor().add(&entry),
+                Err(e) => tracing::warn!(error = %e, "cannot give the tmpfs to the janitor"),
+            }
             Some(m)
         }
         Err(e) => {

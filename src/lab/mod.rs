@@ -24,6 +24,7 @@ use nix::errno::Errno;
 use serde::Serialize;
 use tempfile::TempDir;
 
+use crate::janitor::{self, Janitor};
 use crate::probe::{self, Pid, ProbeError, ProcSnapshot};
 use crate::syslog::receiver::{self, Message, Receiver};
 use guard::Guard;
@@ -195,15 +196,26 @@ pub struct Lab {
     /// Where the subject's syslog messages go, in words for the UI.
     syslog_note: String,
     last: ProcSnapshot,
-    // Last, so the socket file is gone before the directory is removed.
+    // After the receiver, so the socket file is gone before the directory is removed.
     runtime: TempDir,
+    /// Removes the runtime directory (and /dev/log, mounts) if the lab dies before `Drop`
+    /// can; last, so it only exits after the lab's own cleanup.
+    janitor: Arc<Janitor>,
 }
 
 impl Lab {
     /// Start a subject as a shell job in a fresh pty session and wait until it runs.
     pub fn start(options: LabOptions) -> Result<Lab, LabError> {
+        let janitor = Arc::new(
+            Janitor::start(&options.exe).map_err(|source| LabError::Spawn {
+                exe: options.exe.clone(),
+                source,
+            })?,
+        );
         let runtime = private_runtime_dir(options.runtime_base.clone())?;
-        let (syslog, mut syslog_note, follow_journal) = bind_receiver(&options, runtime.path())?;
+        watch(&janitor, janitor::Entry::dir(runtime.path()));
+        let (syslog, mut syslog_note, follow_journal) =
+            bind_receiver(&options, runtime.path(), &janitor)?;
         let syslog = Arc::new(syslog);
         if let Some(addr) = options.syslog_udp {
             match syslog.add_udp(addr) {
@@ -331,6 +343,7 @@ impl Lab {
             syslog_note,
             last,
             runtime,
+            janitor,
         })
     }
 
@@ -589,6 +602,12 @@ impl Lab {
         Arc::clone(&self.guard)
     }
 
+    /// Removes what this lab leaves on disk if the lab dies first (experiments register
+    /// their mounts here).
+    pub fn janitor(&self) -> &Janitor {
+        &self.janitor
+    }
+
     /// The options this lab was started with.
     pub fn options(&self) -> &LabOptions {
         &self.options
@@ -685,6 +704,7 @@ fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeEr
 fn bind_receiver(
     options: &LabOptions,
     runtime: &Path,
+    janitor: &Janitor,
 ) -> Result<(Receiver, String, bool), LabError> {
     let private = runtime.join("log");
     if options.system_syslog {
@@ -692,6 +712,8 @@ fn bind_receiver(
         if std::fs::symlink_metadata(dev_log).is_err()
             && let Ok(receiver) = Receiver::bind(dev_log, options.syslog_buffer)
         {
+            // A stale /dev/log would break every later logger on the machine.
+            watch(janitor, janitor::Entry::socket(dev_log));
             let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
                         for its lifetime (and removes it on exit)"
                 .to_string();
@@ -720,24 +742,49 @@ fn bind_receiver(
     Ok((receiver, note, false))
 }
 
-/// A new directory only we can enter (0700 from its creation, unique random name, never a
+/// Tell the janitor about something the lab just made; a failure only costs the cleanup
+/// after a crash, so it is logged, not fatal.
+fn watch(janitor: &Janitor, entry: std::io::Result<janitor::Entry>) {
+    match entry {
+        Ok(entry) => janitor.add(&entry),
+        Err(e) => tracing::warn!(error = %e, "cannot describe a lab file to the janitor"),
+    }
+}
+
+/// A new directory only we can enter (0700 whatever the umask, unique random name, never a
 /// path that already exists: mkdir does not follow a planted symlink), under `base` or
 /// `$XDG_RUNTIME_DIR` or the temp dir. It is removed when the value is dropped.
 pub fn private_runtime_dir(base: Option<PathBuf>) -> Result<TempDir, LabError> {
     use std::os::unix::fs::PermissionsExt;
     let base = base.unwrap_or_else(default_runtime_base);
-    tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix("daemonlab-")
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(&base)
-        .map_err(|source| LabError::RuntimeDir { dir: base, source })
+        .map_err(|source| LabError::RuntimeDir {
+            dir: base.clone(),
+            source,
+        })?;
+    // mkdir's mode passes through the umask (077 leaves 0700, 777 leaves 0000): set it on
+    // the directory we opened, not on a path that could have been swapped.
+    std::fs::File::open(dir.path())
+        .and_then(|d| d.set_permissions(std::fs::Permissions::from_mode(0o700)))
+        .map_err(|source| LabError::RuntimeDir { dir: base, source })?;
+    Ok(dir)
 }
 
+/// `$XDG_RUNTIME_DIR` when it names a directory, else `$TMPDIR` when set and not empty,
+/// else /tmp (an empty variable counts as unset, as in POSIX's confstr rules).
 fn default_runtime_base() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
+    let nonempty = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    nonempty("XDG_RUNTIME_DIR")
         .filter(|p| p.is_dir())
-        .unwrap_or_else(std::env::temp_dir)
+        .or_else(|| nonempty("TMPDIR"))
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
 /// Compare the subject's own answers with /proc; `Some(text)` names every mismatch.
