@@ -53,18 +53,22 @@ fn line<'a>(report: &'a ExperimentReport, words: &[&str]) -> &'a str {
 }
 
 #[test]
-fn no_setsid_the_hangup_kills_the_job_but_not_the_new_session() {
+fn no_setsid_the_hangup_reaches_the_job_only_while_the_shell_still_tracks_it() {
     let report = run(Experiment::NoSetsid);
     assert!(report.observed, "{:#?}", report.evidence);
+    // Still the job: the stand-in signalled its group, and the kernel saw it die of it.
+    assert!(line(&report, &["after the hangup: killed by SIGHUP"]).contains("pid"));
     assert!(
-        report
-            .evidence
-            .iter()
-            .any(|l| l.contains("after the hangup: killed by SIGHUP")),
-        "{:#?}",
-        report.evidence
+        line(
+            &report,
+            &["still in its table", "SIGHUP and SIGCONT to group"]
+        )
+        .contains("hangup")
     );
-    assert!(line(&report, &["after the hangup: alive"]).contains("tty ?"));
+    // Forked away: the stand-in had reaped the job and signalled no one; it lives, without a terminal.
+    line(&report, &["had ended and been reaped", "signalled no one"]);
+    assert!(line(&report, &["taken from it"]).contains("tty ?"));
+    assert!(line(&report, &["after the hangup: alive", "sid"]).contains("tty ?"));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::guard::pidfd_open;
 use super::protocol::{self, Reply, Request, SignalStyle};
-use super::session::{EXIT_NO_VHANGUP, EXIT_SIGHUP};
+use super::session::{EXIT_NO_VHANGUP, EXIT_SIGHUP, SessionEvent};
 use super::terminal::Pty;
 use super::{Lab, LabError, LabOptions, StepId};
 use crate::probe::{self, Pid, ProcSnapshot};
@@ -60,7 +60,9 @@ impl Experiment {
     /// A one-line title for menus.
     pub fn title(self) -> &'static str {
         match self {
-            Experiment::NoSetsid => "skip setsid(): the terminal's hangup kills the daemon",
+            Experiment::NoSetsid => {
+                "skip setsid(): a hangup reaches the shell's jobs, not what forked away"
+            }
             Experiment::NoSecondFork => {
                 "skip the second fork: a session leader can acquire a terminal again"
             }
@@ -94,8 +96,10 @@ impl Experiment {
     fn claim(self) -> &'static str {
         match self {
             Experiment::NoSetsid => {
-                "a process still in the shell's session (forked, no setsid) dies when the terminal hangs up; \
-                 after setsid it is in a session of its own and survives"
+                "on a hangup the shell sends SIGHUP only to jobs still in its table: the job itself dies; a \
+                 process that forked away (the shell reaped its parent and forgot the job) survives even \
+                 without setsid, but the kernel takes the terminal from everything in the session; after \
+                 setsid it was in a session of its own all along"
             }
             Experiment::NoSecondFork => {
                 "a session leader without a controlling terminal acquires one by opening a terminal without \
@@ -382,36 +386,54 @@ fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), std::io::Error> {
 // ---------------------------------------------------------------- 1. no setsid
 
 fn no_setsid(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
-    // Without setsid: forked (so not a group leader), still in the shell's session and group.
-    let mut lab = Lab::start(options.clone())?;
-    steps(&mut lab, &[StepId::Fork])?;
-    let before = lab.snapshot()?;
+    // 1. Still the job: no fork, so the shell still tracks it.
+    let lab = Lab::start(options.clone())?;
+    let job = lab.snapshot()?;
     let stand_in = lab.session_pid();
     ev.add(format!(
-        "without setsid: {} — the stand-in's session is {stand_in}",
-        ids(&before)
+        "still the job (no fork): {} — the stand-in's session is {stand_in}",
+        ids(&job)
     ));
-    let pidfd = track(&lab, before.pid)?;
-    let stand_in_fd = pidfd_open(stand_in).ok();
-    lab.hang_up()?;
-    let died = wait_exit(&pidfd, Duration::from_secs(3));
-    if let Some(fd) = &stand_in_fd {
-        wait_exit(fd, Duration::from_secs(3));
-    }
-    ev.add(hangup_line(stand_in));
-    let without = if died {
-        format!(
-            "pid {} after the hangup: {}",
-            before.pid,
-            describe_exit(before.pid)
-        )
-    } else {
-        format!("pid {} after the hangup: still running", before.pid)
-    };
-    ev.add(without);
+    let pidfd = track(&lab, job.pid)?;
+    hang_up_and_wait(&lab)?;
+    ev.add(hangup_line(&lab));
+    let ended = wait_exit(&pidfd, Duration::from_secs(3)).then(|| lab.how_it_ended());
+    ev.add(format!(
+        "pid {} after the hangup: {}",
+        job.pid,
+        ended.as_deref().unwrap_or("still running")
+    ));
+    let job_died = ended.is_some_and(|how| how.contains("SIGHUP"));
     drop(lab);
 
-    // With setsid: a session and group of its own; the stand-in's kill(-pgid) misses it.
+    // 2. Forked, no setsid: the shell reaped the parent, so the job is out of its table.
+    let mut lab = Lab::start(options.clone())?;
+    steps(&mut lab, &[StepId::Fork])?;
+    let forked = lab.snapshot()?;
+    let stand_in = lab.session_pid();
+    ev.add(format!(
+        "forked, without setsid: {} — still in session {stand_in}",
+        ids(&forked)
+    ));
+    hang_up_and_wait(&lab)?;
+    ev.add(hangup_line(&lab));
+    let after = lab.snapshot().ok().filter(|p| alive(p.pid));
+    ev.add(match &after {
+        Some(p) => format!(
+            "pid {} after the hangup: alive, {} — the terminal was taken from it",
+            forked.pid,
+            ids(p)
+        ),
+        None => format!(
+            "pid {} after the hangup: {}",
+            forked.pid,
+            describe_exit(forked.pid)
+        ),
+    });
+    let forked_survived = after.as_ref().is_some_and(|p| p.tty.is_none());
+    drop(lab);
+
+    // 3. With setsid: a session of its own; nothing of the old session reaches it.
     let mut lab = Lab::start(options.clone())?;
     steps(&mut lab, &[StepId::Fork, StepId::Setsid])?;
     let before = lab.snapshot()?;
@@ -420,39 +442,55 @@ fn no_setsid(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> 
         "with setsid: {} — no longer in session {stand_in}",
         ids(&before)
     ));
-    let stand_in_fd = pidfd_open(stand_in).ok();
-    lab.hang_up()?;
-    if let Some(fd) = &stand_in_fd {
-        wait_exit(fd, Duration::from_secs(3));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    ev.add(hangup_line(stand_in));
-    let survived = alive(before.pid);
-    let after = lab.snapshot().ok();
-    ev.add(match (&after, survived) {
-        (Some(p), true) => format!("pid {} after the hangup: alive, {}", before.pid, ids(p)),
-        _ => format!(
+    hang_up_and_wait(&lab)?;
+    ev.add(hangup_line(&lab));
+    let after = lab.snapshot().ok().filter(|p| alive(p.pid));
+    ev.add(match &after {
+        Some(p) => format!("pid {} after the hangup: alive, {}", before.pid, ids(p)),
+        None => format!(
             "pid {} after the hangup: {}",
             before.pid,
             describe_exit(before.pid)
         ),
     });
-    Ok(died && survived)
+    Ok(job_died && forked_survived && after.is_some())
 }
 
-fn hangup_line(stand_in: Pid) -> String {
-    match child_exit_code(stand_in) {
-        Some(EXIT_SIGHUP) => format!(
-            "hangup: vhangup(2) on the pty sent SIGHUP to the session leader (stand-in {stand_in}); like bash \
-             it sent SIGHUP and SIGCONT to its job's group and exited with status {EXIT_SIGHUP}"
-        ),
-        Some(EXIT_NO_VHANGUP) => format!(
-            "hangup: vhangup(2) was not permitted here (needs CAP_SYS_TTY_CONFIG), so the stand-in {stand_in} \
-             acted as on SIGHUP: SIGHUP and SIGCONT to its job's group, then exit {EXIT_NO_VHANGUP}"
-        ),
-        Some(code) => format!("hangup: the stand-in {stand_in} exited with status {code}"),
-        None => format!("hangup: the stand-in {stand_in} has not reported an exit status"),
+/// Hang up the lab's terminal and wait until the stand-in has gone.
+fn hang_up_and_wait(lab: &Lab) -> Result<(), LabError> {
+    let stand_in_fd = pidfd_open(lab.session_pid()).ok();
+    lab.hang_up()?;
+    if let Some(fd) = &stand_in_fd {
+        wait_exit(fd, Duration::from_secs(3));
     }
+    std::thread::sleep(Duration::from_millis(100));
+    Ok(())
+}
+
+/// What the stand-in said it did on the hangup, and how it arrived.
+fn hangup_line(lab: &Lab) -> String {
+    let stand_in = lab.session_pid();
+    let how = match child_exit_code(stand_in) {
+        Some(EXIT_SIGHUP) => "vhangup(2) hung up the pty; the kernel sent SIGHUP to the session leader".into(),
+        Some(EXIT_NO_VHANGUP) => {
+            "vhangup(2) was not permitted here (it needs CAP_SYS_TTY_CONFIG), so the stand-in acted as on SIGHUP"
+                .into()
+        }
+        Some(code) => format!("the stand-in exited with status {code}"),
+        None => "the stand-in has not reported an exit status".into(),
+    };
+    let did = lab.session_events().into_iter().find_map(|e| match e {
+        SessionEvent::HungUp { signalled, .. } => Some(signalled),
+        _ => None,
+    });
+    let did = match did {
+        Some(Some(group)) => format!(
+            "its job was still in its table, so like bash it sent SIGHUP and SIGCONT to group {group}"
+        ),
+        Some(None) => "its job had ended and been reaped, so like bash it signalled no one".into(),
+        None => "it did not say what it signalled".into(),
+    };
+    format!("hangup (stand-in {stand_in}): {how}; {did}")
 }
 
 // ---------------------------------------------------------------- 2. no second fork

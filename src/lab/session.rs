@@ -39,6 +39,16 @@ pub enum SessionEvent {
         status: String,
         took_terminal_back: bool,
     },
+    /// The stand-in was hung up and is leaving. `signalled` is the job's process group
+    /// when the job was still in its table (so it got SIGHUP and SIGCONT, as bash sends
+    /// them); `None` when the job had already ended and been forgotten — then the stand-in
+    /// signalled nothing, because that group number may belong to someone else by now.
+    HungUp {
+        signalled: Option<i32>,
+        /// True when the hangup reached the stand-in as the kernel's SIGHUP; false when
+        /// vhangup(2) was refused and it acted as on SIGHUP without one.
+        kernel_sighup: bool,
+    },
 }
 
 /// Arguments of `daemonlab __session`.
@@ -160,6 +170,9 @@ fn run(args: SessionArgs) -> Result<(), String> {
     );
     set(Signal::SIGHUP, SigHandler::Handler(note_sighup));
 
+    // The job table: the job stays in it until the shell reaps the process it started.
+    *JOB.lock().unwrap_or_else(|e| e.into_inner()) = Some(subject);
+    let mut hangup_events = events.try_clone().map_err(|e| e.to_string())?;
     // No more forks from here on, so a second thread is fine: it reaps like a shell.
     std::thread::spawn(move || reap(subject, events));
 
@@ -175,7 +188,7 @@ fn run(args: SessionArgs) -> Result<(), String> {
             Err(e) => return Err(format!("poll: {e}")),
         }
         if fds[1].any().unwrap_or(false) {
-            hang_up(subject, EXIT_SIGHUP);
+            hang_up(&mut hangup_events, true, EXIT_SIGHUP);
         }
         if fds[0].any().unwrap_or(false) {
             match protocol::receive::<SessionControl>(&mut reader) {
@@ -184,7 +197,7 @@ fn run(args: SessionArgs) -> Result<(), String> {
                     // then sends SIGHUP to us, the session leader, and the pipe wakes us.
                     // SAFETY: plain system call without arguments.
                     if unsafe { libc::vhangup() } != 0 {
-                        hang_up(subject, EXIT_NO_VHANGUP);
+                        hang_up(&mut hangup_events, false, EXIT_NO_VHANGUP);
                     }
                 }
                 Ok(None) => return Ok(()),
@@ -216,27 +229,61 @@ extern "C" fn note_sighup(_: libc::c_int) {
     unsafe { libc::write(fd, b"h".as_ptr().cast(), 1) };
 }
 
+/// The job the stand-in still tracks: the process group it started, while the process it
+/// forked is unreaped. An unreaped child (even a zombie) pins its PID and so its group
+/// number, so signalling `-job` while holding this lock can only reach that job.
+static JOB: std::sync::Mutex<Option<Pid>> = std::sync::Mutex::new(None);
+
 /// What bash does on SIGHUP: SIGHUP, then SIGCONT (a stopped job must wake to die), to
-/// the job's process group; then leave. Whoever is still in that group gets them; a
-/// process that left it with setsid() does not.
-fn hang_up(job: Pid, status: i32) -> ! {
-    let group = Pid::from_raw(-job.as_raw());
-    let _ = nix::sys::signal::kill(group, Signal::SIGHUP);
-    let _ = nix::sys::signal::kill(group, Signal::SIGCONT);
+/// every job still in its table; then leave. A job the shell already reaped is not in the
+/// table and gets nothing from the shell — whatever still lives in that group survives
+/// unless the kernel itself signals it. A process that left with setsid() is never reached.
+fn hang_up(events: &mut UnixStream, kernel_sighup: bool, status: i32) -> ! {
+    let signalled = {
+        let job = JOB.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(job) = *job {
+            let group = Pid::from_raw(-job.as_raw());
+            let _ = nix::sys::signal::kill(group, Signal::SIGHUP);
+            let _ = nix::sys::signal::kill(group, Signal::SIGCONT);
+        }
+        job.map(Pid::as_raw)
+    };
+    let _ = protocol::send(
+        events,
+        &SessionEvent::HungUp {
+            signalled,
+            kernel_sighup,
+        },
+    );
     // Give the reaper thread a moment to report the job's end on the lifeline.
     std::thread::sleep(std::time::Duration::from_millis(200));
     std::process::exit(status)
 }
 
+/// Reap children as a shell does. Each exit is first seen with WNOWAIT, so the child stays
+/// a zombie — its PID and group still pinned — until the job table is updated under the
+/// lock `hang_up` signals under.
 fn reap(job: Pid, mut events: UnixStream) {
-    while let Ok(status) = waitpid(None, None) {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    loop {
+        let status = match waitid(Id::All, WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Ok(status) => status,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        };
         let (pid, text) = match status {
             WaitStatus::Exited(pid, code) => (pid, format!("exited with status {code}")),
             WaitStatus::Signaled(pid, signal, _) => (pid, format!("killed by {signal}")),
             _ => continue,
         };
-        let took_terminal_back =
-            pid == job && unistd::tcsetpgrp(borrow(0), unistd::getpgrp()).is_ok();
+        let took_terminal_back = {
+            let mut table = JOB.lock().unwrap_or_else(|e| e.into_inner());
+            if *table == Some(pid) {
+                *table = None;
+            }
+            let _ = waitpid(pid, None);
+            pid == job && unistd::tcsetpgrp(borrow(0), unistd::getpgrp()).is_ok()
+        };
         let event = SessionEvent::Reaped {
             pid: pid.as_raw(),
             status: text,

@@ -145,6 +145,15 @@ fn describe_event(event: &SessionEvent) -> String {
                 ""
             }
         ),
+        SessionEvent::HungUp { signalled, .. } => match signalled {
+            Some(group) => format!(
+                "shell stand-in was hung up: its job {group} was still in its table, so it sent \
+                 SIGHUP and SIGCONT to group {group}, then exited"
+            ),
+            None => "shell stand-in was hung up: its job had already ended and been reaped, so \
+                     it signalled no group (as bash), then exited"
+                .into(),
+        },
     }
 }
 
