@@ -22,7 +22,7 @@ use crate::probe::{self, Pid, ProcSnapshot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Experiment {
-    /// Fork but skip setsid(), then hang up the terminal.
+    /// Hang up the terminal: while still the job, forked without setsid(), after setsid().
     NoSetsid,
     /// Stay a session leader and open a terminal without O_NOCTTY.
     NoSecondFork,
