@@ -15,6 +15,7 @@ use daemonlab::ui::{self, UiOptions, theme::Theme};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     if let Some(path) = &cli.log {
         if let Err(e) = start_log(path, cli.log_level) {
@@ -28,6 +29,41 @@ fn main() -> ExitCode {
     let code = run(&cli);
     tracing::info!(?code, "daemonlab exits");
     code
+}
+
+/// The one place a closed output pipe is handled (`daemonlab … | head`): whatever still
+/// printed with `println!` and panicked on EPIPE ends quietly instead, with status 141 —
+/// what a shell reports for a program SIGPIPE killed, as it does for `ps | head`. Every
+/// other panic goes on to the usual hook.
+fn quiet_on_closed_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("Broken pipe") || text.contains("os error 32") {
+            std::process::exit(141);
+        }
+        previous(info);
+    }));
+}
+
+/// Write `text` to stdout; a reader that went away is a normal end (status 0).
+fn print_out(text: &str, who: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "daemonlab {who}: cannot write: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `--log FILE`: tracing events go to the file, appended, and nowhere else — the explorer
@@ -103,8 +139,9 @@ fn run(cli: &Cli) -> ExitCode {
         Some(Command::Inspect { pid, format }) => run_inspect(&pid, format),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "daemonlab", &mut std::io::stdout());
-            ExitCode::SUCCESS
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "daemonlab", &mut script);
+            print_out(&String::from_utf8_lossy(&script), "completions")
         }
         Some(Command::Man { dir: Some(dir) }) => match daemonlab::man::write_pages(&dir) {
             Ok(pages) => {
@@ -224,10 +261,10 @@ fn report_lesson_errors(dir: &std::path::Path, errors: &[lessons::LessonError]) 
 
 fn check_lessons(dir: &std::path::Path) -> ExitCode {
     match lessons::check_dir(dir) {
-        Ok(count) => {
-            println!("{}: {count} lessons, all valid", dir.display());
-            ExitCode::SUCCESS
-        }
+        Ok(count) => print_out(
+            &format!("{}: {count} lessons, all valid\n", dir.display()),
+            "lessons check",
+        ),
         Err(errors) => {
             report_lesson_errors(dir, &errors);
             ExitCode::FAILURE
@@ -460,6 +497,7 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             match locks::cli::race(options, &mut std::io::stdout().lock()) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("daemonlab locks race: {e}");
                     ExitCode::FAILURE
@@ -494,6 +532,9 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             match locks::cli::hold(options, &mut std::io::stdout().lock(), &stop) {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::FAILURE,
+                Err(locks::LockError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("daemonlab locks hold: {e}");
                     ExitCode::FAILURE
@@ -565,8 +606,7 @@ fn run_inspect(pid: &str, format: Format) -> ExitCode {
         Format::Json => daemonlab::audit::json_report(&audit),
         Format::Text | Format::Markdown => daemonlab::audit::text_report(&audit),
     };
-    println!("{}", text.trim_end());
-    ExitCode::SUCCESS
+    print_out(&format!("{}\n", text.trim_end()), "inspect")
 }
 
 /// `daemonlab ps`: the process table, headless.
