@@ -153,7 +153,8 @@ pub struct ExperimentReport {
 }
 
 /// Set to a number of milliseconds, makes the orphaned-group demo pause while its member is
-/// stopped: the tests' way to kill the lab at the worst moment. Not for users.
+/// stopped, and no-chdir while its tmpfs is mounted and busy: the tests' way to kill the
+/// lab at the worst moment. Not for users.
 pub const PAUSE_FOR_TESTS: &str = "DAEMONLAB_PAUSE_MEMBER_FOR_TESTS";
 
 /// Run one experiment on fresh labs started with `options` (the caller's own lab, if any,
@@ -646,12 +647,7 @@ fn sighup_not_ignored(options: &LabOptions, ev: &mut Evidence) -> Result<bool, L
     let stopped = probe::snapshot(member, None)?;
     // Test-only: hold the demo here, with the member stopped, so a test can kill the lab
     // at exactly this moment and check that the member still goes.
-    if let Some(ms) = std::env::var(PAUSE_FOR_TESTS)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        std::thread::sleep(Duration::from_millis(ms.min(10_000)));
-    }
+    pause_for_tests();
     ev.add(format!(
         "orphaned group: the job {} forked member {member}: {}",
         job.pid,
@@ -689,6 +685,16 @@ fn sighup_not_ignored(options: &LabOptions, ev: &mut Evidence) -> Result<bool, L
     let _ = pidfd_signal(&member_fd, libc::SIGKILL);
     drop(lab);
     Ok(hup_kills && orphan_rule)
+}
+
+/// Sleep for [`PAUSE_FOR_TESTS`] milliseconds (at most 10 s) when a test set it.
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var(PAUSE_FOR_TESTS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms.min(10_000)));
+    }
 }
 
 // ---------------------------------------------------------------- 4. no chdir
@@ -778,6 +784,8 @@ fn no_chdir(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
     let Some(mounted) = mounted else {
         return Ok(false);
     };
+    // Test-only: hold here, mounted and busy, so a test can end the lab at this moment.
+    pause_for_tests();
     let busy = umount(&dir);
     ev.add(format!(
         "umount({}): {}",
