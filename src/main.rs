@@ -423,19 +423,14 @@ struct PrivateDir {
 }
 
 fn private_dir(exe: &std::path::Path) -> Result<PrivateDir, daemonlab::lab::LabError> {
+    // The janitor first, so the directory is in its hands a moment after it exists.
+    let janitor = Janitor::start(exe)
+        .map_err(|e| tracing::warn!(error = %e, "no janitor: a kill -9 would leave the directory"))
+        .ok();
     let dir = daemonlab::lab::private_runtime_dir(None)?;
-    let janitor = match Janitor::start(exe) {
-        Ok(janitor) => {
-            if let Ok(entry) = daemonlab::janitor::Entry::dir(dir.path()) {
-                janitor.add(&entry);
-            }
-            Some(janitor)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "no janitor: a kill -9 would leave the directory behind");
-            None
-        }
-    };
+    if let (Some(janitor), Ok(entry)) = (&janitor, daemonlab::janitor::Entry::dir(dir.path())) {
+        janitor.add(&entry);
+    }
     Ok(PrivateDir {
         dir,
         _janitor: janitor,
@@ -450,6 +445,15 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Whatever the inherited dispositions, a signal (`timeout`, Ctrl-C) ends a race at
+    // once: the contenders follow when their stdin closes, the janitor removes the
+    // directory. (`hold` stops on its own signals, below, and cleans up as it returns.)
+    if matches!(command, LocksCommand::Race { .. })
+        && let Err(e) = end_lab_on_signals(Arc::default())
+    {
+        eprintln!("daemonlab locks race: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
     let given = match &command {
         LocksCommand::Race { pidfile, .. } | LocksCommand::Hold { pidfile, .. } => pidfile.clone(),
     };
@@ -480,13 +484,6 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             format,
         } => {
             let pidfile = pidfile.unwrap_or_else(default_pidfile);
-            // Whatever the inherited dispositions, a signal (`timeout`, Ctrl-C) ends the race
-            // at once; the contenders follow when their stdin closes, the janitor removes
-            // the directory.
-            if let Err(e) = end_lab_on_signals(Arc::default()) {
-                eprintln!("daemonlab locks race: cannot install signal handlers: {e}");
-                return ExitCode::FAILURE;
-            }
             let options = locks::cli::RaceOptions {
                 contenders,
                 kind,

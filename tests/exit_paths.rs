@@ -170,10 +170,8 @@ fn ours(tmp: &Path) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|&b| b == 0)
-                    .any(|var| var == marker.as_bytes())
-            })
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
         })
         .filter(|pid| common::running(*pid))
         .collect()
@@ -269,7 +267,10 @@ fn run(moment: Moment, path: ExitPath) {
             let deadline = Instant::now() + long;
             // The subject, the stand-in, the janitor, and ten contenders.
             while ours(tmp.path()).len() < 13 {
-                assert!(Instant::now() < deadline, "{label}: ten contenders never ran");
+                assert!(
+                    Instant::now() < deadline,
+                    "{label}: ten contenders never ran"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -286,7 +287,10 @@ fn run(moment: Moment, path: ExitPath) {
             } else {
                 ours(tmp.path()).len() < 6
             } {
-                assert!(Instant::now() < deadline, "{label}: the experiment never got going");
+                assert!(
+                    Instant::now() < deadline,
+                    "{label}: the experiment never got going"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -355,9 +359,18 @@ fn run(moment: Moment, path: ExitPath) {
         exited_after < Duration::from_secs(2),
         "{label}: the app took {exited_after:?} to exit"
     );
-    assert!(procs.is_empty(), "{label}: processes left after 2 s: {procs:?}");
-    assert!(files.is_empty(), "{label}: left on disk after 2 s: {files:?}");
-    assert!(mounts.is_empty(), "{label}: still mounted after 2 s: {mounts:?}");
+    assert!(
+        procs.is_empty(),
+        "{label}: processes left after 2 s: {procs:?}"
+    );
+    assert!(
+        files.is_empty(),
+        "{label}: left on disk after 2 s: {files:?}"
+    );
+    assert!(
+        mounts.is_empty(),
+        "{label}: still mounted after 2 s: {mounts:?}"
+    );
     assert_ne!(status.signal(), Some(libc::SIGABRT), "{label}: aborted");
     assert!(
         !logged.contains("panicked") || path == ExitPath::Panic,
