@@ -87,18 +87,16 @@ pub(crate) fn check_content(file: &File, path: &Path) -> Result<(), LockError> {
         source,
     };
     let len = file.metadata().map_err(read_error)?.len();
-    if len > MAX_PID_FILE_BYTES {
-        return Err(unsuitable(
-            path,
-            format!("it holds {len} bytes, far more than a process ID"),
-        ));
-    }
-    let mut buffer = [0u8; MAX_PID_FILE_BYTES as usize + 1];
+    // Enough to tell text from binary data; a PID needs far less.
+    let mut buffer = [0u8; 512];
     let n = file.read_at(&mut buffer, 0).map_err(read_error)?;
-    match content_problem(&buffer[..n]) {
-        None => Ok(()),
-        Some(what) => Err(unsuitable(path, what.to_string())),
-    }
+    let head = &buffer[..n];
+    let problem = match content_problem(head) {
+        Some(what) => what,
+        None if len > MAX_PID_FILE_BYTES => "it holds far more bytes than a process ID",
+        None => return Ok(()),
+    };
+    Err(unsuitable(path, format!("{problem} ({len} bytes)")))
 }
 
 /// Why `bytes` cannot be the content of a pid file, or `None` when it can: empty, or a
@@ -114,7 +112,14 @@ pub(crate) fn content_problem(bytes: &[u8]) -> Option<&'static str> {
     if !digits.is_empty() && digits.len() <= 20 && digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(if std::str::from_utf8(bytes).is_ok() {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(_) => true,
+        // A prefix may end inside a character: only a bad byte before the end is binary.
+        Err(e) => e.error_len().is_none(),
+    } && !bytes
+        .iter()
+        .any(|&b| b.is_ascii_control() && !matches!(b, b'\n' | b'\r' | b'\t'));
+    Some(if text {
         "it holds text, not a process ID"
     } else {
         "it holds binary data, not a process ID"
@@ -279,6 +284,8 @@ mod tests {
             (b"1234\n\n", "text"),
             (b"-1\n", "text"),
             (b"12\xff", "binary"),
+            (b"\x7fELF\x00\x01", "binary"),
+            ("thèse\n".as_bytes(), "text"),
         ] {
             let problem = content_problem(bad).unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert!(problem.contains(word), "{bad:?}: {problem}");
@@ -316,8 +323,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.pid");
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        for access in [Access::Lock, Access::Read] {
-            let text = open(&path, access).unwrap_err().to_string();
+        // On a thread, so a regression fails the test instead of hanging it. The open is
+        // also tried without the lstat in front, as if the path became a FIFO in between:
+        // then O_NONBLOCK alone keeps a read-only open from waiting for a writer.
+        let (done, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut results = vec![];
+            for access in [Access::Lock, Access::Read] {
+                results.push(open(&path, access).unwrap_err().to_string());
+                let (file, created) = open_or_create(&path, access).unwrap();
+                assert!(!created);
+                assert!(file.metadata().unwrap().file_type().is_fifo());
+            }
+            let _ = done.send(results);
+        });
+        let results = answer
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("opening a FIFO blocked");
+        for text in results {
             assert!(text.contains("FIFO"), "{text}");
         }
     }
