@@ -25,7 +25,9 @@ pub enum LocksCommand {
         kind: LockKind,
         #[arg(long, value_enum, default_value_t = LockMode::Try)]
         mode: LockMode,
-        /// The pid file (default: in a private runtime directory; /run needs root).
+        /// The pid file (default: in a private runtime directory; /run needs root). If it
+        /// exists it must be a regular file that is empty or holds a PID; anything else is
+        /// refused and left as it is.
         #[arg(long)]
         pidfile: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -40,6 +42,9 @@ pub enum LocksCommand {
     Hold {
         #[arg(long, value_enum, default_value_t = LockKind::Fcntl)]
         kind: LockKind,
+        /// The pid file (default: in a private runtime directory; /run needs root). If it
+        /// exists it must be a regular file that is empty or holds a PID; anything else is
+        /// refused and left as it is.
         #[arg(long)]
         pidfile: Option<PathBuf>,
     },

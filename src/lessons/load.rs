@@ -2,8 +2,9 @@
 //! per step. Every problem is collected so a teacher sees them all in one run.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::front_matter::{self, Parsed};
@@ -102,8 +103,34 @@ fn read_lesson(path: &Path, label: &str) -> Result<String, LessonError> {
             format!("cannot read the file: {e} — check that it exists and you may read it"),
         )
     };
-    let file = File::open(path).map_err(unreadable)?;
-    let size = file.metadata().map_err(unreadable)?.len();
+    let not_a_file = |kind: std::fs::FileType| {
+        error(
+            1,
+            format!(
+                "{} is {}, not a lesson file — nothing was read from it; remove it, or rename \
+                 it so its name does not end in .md",
+                name_of(path),
+                kind_words(kind)
+            ),
+        )
+    };
+    // Refuse by type before opening (stat follows a symlink to a lesson, which is fine):
+    // opening a FIFO for reading waits for a writer, and opening a device has effects.
+    let kind = fs::metadata(path).map_err(unreadable)?.file_type();
+    if !kind.is_file() {
+        return Err(not_a_file(kind));
+    }
+    // O_NONBLOCK in case the path was swapped for a FIFO since; fstat says what we got.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.file_type().is_file() {
+        return Err(not_a_file(meta.file_type()));
+    }
+    let size = meta.len();
     if size > MAX_LESSON_BYTES {
         return Err(too_big(size));
     }
@@ -124,6 +151,32 @@ fn read_lesson(path: &Path, label: &str) -> Result<String, LessonError> {
             format!("the file is not UTF-8 (first bad byte at column {column}) — save it as UTF-8"),
         )
     })
+}
+
+/// The last part of `path`, as a person would name the file.
+fn name_of(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// What a non-regular file is, with its article.
+fn kind_words(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
 }
 
 /// Parse `(label for errors, file name, text)` triples and check them as one set.

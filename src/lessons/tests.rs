@@ -332,6 +332,39 @@ fn an_unreadable_file_is_reported() {
 }
 
 #[test]
+fn a_fifo_named_like_a_lesson_is_refused_without_hanging_and_the_rest_still_checked() {
+    let dir = dir_with(&[
+        ("13-fork.md", lesson("fork", None).as_bytes()),
+        ("14-broken.md", b"no front matter\n"),
+    ]);
+    let fifo = dir.path().join("x.md");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // On a thread, so a regression fails the test instead of hanging it.
+    let path = dir.path().to_path_buf();
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(LessonSet::load_dir(&path).map(|s| s.lessons.len()));
+    });
+    let errors = result
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("loading a directory with a FIFO in it hung")
+        .unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].file.ends_with("14-broken.md"), "{errors:#?}");
+    assert_eq!(Path::new(&errors[1].file), fifo);
+    assert!(
+        errors[1].message.contains("x.md is a FIFO"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[1].message.contains("nothing was read"),
+        "{}",
+        errors[1]
+    );
+}
+
+#[test]
 fn a_file_over_the_limit_is_refused() {
     let mut text = lesson("a", None).into_bytes();
     text.resize(MAX_LESSON_BYTES as usize + 1, b'x');

@@ -116,20 +116,26 @@ impl Evidence {
 /// the *calling* process holds on the file (pitfall 3). A process holding the lock must use
 /// [`evidence_held`] instead.
 pub fn evidence_for(pidfile: &Path) -> Evidence {
-    evidence_with(pidfile, std::fs::read_to_string(pidfile).ok())
+    // Through the pid-file checks: a FIFO or a device at the path must not hang or be read.
+    let content = super::pid_file::open(pidfile, super::pid_file::Access::Read)
+        .ok()
+        .and_then(|file| read_content(&file));
+    evidence_with(pidfile, content)
 }
 
 /// The evidence from inside the process that holds the lock: the content is read through
 /// the held descriptor (pread), so no other descriptor of the file is opened or closed.
 pub fn evidence_held(held: &Held) -> Evidence {
-    let file = held.file();
-    let content = file.metadata().ok().and_then(|meta| {
-        let mut buffer = vec![0u8; meta.len().min(4096) as usize];
-        let n = file.read_at(&mut buffer, 0).ok()?;
-        buffer.truncate(n);
-        String::from_utf8(buffer).ok()
-    });
-    evidence_with(held.path(), content)
+    evidence_with(held.path(), read_content(held.file()))
+}
+
+/// The pid file's text, read with pread through a descriptor already open.
+fn read_content(file: &std::fs::File) -> Option<String> {
+    let meta = file.metadata().ok()?;
+    let mut buffer = vec![0u8; meta.len().min(4096) as usize];
+    let n = file.read_at(&mut buffer, 0).ok()?;
+    buffer.truncate(n);
+    String::from_utf8(buffer).ok()
 }
 
 fn evidence_with(pidfile: &Path, content: Option<String>) -> Evidence {
@@ -287,7 +293,18 @@ impl Contenders {
 
     /// Start one contender; it tries the lock as soon as it runs. Returns its PID.
     pub fn spawn(&self, kind: LockKind, mode: LockMode) -> std::io::Result<i32> {
+        self.prepare_pid_file()?;
         self.start(kind, mode, false)
+    }
+
+    /// Check (and, if missing, create with mode 0644) the pid file before any contender
+    /// runs: a path that is not a usable pid file is refused here, once, with its reason;
+    /// and no contender can find a file another one created but has not chmodded yet (with
+    /// umask 277 that file is briefly 0400, unopenable for writing by anyone but root).
+    fn prepare_pid_file(&self) -> std::io::Result<()> {
+        super::pid_file::open(&self.pidfile, super::pid_file::Access::Lock)
+            .map(drop)
+            .map_err(std::io::Error::other)
     }
 
     /// Start `n` contenders and release them together: each starts, says `ready` and waits
@@ -299,6 +316,7 @@ impl Contenders {
         kind: LockKind,
         mode: LockMode,
     ) -> std::io::Result<Vec<i32>> {
+        self.prepare_pid_file()?;
         // Creating a process costs about a millisecond of kernel time, most of it while the
         // spawning thread waits for the exec: a few threads in parallel start a big batch
         // in a fraction of the time.

@@ -1,15 +1,16 @@
 //! The book's `already_running()` (APUE 13.5) for all three lock kinds, and the ways a third
 //! party can ask the kernel who holds a lock.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 
+use super::pid_file::{self, Access};
 use super::proc_locks::{self, FileId};
 use super::{LockKind, LockMode};
 
@@ -26,6 +27,13 @@ pub enum LockError {
         hint: &'static str,
         source: io::Error,
     },
+    /// Something is at the path that must not be used as a pid file (a user's text, a
+    /// symlink, a FIFO, a device...). Nothing was written, truncated or followed.
+    #[error("cannot use {} as a pid file: {what} — it was left as it was; pick another --pidfile", path.display())]
+    Unsuitable { path: PathBuf, what: String },
+    /// The path is on a kernel file system such as /proc: refused before any open.
+    #[error("cannot use {} as a pid file: it is on {fs}, which belongs to the kernel and is no place for files — nothing was opened there; use --pidfile in a directory you own", path.display())]
+    KernelFs { path: PathBuf, fs: &'static str },
     /// The lock call failed for a reason other than "someone holds it".
     #[error("cannot lock pid file {} with {kind}: {reason} — {hint}", path.display())]
     Lock {
@@ -88,9 +96,12 @@ impl Held {
     }
 }
 
-/// The book's `already_running()`: open (creating, mode 0644 before the umask) and
-/// write-lock the whole pid file. If another process holds it, report `AlreadyRunning` with
-/// its PID; otherwise truncate the file and write our PID followed by a newline.
+/// The book's `already_running()`: open (creating it with mode 0644, whatever the umask)
+/// and write-lock the whole pid file. If another process holds it, report `AlreadyRunning`
+/// with its PID; otherwise truncate the file and write our PID followed by a newline.
+///
+/// Unlike the book's version, a path that holds anything but a PID (or nothing) is refused
+/// and left untouched: see `pid_file` for what is checked.
 ///
 /// The book's version writes the PID with a trailing NUL byte; we write `"PID\n"` only, which
 /// is what `cat`, `kill $(cat file)` and every pid-file reader expect.
@@ -109,7 +120,7 @@ pub fn already_running_notify(
     mode: LockMode,
     on_wait: &mut dyn FnMut(Option<i32>),
 ) -> Result<Outcome, LockError> {
-    let file = open_pid_file(path)?;
+    let file = pid_file::open(path, Access::Lock)?;
     let lock_error = |source: Errno| lock_error(path, kind, source);
     // A holder that vanishes between our failed attempt and the question "who?" leaves us
     // with nobody to name; trying again then usually wins the lock instead.
@@ -134,6 +145,9 @@ pub fn already_running_notify(
 }
 
 fn acquired(file: File, path: &Path, kind: LockKind) -> Result<Outcome, LockError> {
+    // Look again now that the lock is ours: the file may have been replaced by text since
+    // it was opened, and nothing but a PID may be truncated.
+    pid_file::check_content(&file, path)?;
     let pid = format!("{}\n", std::process::id());
     // Truncate first: a shorter PID must not leave digits of a longer, older one behind.
     file.set_len(0)
@@ -148,36 +162,6 @@ fn acquired(file: File, path: &Path, kind: LockKind) -> Result<Outcome, LockErro
         path: path.to_path_buf(),
         kind,
     }))
-}
-
-fn open_pid_file(path: &Path) -> Result<File, LockError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o644)
-        .open(path)
-        .map_err(|source| {
-            let hint = match source.raw_os_error().map(Errno::from_raw) {
-                Some(Errno::EACCES | Errno::EPERM | Errno::EROFS) => {
-                    "use --pidfile in a directory you own"
-                }
-                Some(Errno::ENOENT) => {
-                    "create its directory first, or use --pidfile in a directory that exists"
-                }
-                Some(Errno::EISDIR) => "point --pidfile at a file, not a directory",
-                Some(Errno::ENOTDIR) => "a part of the path is not a directory; check --pidfile",
-                _ => "check the path, or use --pidfile somewhere else",
-            };
-            LockError::Open {
-                action: if path.exists() { "open" } else { "create" },
-                path: path.to_path_buf(),
-                reason: describe(&source),
-                hint,
-                source,
-            }
-        })
 }
 
 fn lock_error(path: &Path, kind: LockKind, source: Errno) -> LockError {
@@ -420,7 +404,7 @@ pub enum Probe {
 /// for flock, which has no "test" call. Note that fcntl and OFD tests never report the
 /// caller's own process's POSIX locks, so ask from another process.
 pub fn probe(path: &Path, kind: LockKind) -> io::Result<Probe> {
-    let file = OpenOptions::new().read(true).open(path)?;
+    let file = pid_file::open(path, Access::Read).map_err(io::Error::other)?;
     let busy = match kind {
         LockKind::Fcntl => get_lock(file.as_fd(), false)?.is_some(),
         LockKind::Ofd => get_lock(file.as_fd(), true)?.is_some(),
@@ -458,7 +442,8 @@ mod tests {
         for kind in LockKind::ALL {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("x.pid");
-            std::fs::write(&path, "99999999999 stale and long\n").unwrap();
+            // A stale PID longer than ours: truncation must leave none of its digits.
+            std::fs::write(&path, "99999999999\n").unwrap();
             let held = held(already_running(&path, kind, LockMode::Try).unwrap());
             assert_eq!(
                 std::fs::read_to_string(&path).unwrap(),
@@ -527,19 +512,41 @@ mod tests {
     }
 
     #[test]
-    fn pid_file_mode_is_0644_less_the_umask() {
+    fn pid_file_mode_is_0644_whatever_the_umask() {
+        // fchmod after creation: the umask (read from /proc, tests run in parallel threads
+        // and must not change it) does not take bits away from the lab's own pid file.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.pid");
         let _held = held(already_running(&path, LockKind::Fcntl, LockMode::Try).unwrap());
         let mode = std::fs::metadata(&path).unwrap().mode() & 0o777;
-        // Read the umask without changing it (tests run in parallel threads).
-        let umask = std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("Umask:"))
-            .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
-            .unwrap();
-        assert_eq!(mode, 0o644 & !umask);
+        assert_eq!(mode, 0o644);
+    }
+
+    #[test]
+    fn apue_shaped_and_empty_pid_files_are_taken_over() {
+        for content in [&b""[..], b"1234\n", b"1234\0"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("x.pid");
+            std::fs::write(&path, content).unwrap();
+            let _held = held(already_running(&path, LockKind::Fcntl, LockMode::Try).unwrap());
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                format!("{}\n", std::process::id())
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_appears_after_the_open_is_not_truncated() {
+        // The second look, under the lock, just before ftruncate.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pid");
+        std::fs::write(&path, "").unwrap();
+        let file = pid_file::open(&path, Access::Lock).unwrap();
+        std::fs::write(&path, "my thesis\n").unwrap();
+        let error = acquired(file, &path, LockKind::Fcntl).unwrap_err();
+        assert!(error.to_string().contains("holds text"), "{error}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"my thesis\n");
     }
 
     #[test]

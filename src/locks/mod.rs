@@ -10,6 +10,7 @@ pub mod cli;
 mod contender;
 mod contenders;
 mod engine;
+mod pid_file;
 pub mod pitfalls;
 pub mod proc_locks;
 

@@ -698,7 +698,8 @@ fn close_drops_lock(scene: &mut Scene, dir: &Path) -> io::Result<bool> {
     scene.kernel(&evidence_held(&held));
 
     // Any code in the process might do this: a config reader, a log rotator, a library.
-    let second = File::open(&path)?;
+    let second =
+        super::pid_file::open(&path, super::pid_file::Access::Read).map_err(io::Error::other)?;
     let second_fd = second.as_raw_fd();
     drop(second);
     scene.say(format!(
