@@ -248,6 +248,11 @@ impl Feed {
         counters
     }
 
+    /// [`Receiver::set_notify`], from the view's side.
+    pub fn set_notify(&self, notify: Notify) {
+        *lock(&self.shared.notify) = Some(notify);
+    }
+
     /// UDP receive-queue overflows (from /proc/net/udp) plus overwritten kmsg records.
     fn kernel_drops(&self) -> Option<u64> {
         let kmsg = self.shared.inbox().kmsg_lost;
