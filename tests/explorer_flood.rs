@@ -134,12 +134,12 @@ fn udp_flood_keeps_memory_bounded_and_q_quits() {
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
         client.set_nonblocking(true).unwrap();
         flood_until(stop, sent, move |d| {
-            client.send_to(d, addr.as_str()).or_else(|e| {
+            client.send_to(d, addr.as_str()).map_err(|e| {
                 // An ICMP port-unreachable from before the bind surfaces once: not fatal.
                 if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                    Err(std::io::ErrorKind::WouldBlock.into())
+                    std::io::ErrorKind::WouldBlock.into()
                 } else {
-                    Err(e)
+                    e
                 }
             })
         })
