@@ -1288,6 +1288,29 @@ mod tests {
     }
 
     #[test]
+    fn drop_removes_only_the_socket_it_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = Receiver::bind(&path, 3).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "a user's file").unwrap();
+        drop(receiver);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a user's file");
+        std::fs::remove_file(&path).unwrap();
+        let first = Receiver::bind(&path, 3).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let second = Receiver::bind(&path, 3).unwrap();
+        first.stop();
+        assert!(
+            matches!(first.last_removal(), Some(Removal::NotTouched(why)) if why.contains("another socket"))
+        );
+        drop(first);
+        assert!(path.exists(), "the second receiver's socket lives on");
+        drop(second);
+        assert!(!path.exists());
+    }
+
+    #[test]
     fn oversized_datagram_is_kept_cut_and_flagged() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");

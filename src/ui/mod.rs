@@ -300,7 +300,7 @@ impl EventLoop {
     }
 
     /// Take what is new from the receiver's ring, then draw one frame.
-    fn draw<B: Backend>(&mut self, terminal: &mut Terminal<B>) -> Result<(), B::Error> {
+    pub fn draw<B: Backend>(&mut self, terminal: &mut Terminal<B>) -> Result<(), B::Error> {
         self.wake.rearm();
         if let Some(source) = self.syslog.as_mut()
             && source.generation == self.app.generation
