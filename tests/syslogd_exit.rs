@@ -12,7 +12,19 @@ use std::time::{Duration, Instant};
 
 use daemonlab::syslog::tally::Tally;
 
-fn start(socket: &Path, stdout: Stdio) -> Child {
+/// A syslogd this test started; killed by its PID if a failed assertion leaves it.
+struct Syslogd(Option<Child>);
+
+impl Drop for Syslogd {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start(socket: &Path, stdout: Stdio) -> Syslogd {
     let child = Command::new(common::exe())
         .args(["syslogd", "--socket"])
         .arg(socket)
@@ -25,11 +37,12 @@ fn start(socket: &Path, stdout: Stdio) -> Child {
         assert!(Instant::now() < deadline, "syslogd did not bind");
         std::thread::sleep(Duration::from_millis(10));
     }
-    child
+    Syslogd(Some(child))
 }
 
 /// SIGTERM the syslogd this test started, by its PID; its exit summary.
-fn stop(mut child: Child) -> String {
+fn stop(mut syslogd: Syslogd) -> String {
+    let mut child = syslogd.0.take().unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -133,7 +146,7 @@ fn a_slow_reader_makes_it_drop_and_the_summary_says_how_many() {
             }
         }
     }
-    let out = sink.stdout.take().unwrap();
+    let out = sink.0.as_mut().unwrap().stdout.take().unwrap();
     let reader = std::thread::spawn(move || BufReader::new(out).lines().count() as u64);
     let summary = stop(sink);
     let printed = reader.join().unwrap();
