@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod hangup;
 pub mod janitor;
 pub mod lab;
 pub mod lessons;

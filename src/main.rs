@@ -399,11 +399,10 @@ fn run_syslogd(
         }
     }
     match sink.run(&mut std::io::stdout().lock(), &stop) {
-        Ok(counters) => {
-            eprintln!(
-                "daemonlab syslogd: {} received, {} malformed, {} folded; socket removed",
-                counters.received, counters.malformed, counters.folded
-            );
+        Ok(summary) => {
+            // The summary is the last word: a closed stderr must not turn it into a panic.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "daemonlab syslogd: {summary}");
             ExitCode::SUCCESS
         }
         // `daemonlab syslogd | head` ends the reader first: that is a normal end.

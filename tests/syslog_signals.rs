@@ -45,7 +45,7 @@ fn sigterm_stops_the_sink_and_removes_its_socket() {
     signals_handle.close();
     waiter.join().unwrap();
 
-    assert_eq!(counters.unwrap().received, 1);
+    assert_eq!(counters.unwrap().tally.received, 1);
     let out = String::from_utf8(out).unwrap();
     assert!(out.ends_with("daemon.info d: before the signal\n"), "{out}");
     assert!(!path.exists(), "the socket is removed");

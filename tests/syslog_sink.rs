@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use daemonlab::syslog::receiver::{Counters, MAX_DATAGRAM};
+use daemonlab::syslog::receiver::MAX_DATAGRAM;
+use daemonlab::syslog::sink::SinkSummary;
 use daemonlab::syslog::sink::{OutputFormat, Sink, SinkOptions, StopHandle};
 
 /// Output the test can read while the sink thread writes it.
@@ -50,7 +51,7 @@ impl Shared {
 struct Running {
     stop: StopHandle,
     out: Shared,
-    thread: JoinHandle<std::io::Result<Counters>>,
+    thread: JoinHandle<std::io::Result<SinkSummary>>,
 }
 
 fn start(options: SinkOptions) -> (Running, Option<std::net::SocketAddr>) {
@@ -124,8 +125,8 @@ fn text_output_survives_garbage_and_stops_cleanly() {
 
     running.stop.stop();
     let counters = running.thread.join().unwrap().unwrap();
-    assert_eq!(counters.received, garbage.len() as u64 + 1);
-    assert_eq!(counters.malformed, 6);
+    assert_eq!(counters.tally.received, garbage.len() as u64 + 1);
+    assert_eq!(counters.tally.malformed, 6);
     assert!(!path.exists(), "the socket is removed on stop");
     assert!(client.send(b"<30>after").is_err());
 }
@@ -205,7 +206,7 @@ fn stop_reports_pending_repeats_first() {
     running.stop.stop();
     let counters = running.thread.join().unwrap().unwrap();
     let lines = running.out.lines();
-    assert_eq!(counters.folded, 2);
+    assert_eq!(counters.tally.folded, 2);
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(
         lines[1].ends_with("d: last message repeated 2 times"),

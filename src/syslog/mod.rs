@@ -6,6 +6,7 @@ pub mod journal;
 pub mod parse;
 pub mod receiver;
 pub mod sink;
+pub mod tally;
 
 use serde::{Deserialize, Serialize};
 

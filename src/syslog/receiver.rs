@@ -35,6 +35,7 @@ use nix::sys::socket::{
 use serde::{Serialize, Serializer};
 
 use super::parse::{self, Parsed, escape_bytes};
+use super::tally::Cursor;
 use super::{Facility, Severity};
 use crate::probe::Pid;
 
@@ -43,8 +44,9 @@ pub const MAX_DATAGRAM: usize = 64 * 1024;
 /// How many messages the ring keeps before dropping the oldest.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 /// How many bytes of messages the ring keeps: a flood of 64 KiB garbage must not take
-/// gigabytes just because the count is below the capacity.
-pub const DEFAULT_MAX_BYTES: usize = 64 * 1024 * 1024;
+/// gigabytes just because the count is below the capacity. 16 MiB keeps the explorer well
+/// under 64 MiB whatever arrives.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
 /// How long a run of repeats may stay unreported, as classic syslogd's first interval.
 pub const DEFAULT_FOLD_FLUSH: Duration = Duration::from_secs(30);
 
@@ -104,6 +106,10 @@ pub struct Message {
     pub source: Source,
     /// 0 for a real message; N for the synthetic "last message repeated N times".
     pub repeats: u32,
+    /// How many real (not "repeated") messages the ring had stored up to and including
+    /// this entry: a reader that sees it jump knows how many it missed.
+    #[serde(skip)]
+    pub stored: u64,
 }
 
 fn unix_seconds<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -154,11 +160,13 @@ impl Message {
             raw,
             source,
             repeats: 0,
+            stored: 0,
         }
     }
 
-    /// What the ring's byte budget charges for this message.
-    fn cost(&self) -> usize {
+    /// What the ring's byte budget charges for this message; views that keep copies
+    /// use it for their own budget.
+    pub fn cost(&self) -> usize {
         std::mem::size_of::<Message>()
             + self.raw.len()
             + self.text.len()
@@ -213,6 +221,52 @@ impl Default for ReceiverOptions {
 /// channel) and do not call back into the receiver's stop, start, add_* or set_listener.
 pub type Listener = Box<dyn Fn(&Message) + Send>;
 
+/// Called on the receiver's thread once per batch that changed the ring or the counts;
+/// the same rules as [`Listener`].
+pub type Notify = Box<dyn Fn() + Send>;
+
+/// A view's handle on a receiver: reads the ring and the counters from any thread.
+#[derive(Clone)]
+pub struct Feed {
+    shared: Arc<Shared>,
+}
+
+impl Feed {
+    /// What arrived since `cursor` last read (at most the newest `max` entries), oldest
+    /// first; the cursor's tally is brought up to date under the same lock, so it always
+    /// balances. Entries left out by `max` count as dropped.
+    pub fn read(&self, cursor: &mut Cursor, max: usize) -> Vec<Message> {
+        let messages = self.shared.inbox().read(cursor, max);
+        cursor.tally.kernel_dropped = self.kernel_drops();
+        messages
+    }
+
+    /// Everything counted so far; see [`Counters`].
+    pub fn counters(&self) -> Counters {
+        let mut counters = self.shared.inbox().counters();
+        counters.kernel_drops = self.kernel_drops();
+        counters
+    }
+
+    /// [`Receiver::set_notify`], from the view's side.
+    pub fn set_notify(&self, notify: Notify) {
+        *lock(&self.shared.notify) = Some(notify);
+    }
+
+    /// UDP receive-queue overflows (from /proc/net/udp) plus overwritten kmsg records.
+    fn kernel_drops(&self) -> Option<u64> {
+        let kmsg = self.shared.inbox().kmsg_lost;
+        let inodes = lock(&self.shared.udp_inodes).clone();
+        udp::drops(&inodes).map(|udp| udp + kmsg)
+    }
+}
+
+impl fmt::Debug for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feed").finish_non_exhaustive()
+    }
+}
+
 /// A bound receiver with its thread; dropping it stops the thread and removes the socket.
 pub struct Receiver {
     path: PathBuf,
@@ -240,13 +294,18 @@ impl Receiver {
     /// [`Receiver::bind`] with every option.
     pub fn with_options(path: &Path, options: ReceiverOptions) -> io::Result<Receiver> {
         let unix = bind_unix(path)?;
+        let id = unix.1;
         Receiver::spawn(path, options, unix).inspect_err(|_| {
             // Nobody will read the socket we bound: leave no name behind.
-            let _ = std::fs::remove_file(path);
+            remove_socket(path, id);
         })
     }
 
-    fn spawn(path: &Path, options: ReceiverOptions, unix: OwnedFd) -> io::Result<Receiver> {
+    fn spawn(
+        path: &Path,
+        options: ReceiverOptions,
+        unix: (OwnedFd, FileId),
+    ) -> io::Result<Receiver> {
         let (wake_tx, wake_rx) = UnixDatagram::pair()?;
         wake_tx.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
@@ -259,13 +318,16 @@ impl Receiver {
             running: AtomicBool::new(true),
             kmsg: AtomicBool::new(false),
             udp_inodes: Mutex::new(Vec::new()),
+            notify: Mutex::new(None),
+            bound: Mutex::new(Some(unix.1)),
+            removal: Mutex::new(None),
         });
         let worker = Worker {
             shared: Arc::clone(&shared),
             commands: inbox,
             wake: wake_rx,
             path: path.to_path_buf(),
-            inputs: vec![Input::Unix(unix)],
+            inputs: vec![Input::Unix(unix.0)],
             buffer: vec![0; MAX_DATAGRAM],
             control: nix::cmsg_space!(libc::ucred),
             batch: Vec::new(),
@@ -297,11 +359,28 @@ impl Receiver {
 
     /// Everything counted so far; see [`Counters`].
     pub fn counters(&self) -> Counters {
-        let mut counters = self.shared.inbox().counters();
-        let inodes = lock(&self.shared.udp_inodes).clone();
-        counters.kernel_drops =
-            udp::drops(&inodes).map(|udp| udp + counters.kernel_drops.unwrap_or(0));
-        counters
+        self.feed().counters()
+    }
+
+    /// A handle for a view on another thread (the explorer's screen): it reads the ring
+    /// and the counters, and outlives nothing (the receiver still stops on drop).
+    pub fn feed(&self) -> Feed {
+        Feed {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Call `notify` on the receiver's thread once for every batch stored from now on:
+    /// a cheap "something is new" for a view that reads the ring itself with a
+    /// [`Feed`], instead of one event per message. Keep it short; replaces any previous.
+    pub fn set_notify(&self, notify: Notify) {
+        *lock(&self.shared.notify) = Some(notify);
+    }
+
+    /// What the receiver found at its path the last time it let go of the socket
+    /// (stop or drop): removed, already gone, or something else left untouched.
+    pub fn last_removal(&self) -> Option<Removal> {
+        lock(&self.shared.removal).clone()
     }
 
     /// The messages still in the ring, oldest first.
@@ -401,7 +480,7 @@ impl Receiver {
         let _lifecycle = lock(&self.lifecycle);
         if self.is_running() && !self.control.call(Command::StopUnix) {
             // The thread is gone; the socket closed with it, only the name is left.
-            let _ = std::fs::remove_file(&self.path);
+            self.shared.let_go(&self.path);
             self.shared.running.store(false, Ordering::SeqCst);
         }
     }
@@ -413,12 +492,11 @@ impl Receiver {
         if self.is_running() {
             return Ok(());
         }
-        let unix = bind_unix(&self.path)?;
+        let (unix, id) = bind_unix(&self.path)?;
+        *lock(&self.shared.bound) = Some(id);
         self.control
             .attach(Input::Unix(unix), &self.path)
-            .inspect_err(|_| {
-                let _ = std::fs::remove_file(&self.path);
-            })
+            .inspect_err(|_| self.shared.let_go(&self.path))
     }
 
     /// Whether the Unix socket is bound and read.
@@ -458,13 +536,14 @@ impl Drop for Receiver {
         }
         // Still marked running only if the thread died before closing the socket.
         if self.is_running() {
-            let _ = std::fs::remove_file(&self.path);
+            self.shared.let_go(&self.path);
         }
     }
 }
 
-/// A socket bound at `path`, non-blocking, asking for senders' credentials.
-fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
+/// A socket bound at `path`, non-blocking, asking for senders' credentials, with the
+/// identity of the file the bind created.
+fn bind_unix(path: &Path) -> io::Result<(OwnedFd, FileId)> {
     let named = |e: Errno| {
         let hint = match e {
             Errno::EADDRINUSE => {
@@ -489,7 +568,78 @@ fn bind_unix(path: &Path) -> io::Result<OwnedFd> {
     // Before bind, so that a failure leaves no socket file behind.
     setsockopt(&socket, sockopt::PassCred, &true).map_err(named)?;
     bind(socket.as_raw_fd(), &UnixAddr::new(path).map_err(named)?).map_err(named)?;
-    Ok(socket)
+    // The socket's own fstat names sockfs, not the file: ask the path, without following.
+    let stat = nix::sys::stat::lstat(path).map_err(named)?;
+    Ok((
+        socket,
+        FileId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        },
+    ))
+}
+
+/// Which file a path named: device and inode, as lstat(2) gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: libc::dev_t,
+    ino: libc::ino_t,
+}
+
+/// What the receiver found at its path when it let go of its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// It was still the socket this receiver bound: removed.
+    Removed,
+    /// Nothing was there any more.
+    AlreadyGone,
+    /// Something else was there (another receiver's socket, a user's file): left as it
+    /// was. The text says what, in words.
+    NotTouched(String),
+}
+
+impl fmt::Display for Removal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Removal::Removed => f.write_str("socket removed"),
+            Removal::AlreadyGone => f.write_str("socket already gone"),
+            Removal::NotTouched(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Remove `path` only if it is still the socket `id` (never following a symlink); say
+/// what was done. Someone may have removed it and bound their own since: that one lives.
+fn remove_socket(path: &Path, id: FileId) -> Removal {
+    use nix::sys::stat::SFlag;
+    let stat = match nix::sys::stat::lstat(path) {
+        Ok(stat) => stat,
+        Err(Errno::ENOENT) => return Removal::AlreadyGone,
+        Err(e) => {
+            return Removal::NotTouched(format!(
+                "cannot check {}: {e}: not touched",
+                path.display()
+            ));
+        }
+    };
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    let same = stat.st_dev == id.dev && stat.st_ino == id.ino;
+    let why = if kind == SFlag::S_IFSOCK && same {
+        return match std::fs::remove_file(path) {
+            Ok(()) => Removal::Removed,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Removal::AlreadyGone,
+            Err(e) => Removal::NotTouched(format!("cannot remove {}: {e}", path.display())),
+        };
+    } else if kind == SFlag::S_IFREG {
+        "a regular file, not a stale socket"
+    } else if kind == SFlag::S_IFSOCK {
+        "another socket, not the one this receiver bound"
+    } else if kind == SFlag::S_IFLNK {
+        "a symbolic link, not the socket this receiver bound"
+    } else {
+        "not the socket this receiver bound"
+    };
+    Removal::NotTouched(format!("{} is {why}: not touched", path.display()))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -510,6 +660,13 @@ struct Shared {
     /// /dev/kmsg is attached to the thread.
     kmsg: AtomicBool,
     udp_inodes: Mutex<Vec<u64>>,
+    /// Called once per stored batch; see [`Receiver::set_notify`].
+    notify: Mutex<Option<Notify>>,
+    /// The file the Unix socket was bound as, while it is bound: the only thing at the
+    /// path the receiver will ever remove.
+    bound: Mutex<Option<FileId>>,
+    /// What happened at the path the last time the receiver let go of it.
+    removal: Mutex<Option<Removal>>,
 }
 
 impl Shared {
@@ -517,18 +674,38 @@ impl Shared {
         lock(&self.inbox)
     }
 
+    /// The socket is closed or about to be: remove its name if it is still ours.
+    fn let_go(&self, path: &Path) {
+        let Some(id) = lock(&self.bound).take() else {
+            return;
+        };
+        let removal = remove_socket(path, id);
+        if let Removal::NotTouched(why) = &removal {
+            tracing::warn!(%why, "the syslog socket's path holds something else");
+        }
+        *lock(&self.removal) = Some(removal);
+    }
+
     /// Change the inbox under its lock; then, outside it (so that a listener may read
     /// the ring), wake waiters and tell the listener what was stored.
     fn update(&self, change: impl FnOnce(&mut Inbox)) {
-        let (stored, waiters) = {
+        let (stored, waiters, changed) = {
             let mut inbox = self.inbox();
             inbox.copies = self.has_listener.load(Ordering::Acquire);
+            let before = (inbox.received, inbox.pushed);
             change(&mut inbox);
-            (std::mem::take(&mut inbox.stored), inbox.waiters)
+            let changed = before != (inbox.received, inbox.pushed);
+            (std::mem::take(&mut inbox.stored), inbox.waiters, changed)
         };
         // A futex wake-up per batch is measurable at flood rates: only when someone waits.
         if waiters > 0 {
             self.ready.notify_all();
+        }
+        if stored.is_empty() && !changed {
+            return;
+        }
+        if let Some(notify) = lock(&self.notify).as_ref() {
+            notify();
         }
         if stored.is_empty() {
             return;
@@ -570,6 +747,10 @@ struct Inbox {
     evicted: u64,
     truncated: u64,
     kmsg_lost: u64,
+    /// Entries ever pushed, real or "repeated": changes when the ring does.
+    pushed: u64,
+    /// Real (not "repeated") messages ever pushed; see [`Message::stored`].
+    stored_real: u64,
 }
 
 /// The fields of a stored message that a repeat must match and that its "repeated"
@@ -608,6 +789,8 @@ impl Inbox {
             evicted: 0,
             truncated: 0,
             kmsg_lost: 0,
+            pushed: 0,
+            stored_real: 0,
         }
     }
 
@@ -688,7 +871,10 @@ impl Inbox {
         self.push(entry);
     }
 
-    fn push(&mut self, message: Message) {
+    fn push(&mut self, mut message: Message) {
+        self.pushed += 1;
+        self.stored_real += u64::from(message.repeats == 0);
+        message.stored = self.stored_real;
         if self.copies {
             self.stored.push(message.clone());
         }
@@ -702,6 +888,39 @@ impl Inbox {
                 self.evicted += 1;
             }
         }
+    }
+
+    /// Everything after `cursor` (at most the newest `max` entries), moving it on and
+    /// bringing its tally up to date: entries the ring no longer holds, or that `max`
+    /// leaves out, count as dropped.
+    fn read(&self, cursor: &mut Cursor, max: usize) -> Vec<Message> {
+        let start = self.messages.partition_point(|m| m.seq <= cursor.seq);
+        let new = self.messages.len() - start;
+        let skip = new.saturating_sub(max);
+        let mut out = Vec::with_capacity(new - skip);
+        let tally = &mut cursor.tally;
+        for (i, message) in self.messages.range(start..).enumerate() {
+            let real = u64::from(message.repeats == 0);
+            // Real messages stored between the last one read and this one were evicted.
+            tally.dropped += message.stored.saturating_sub(cursor.stored + real);
+            cursor.stored = message.stored;
+            cursor.seq = message.seq;
+            if i < skip {
+                tally.dropped += real;
+            } else {
+                tally.shown += real;
+                out.push(message.clone());
+            }
+        }
+        // Stored since, and already evicted: the ring keeps its newest, so only when it
+        // was emptied some other way.
+        tally.dropped += self.stored_real.saturating_sub(cursor.stored);
+        cursor.stored = self.stored_real;
+        tally.received = self.received;
+        tally.folded = self.folded;
+        tally.malformed = self.malformed;
+        tally.truncated = self.truncated;
+        out
     }
 
     fn repeats_due(&self) -> Option<Instant> {
@@ -859,7 +1078,7 @@ impl Worker {
                 // A broken Unix socket also loses its name, so that clients see the
                 // receiver gone rather than a socket nobody reads.
                 if matches!(self.inputs[index], Input::Unix(_)) {
-                    let _ = std::fs::remove_file(&self.path);
+                    self.shared.let_go(&self.path);
                 }
                 self.detach(index);
             }
@@ -911,7 +1130,7 @@ impl Worker {
         let Some(index) = self.inputs.iter().position(|i| matches!(i, Input::Unix(_))) else {
             return;
         };
-        let _ = std::fs::remove_file(&self.path);
+        self.shared.let_go(&self.path);
         // After SHUT_RD the kernel refuses new datagrams but still hands out queued ones.
         let _ = shutdown(self.inputs[index].fd().as_raw_fd(), Shutdown::Read);
         loop {
@@ -1066,6 +1285,29 @@ mod tests {
         assert_eq!(kept[2].facility, None, "no PRI, no facility");
         drop(receiver);
         assert!(!path.exists(), "socket file removed on drop");
+    }
+
+    #[test]
+    fn drop_removes_only_the_socket_it_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = Receiver::bind(&path, 3).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "a user's file").unwrap();
+        drop(receiver);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a user's file");
+        std::fs::remove_file(&path).unwrap();
+        let first = Receiver::bind(&path, 3).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let second = Receiver::bind(&path, 3).unwrap();
+        first.stop();
+        assert!(
+            matches!(first.last_removal(), Some(Removal::NotTouched(why)) if why.contains("another socket"))
+        );
+        drop(first);
+        assert!(path.exists(), "the second receiver's socket lives on");
+        drop(second);
+        assert!(!path.exists());
     }
 
     #[test]

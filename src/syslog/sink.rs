@@ -22,8 +22,8 @@
 //! let result = sink.run(&mut std::io::stdout().lock(), &stop);
 //! signals_handle.close();
 //! let _ = waiter.join();
-//! let counters = result?; // BrokenPipe here means the reader went away (`| head`)
-//! eprintln!("received {}, malformed {}", counters.received, counters.malformed);
+//! let summary = result?; // BrokenPipe here means the reader went away (`| head`)
+//! eprintln!("{}; {}", summary.tally, summary.socket); // every message accounted for
 //! # Ok(()) }
 //! ```
 
@@ -39,7 +39,8 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use super::parse::{WireFormat, escape_bytes};
-use super::receiver::{Counters, Message, Receiver, ReceiverOptions, Source};
+use super::receiver::{Message, Receiver, ReceiverOptions, Removal, Source};
+use super::tally::{Cursor, Tally};
 use super::{Facility, Severity};
 
 /// How each message is printed.
@@ -151,7 +152,7 @@ impl Sink {
         // One slot is enough: a pending wake-up already means "look again".
         let (wake_tx, wake_rx) = mpsc::sync_channel(1);
         let listener_wake = wake_tx.clone();
-        receiver.set_listener(Box::new(move |_| {
+        receiver.set_notify(Box::new(move || {
             let _ = listener_wake.try_send(());
         }));
         Ok(Sink {
@@ -174,25 +175,37 @@ impl Sink {
     }
 
     /// Print every message as it arrives until `stop` is stopped, then report pending
-    /// repeats, remove the socket and return the counters. Blocks without a timer in
-    /// between: idle costs nothing. A write error (a closed pipe) ends it too.
+    /// repeats, remove the socket (if it is still ours) and return what was counted.
+    /// Blocks without a timer in between: idle costs nothing. A write error (a closed
+    /// pipe) ends it too.
     ///
     /// The receiver's ring is the queue between socket and output: if the output falls
     /// more than [`DEFAULT_CAPACITY`](super::receiver::DEFAULT_CAPACITY) messages behind
     /// (a paused pager during a flood), the oldest unprinted ones are dropped, as a
-    /// syslogd with a full queue drops them; memory stays bounded.
-    pub fn run(self, out: &mut dyn Write, stop: &StopHandle) -> io::Result<Counters> {
+    /// syslogd with a full queue drops them, and counted in [`Tally::dropped`]; memory
+    /// stays bounded.
+    pub fn run(self, out: &mut dyn Write, stop: &StopHandle) -> io::Result<SinkSummary> {
         stop.register(Some(self.wake_tx.clone()));
-        let result = self.print_until(out, stop);
+        let mut cursor = Cursor::new();
+        let result = self.print_until(out, stop, &mut cursor);
         stop.register(None);
-        let counters = self.receiver.counters();
-        // Dropping the receiver removes the socket even when printing failed.
+        // Stop first (idempotent), so that the socket's fate is known for the summary.
+        self.receiver.stop();
+        let socket = self.receiver.last_removal().unwrap_or(Removal::AlreadyGone);
         drop(self);
-        result.map(|()| counters)
+        result.map(|()| SinkSummary {
+            tally: cursor.tally,
+            socket,
+        })
     }
 
-    fn print_until(&self, out: &mut dyn Write, stop: &StopHandle) -> io::Result<()> {
-        let mut last = 0;
+    fn print_until(
+        &self,
+        out: &mut dyn Write,
+        stop: &StopHandle,
+        cursor: &mut Cursor,
+    ) -> io::Result<()> {
+        let feed = self.receiver.feed();
         loop {
             let stopping = stop.is_stopped();
             if stopping {
@@ -200,14 +213,13 @@ impl Sink {
                 self.receiver.stop();
                 self.receiver.flush();
             }
-            for message in self.receiver.messages_after(last) {
+            for message in feed.read(cursor, usize::MAX) {
                 let line = match self.format {
                     OutputFormat::Text => text_line(&message),
                     OutputFormat::Json => json_line(&message),
                 };
                 out.write_all(line.as_bytes())?;
                 out.write_all(b"\n")?;
-                last = message.seq;
             }
             out.flush()?;
             if stopping {
@@ -219,8 +231,27 @@ impl Sink {
     }
 }
 
+/// What a finished [`Sink::run`] counted, and what became of its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkSummary {
+    /// Every message accounted for; `dropped` is what the output was too slow for.
+    pub tally: Tally,
+    /// Whether the socket was removed, or what was found at its path instead.
+    pub socket: Removal,
+}
+
+impl std::fmt::Display for SinkSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; {}", self.tally, self.socket)
+    }
+}
+
 /// Bind as `options` say and [`Sink::run`] until `stop`.
-pub fn run(options: &SinkOptions, out: &mut dyn Write, stop: &StopHandle) -> io::Result<Counters> {
+pub fn run(
+    options: &SinkOptions,
+    out: &mut dyn Write,
+    stop: &StopHandle,
+) -> io::Result<SinkSummary> {
     Sink::bind(options)?.run(out, stop)
 }
 
@@ -250,7 +281,7 @@ pub fn text_line(message: &Message) -> String {
 }
 
 /// `daemon.info`; a facility without a name (12–15) by number, as `12.notice`.
-fn priority_name(
+pub fn priority_name(
     pri: Option<u8>,
     facility: Option<Facility>,
     severity: Option<Severity>,
@@ -475,8 +506,9 @@ mod tests {
         let stop = StopHandle::new();
         stop.stop();
         let mut out = Vec::new();
-        let counters = sink.run(&mut out, &stop).unwrap();
-        assert_eq!(counters.received, 0);
+        let summary = sink.run(&mut out, &stop).unwrap();
+        assert_eq!(summary.tally.received, 0);
+        assert_eq!(summary.socket, Removal::Removed);
         assert!(out.is_empty());
         assert!(!path.exists());
     }

@@ -9,7 +9,7 @@ use crate::locks::{ContenderInfo, Evidence, LockKind, LockMode};
 use crate::probe::ProcSnapshot;
 use crate::probe::ps::PsRow;
 use crate::syslog::Severity;
-use crate::syslog::receiver::Message;
+use crate::syslog::receiver::Feed;
 
 use super::worker::LabInfo;
 
@@ -134,10 +134,11 @@ pub enum LabEvent {
         generation: u64,
         lines: Vec<String>,
     },
-    /// A datagram the lab's receiver stored (from the subject or any other client).
-    Syslog {
+    /// The lab's receiver, to read: the screen takes what is new from its ring when it
+    /// draws, instead of one event per datagram (a flood must not queue in front of keys).
+    SyslogFeed {
         generation: u64,
-        message: Box<Message>,
+        feed: Feed,
     },
     /// A syslog request (not a step) finished.
     SyslogDone {

@@ -6,6 +6,7 @@ use crate::lessons::LessonSet;
 use crate::probe::ProcSnapshot;
 use crate::syslog::client::LOG_NOWAIT;
 use crate::syslog::receiver::Message;
+use crate::syslog::tally::Tally;
 use crate::syslog::{LOG_CONS, LOG_NDELAY, LOG_PERROR, LOG_PID, SEVERITIES, Severity};
 
 use super::action::{Action, Command, LabEvent};
@@ -150,7 +151,10 @@ pub struct App {
 /// Terminal lines kept for the pane.
 const TERMINAL_LINES: usize = 500;
 /// Syslog messages kept for the pane (the receiver keeps its own, larger ring).
-const SYSLOG_LINES: usize = 2000;
+pub const SYSLOG_LINES: usize = 2000;
+/// Bytes of syslog messages kept for the pane (see [`Message::cost`]): with 64 KiB
+/// datagrams, a few dozen, not two thousand.
+pub const SYSLOG_BYTES: usize = 4 * 1024 * 1024;
 
 /// The `openlog` options `O` steps through: together they try every option in the book's table.
 pub const OPENLOG_PRESETS: [u32; 6] = [
@@ -169,9 +173,11 @@ pub const MASK_PRESETS: [u8; 4] = [0xff, 0x3f, 0x0f, 0x07];
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyslogView {
     pub messages: Vec<Message>,
-    pub received: u64,
-    pub malformed: u64,
-    pub folded: u64,
+    /// What [`Message::cost`] charges for `messages`.
+    pub bytes: usize,
+    /// Every message the receiver got, as the pane saw them (the same count as
+    /// `daemonlab syslogd` prints).
+    pub tally: Tally,
     /// Show this severity and worse.
     pub min_severity: Severity,
     /// Frozen at this many messages (new ones still arrive and count).
@@ -195,9 +201,8 @@ impl Default for SyslogView {
     fn default() -> Self {
         SyslogView {
             messages: Vec::new(),
-            received: 0,
-            malformed: 0,
-            folded: 0,
+            bytes: 0,
+            tally: Tally::default(),
             min_severity: Severity::Debug,
             paused_at: None,
             scroll: 0,
@@ -213,15 +218,27 @@ impl Default for SyslogView {
 }
 
 impl SyslogView {
-    fn push(&mut self, message: Message) {
-        self.received += 1;
-        if message.facility.is_none() {
-            self.malformed += 1;
+    /// Take what a read of the receiver's ring gave: the new messages, and the tally as
+    /// of that read. The pane keeps the newest [`SYSLOG_LINES`], within [`SYSLOG_BYTES`].
+    pub fn take(&mut self, messages: Vec<Message>, tally: Tally) {
+        self.tally = tally;
+        for message in messages {
+            self.bytes += message.cost();
+            self.messages.push(message);
         }
-        self.folded += u64::from(message.repeats);
-        self.messages.push(message);
-        let excess = self.messages.len().saturating_sub(SYSLOG_LINES);
+        let mut excess = self.messages.len().saturating_sub(SYSLOG_LINES);
+        let mut bytes = self.bytes
+            - self.messages[..excess]
+                .iter()
+                .map(Message::cost)
+                .sum::<usize>();
+        // The newest message is always kept, however big.
+        while bytes > SYSLOG_BYTES && excess + 1 < self.messages.len() {
+            bytes -= self.messages[excess].cost();
+            excess += 1;
+        }
         self.messages.drain(..excess);
+        self.bytes = bytes;
         if let Some(at) = self.paused_at.as_mut() {
             *at = at.saturating_sub(excess);
         }
@@ -607,7 +624,7 @@ impl App {
             | LabEvent::Refreshed { generation, .. }
             | LabEvent::SubjectGone { generation, .. }
             | LabEvent::Terminal { generation, .. }
-            | LabEvent::Syslog { generation, .. }
+            | LabEvent::SyslogFeed { generation, .. }
             | LabEvent::SyslogDone { generation, .. }
             | LabEvent::Receiver { generation, .. }
             | LabEvent::Locks { generation, .. }
@@ -648,7 +665,8 @@ impl App {
                 self.process = Some(*snapshot);
             }
             LabEvent::SubjectGone { message, .. } => self.note(&message, true),
-            LabEvent::Syslog { message, .. } => self.syslog.push(*message),
+            // The event loop reads the ring through the feed; nothing to keep here.
+            LabEvent::SyslogFeed { .. } => {}
             LabEvent::Ps { rows } => {
                 self.processes.rows = rows;
                 let shown = self.processes.visible().len();
@@ -928,7 +946,7 @@ mod tests {
     #[test]
     fn syslog_keys_ask_the_lab_and_the_view_filters_pauses_and_counts() {
         let mut app = fixtures::app_after(11, Theme::mono(), LessonSet::embedded());
-        assert_eq!(app.syslog.received, 1, "the openlog step's message");
+        assert_eq!(app.syslog.tally.received, 1, "the openlog step's message");
         assert_eq!(
             app.update(Action::LogTest),
             Some(Command::Log(Severity::Err))
@@ -958,24 +976,23 @@ mod tests {
         });
         assert!(!app.syslog.receiver_running && !app.busy);
 
-        let datagram = |text: &str| {
-            Box::new(crate::syslog::receiver::Message::from_datagram(
+        let mut tally = app.syslog.tally;
+        let mut arrive = |app: &mut App, text: &str| {
+            let message = crate::syslog::receiver::Message::from_datagram(
                 crate::syslog::receiver::Source::Unix,
                 Some(1),
                 text.as_bytes(),
-            ))
+            );
+            tally.received += 1;
+            tally.shown += 1;
+            tally.malformed += u64::from(message.parsed.malformed);
+            app.syslog.take(vec![message], tally);
         };
         app.update(Action::PauseSyslog);
-        app.handle_lab(LabEvent::Syslog {
-            generation: 0,
-            message: datagram("<31>x: debug"),
-        });
-        app.handle_lab(LabEvent::Syslog {
-            generation: 0,
-            message: datagram("garbage"),
-        });
-        assert_eq!(app.syslog.received, 3);
-        assert_eq!(app.syslog.malformed, 1);
+        arrive(&mut app, "<31>x: debug");
+        arrive(&mut app, "garbage");
+        assert_eq!(app.syslog.tally.received, 3);
+        assert_eq!(app.syslog.tally.malformed, 1);
         assert_eq!(
             app.syslog.visible().count(),
             1,

@@ -242,12 +242,13 @@ pub fn app_after(steps: usize, theme: Theme, lessons: LessonSet) -> App {
         generation: 0,
         lines: terminal_lines(&outcomes),
     });
+    let mut tally = crate::syslog::tally::Tally::default();
     for o in outcomes {
         for message in &o.syslog {
-            app.handle_lab(LabEvent::Syslog {
-                generation: 0,
-                message: Box::new(message.clone()),
-            });
+            tally.received += 1;
+            tally.shown += 1;
+            tally.malformed += u64::from(message.parsed.malformed);
+            app.syslog.take(vec![message.clone()], tally);
         }
         app.handle_lab(LabEvent::StepDone {
             generation: 0,

@@ -14,9 +14,15 @@ use super::panes;
 pub const MIN_WIDTH: u16 = 80;
 pub const MIN_HEIGHT: u16 = 24;
 
+/// Whether a `width` × `height` terminal shows the Lab; smaller ones get only the
+/// "needs more room" screen, behind which no key but quit acts.
+pub fn fits(width: u16, height: u16) -> bool {
+    width >= MIN_WIDTH && height >= MIN_HEIGHT
+}
+
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        if !fits(area.width, area.height) {
             too_small(self, area, buf);
             return;
         }

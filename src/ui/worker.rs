@@ -275,13 +275,10 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
             info,
             snapshot: Box::new(shown.clone()),
         });
-        let report = self.report.clone();
-        lab.syslog().set_listener(Box::new(move |message| {
-            report(LabEvent::Syslog {
-                generation,
-                message: Box::new(message.clone()),
-            })
-        }));
+        (self.report)(LabEvent::SyslogFeed {
+            generation,
+            feed: lab.syslog().feed(),
+        });
         let report = self.report.clone();
         lab.terminal().set_listener(Box::new(move |lines| {
             report(LabEvent::Terminal { generation, lines })

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod explorer;
 pub mod pty;
 
 use std::path::PathBuf;

@@ -2,6 +2,10 @@
 //! reader thread: how the explorer is driven by the end-to-end and README tests.
 
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::num::NonZeroU16;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,6 +18,7 @@ pub struct PtyApp {
     master: Box<dyn MasterPty + Send>,
     pub parser: Arc<Mutex<vt100::Parser>>,
     reader: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
 }
 
 impl PtyApp {
@@ -34,12 +39,29 @@ impl PtyApp {
             NonZeroU16::new(cols).unwrap(),
             0,
         )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
+        // The reader's own copy of the master, read with a timeout, so that `hang_up` can
+        // take it back: the terminal hangs up only when its last master fd closes.
+        let raw = pty.master.as_raw_fd().expect("a unix pty");
+        // SAFETY: the master is open for as long as this borrow is used, just below.
+        let reader = nix::unistd::dup(unsafe { BorrowedFd::borrow_raw(raw) }).unwrap();
         let sink = Arc::clone(&parser);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n @ 1..) = reader.read(&mut buf) {
-                sink.lock().unwrap().process(&buf[..n]);
+            let mut file = std::fs::File::from(reader);
+            while !stopping.load(Ordering::SeqCst) {
+                let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::from(50u8)) {
+                    Ok(0) => continue,
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => return,
+                }
+                match file.read(&mut buf) {
+                    Ok(n @ 1..) => sink.lock().unwrap().process(&buf[..n]),
+                    _ => return,
+                }
             }
         });
         let keys = pty.master.take_writer().unwrap();
@@ -49,6 +71,7 @@ impl PtyApp {
             master: pty.master,
             parser,
             reader,
+            stop,
         }
     }
 
@@ -85,6 +108,33 @@ impl PtyApp {
     pub fn press(&mut self, bytes: &[u8]) {
         self.keys.write_all(bytes).unwrap();
         self.keys.flush().unwrap();
+    }
+
+    /// Change the pty's size, as a window being resized does (the program gets SIGWINCH).
+    pub fn resize(&mut self, rows: u16, cols: u16) {
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("resize the pty");
+        let mut parser = self.parser.lock().unwrap();
+        parser.screen_mut().set_size(
+            NonZeroU16::new(rows).unwrap(),
+            NonZeroU16::new(cols).unwrap(),
+        );
+    }
+
+    /// Close the terminal, as closing its window does: drop the master side. Returns the
+    /// child, still to be waited for.
+    pub fn hang_up(self) -> Box<dyn portable_pty::Child + Send + Sync> {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.reader.join();
+        drop(self.keys);
+        drop(self.master);
+        self.child
     }
 
     /// Wait for the program to exit and for its last output; returns its exit code and

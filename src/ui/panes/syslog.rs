@@ -58,16 +58,15 @@ pub fn line<'a>(app: &App, message: &Message) -> Line<'a> {
         ));
         return Line::from(spans);
     }
-    match (message.facility, message.severity) {
-        (Some(f), Some(s)) => {
-            spans.push(Span::styled(format!("{}.{} ", f.name(), s.name()), style))
-        }
-        _ => {
-            spans.push(Span::styled("malformed ", app.theme.error));
-            spans.push(Span::raw(message.text.escape_debug().to_string()));
-            return Line::from(spans);
-        }
+    // The parser's verdict, as the sink's: PRI 96–127 (facilities 12–15) is valid
+    // syslog with a facility that has no name, shown by number.
+    if p.malformed {
+        spans.push(Span::styled("malformed ", app.theme.error));
+        spans.push(Span::raw(message.text.escape_debug().to_string()));
+        return Line::from(spans);
     }
+    let priority = crate::syslog::sink::priority_name(p.pri, p.facility, p.severity);
+    spans.push(Span::styled(format!("{priority} "), style));
     let who = match (&p.ident, p.pid) {
         (Some(ident), Some(pid)) => format!("{ident}[{pid}]: "),
         (Some(ident), None) => format!("{ident}: "),
@@ -88,12 +87,19 @@ pub fn line<'a>(app: &App, message: &Message) -> Line<'a> {
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.syslog;
-    let mut title = format!(" Syslog · {} received", view.received);
-    if view.malformed > 0 {
-        title.push_str(&format!(" · {} malformed", view.malformed));
+    // The same balance `daemonlab syslogd` prints: every message accounted for.
+    let tally = &view.tally;
+    // All shown is the everyday case: one number says it, and a narrow pane keeps room.
+    let mut title = if tally.received == tally.shown {
+        format!(" Syslog · {} received", tally.received)
+    } else {
+        format!(" Syslog · {}", tally.balance())
+    };
+    if tally.malformed > 0 {
+        title.push_str(&format!(" · {} malformed", tally.malformed));
     }
-    if view.folded > 0 {
-        title.push_str(&format!(" · {} folded", view.folded));
+    if let Some(lost) = tally.kernel_dropped.filter(|n| *n > 0) {
+        title.push_str(&format!(" · {lost} dropped by the kernel"));
     }
     if view.min_severity != Severity::Debug {
         title.push_str(&format!(" · ≥ {}", view.min_severity.name()));
