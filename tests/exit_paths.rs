@@ -16,7 +16,8 @@ mod common;
 
 use std::io::Write;
 use std::num::NonZeroU16;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,14 +41,31 @@ struct Term {
 
 impl Term {
     fn spawn(mut command: Command) -> Term {
-        let size = nix::pty::Winsize {
+        // Both ends close-on-exec from the start: another test thread's spawn must not
+        // carry a copy of the master into its child, or closing ours would not hang up.
+        let master = nix::pty::posix_openpt(
+            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
+        )
+        .expect("posix_openpt");
+        nix::pty::grantpt(&master).expect("grantpt");
+        nix::pty::unlockpt(&master).expect("unlockpt");
+        let name = nix::pty::ptsname_r(&master).expect("ptsname");
+        let size = libc::winsize {
             ws_row: ROWS,
             ws_col: COLS,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        let pty = nix::pty::openpty(&size, None).expect("openpty");
-        let slave = pty.slave;
+        // SAFETY: TIOCSWINSZ reads the winsize we pass.
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(&name)
+            .expect("open the pty slave")
+            .into();
+        let master: OwnedFd = master.into();
         command
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
@@ -70,7 +88,7 @@ impl Term {
             0,
         )));
         let stop = Arc::new(AtomicBool::new(false));
-        let reader_fd = pty.master.try_clone().unwrap();
+        let reader_fd = master.try_clone().unwrap();
         let (sink, stopped) = (Arc::clone(&screen), Arc::clone(&stop));
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
@@ -86,7 +104,7 @@ impl Term {
             }
         });
         Term {
-            master: Some(pty.master),
+            master: Some(master),
             child,
             screen,
             stop,

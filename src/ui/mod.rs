@@ -38,9 +38,15 @@ use app::App;
 use theme::Theme;
 use worker::GuardSlot;
 
-/// Set in the environment, makes the explorer panic once its lab has started: the tests'
-/// way to check the panic path. Not documented for users.
+/// Set in the environment, makes the explorer panic once its lab has started — or, set
+/// to `on-key`, when F12 is pressed, so a test can panic at a moment of its choosing: the
+/// tests' way to check the panic path. Not documented for users.
 pub const PANIC_FOR_TESTS: &str = "DAEMONLAB_PANIC_FOR_TESTS";
+
+/// How long the explorer waits for the worker to finish after the lab has been ended: a
+/// worker busy in an experiment is not waited for (the experiment's processes follow
+/// their lifelines, its janitor removes what it left).
+const WORKER_GRACE: Duration = Duration::from_millis(100);
 
 /// Everything the explorer needs to start.
 pub struct UiOptions {
@@ -113,8 +119,9 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
         move |event| {
             let _ = lab_events.send(Event::Lab(event));
         },
-        guard_slot,
+        guard_slot.clone(),
     )?;
+    let worker_guard = guard_slot;
     let app = App::new(options.theme, options.lessons);
     let mut terminal = ratatui::init();
     forward_terminal_events(events.clone())?;
@@ -125,8 +132,25 @@ pub fn run(options: UiOptions) -> color_eyre::Result<ExitCode> {
     if !crate::hangup::terminal_gone() {
         let _ = ratatui::try_restore();
     }
+    // End the lab from here rather than through the worker, which may be busy for seconds
+    // in an experiment: the explorer answers q, a signal or a hangup at once.
+    if let Some(guard) = worker_guard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        guard.shutdown();
+    }
     let _ = commands.send(Command::Quit);
-    let _ = worker.join();
+    let deadline = std::time::Instant::now() + WORKER_GRACE;
+    while !worker.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if worker.is_finished() {
+        let _ = worker.join();
+    } else {
+        tracing::info!("the worker is still busy (an experiment): exiting without it");
+    }
     Ok(result?.exit_code())
 }
 
@@ -250,6 +274,11 @@ impl EventLoop {
     pub fn handle(&mut self, event: Event) -> Option<Ending> {
         match event {
             Event::Key(key) => {
+                if key.code == ratatui::crossterm::event::KeyCode::F(12)
+                    && std::env::var(PANIC_FOR_TESTS).is_ok_and(|v| v == "on-key")
+                {
+                    panic!("{PANIC_FOR_TESTS}=on-key and F12 was pressed: panicking on purpose");
+                }
                 let action = typed(&self.app, &key)
                     .or_else(|| keymap::action_for(&key, self.app.key_context()));
                 let action = action?;
@@ -287,7 +316,7 @@ impl EventLoop {
                 let started = matches!(event, LabEvent::Started { .. });
                 self.app.handle_lab(event);
                 // Test-only: prove that a panic still restores the terminal and ends the lab.
-                if started && std::env::var_os(PANIC_FOR_TESTS).is_some() {
+                if started && std::env::var(PANIC_FOR_TESTS).is_ok_and(|v| v != "on-key") {
                     panic!("{PANIC_FOR_TESTS} is set: panicking on purpose, as a test asked");
                 }
                 self.dirty = true;

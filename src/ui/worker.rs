@@ -199,8 +199,9 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                     if let Some(l) = live.as_mut() {
                         let generation = self.generation;
                         let (message, error) = match l.lab.hang_up() {
-                            Ok(()) => ("hung up the terminal: the shell stand-in sends its job SIGHUP and exits, as bash does. \
-                                       Before setsid the subject dies; after it, it lives on. r starts again."
+                            Ok(()) => ("hung up the terminal: like bash, the shell stand-in resends SIGHUP to its job if it still has one, \
+                                       then exits. Still the job (before the fork), the subject dies; forked away, the shell \
+                                       has forgotten it and it lives on. r starts again."
                                 .to_string(), false),
                             Err(e) => (e.to_string(), true),
                         };
