@@ -246,3 +246,76 @@ fn system_mode_leaves_no_stale_dev_log_after_kill_9() {
     });
     run.end_with(libc::SIGKILL, &[dev_log.to_path_buf()]);
 }
+
+#[test]
+fn a_umask_of_777_still_gives_a_working_0700_runtime_directory() {
+    common::become_subreaper();
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "umask 777; \"$0\" tour >/dev/null && \"$0\" locks race --contenders 5";
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .arg(common::exe())
+        .env("TMPDIR", tmp.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("exactly one contender holds the lock"),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "left: {left:?}");
+
+    // Its mode, while a holder keeps it (root would not notice a 0000 directory otherwise).
+    let mut hold = Command::new("sh")
+        .args(["-c", "umask 777; exec \"$0\" locks hold"])
+        .arg(common::exe())
+        .env("TMPDIR", tmp.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let dir = loop {
+        if let Some(d) = std::fs::read_dir(tmp.path()).unwrap().flatten().next() {
+            break d.path();
+        }
+        assert!(Instant::now() < deadline, "locks hold made no directory");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::symlink_metadata(&dir)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    drop(hold.stdin.take());
+    let _ = hold.wait();
+    assert_eq!(mode, 0o700, "{} under umask 777", dir.display());
+}
+
+#[test]
+fn an_empty_tmpdir_counts_as_unset_and_never_means_the_current_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let out = Command::new(common::exe())
+        .args(["locks", "race", "--contenders", "3"])
+        .current_dir(cwd.path())
+        .env("TMPDIR", "")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("/tmp/daemonlab-"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "made in the current directory: {left:?}");
+}
