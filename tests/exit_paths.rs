@@ -177,34 +177,6 @@ const MOMENTS: [Moment; 4] = [
     Moment::Experiment,
 ];
 
-/// PIDs of running daemonlab processes whose environment names `tmp` as TMPDIR: every
-/// process this run started, and nothing of any other test's or user's.
-fn ours(tmp: &Path) -> Vec<i32> {
-    let marker = format!("TMPDIR={}", tmp.display());
-    let exe = common::exe();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|var| var == marker.as_bytes()))
-        })
-        .filter(|pid| common::running(*pid))
-        .collect()
-}
-
-fn mounts_under(tmp: &Path) -> Vec<String> {
-    let needle = tmp.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&needle))
-        .map(str::to_string)
-        .collect()
-}
-
 fn number_after(text: &str, label: &str) -> Option<i32> {
     let rest = &text[text.find(label)? + label.len()..];
     rest.split(|c: char| !c.is_ascii_digit())
@@ -219,7 +191,7 @@ fn app_pid(term: &Term, tmp: &Path, wrapped: bool) -> i32 {
     if !wrapped {
         return shell;
     }
-    ours(tmp)
+    common::started_with_tmpdir(tmp)
         .into_iter()
         .find(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
@@ -284,7 +256,7 @@ fn run(moment: Moment, path: ExitPath) {
             term.press(b"C");
             let deadline = Instant::now() + long;
             // The subject, the stand-in, the janitor, and ten contenders.
-            while ours(tmp.path()).len() < 13 {
+            while common::started_with_tmpdir(tmp.path()).len() < 13 {
                 assert!(
                     Instant::now() < deadline,
                     "{label}: ten contenders never ran"
@@ -301,9 +273,9 @@ fn run(moment: Moment, path: ExitPath) {
             let root = nix::unistd::geteuid().is_root();
             // Root: wait for the tmpfs; otherwise for the experiment's own lab.
             while if root {
-                mounts_under(tmp.path()).is_empty()
+                common::mounts_under(tmp.path()).is_empty()
             } else {
-                ours(tmp.path()).len() < 6
+                common::started_with_tmpdir(tmp.path()).len() < 6
             } {
                 assert!(
                     Instant::now() < deadline,
@@ -345,7 +317,7 @@ fn run(moment: Moment, path: ExitPath) {
     // Within 2 s of the exit action, nothing is left.
     let (mut procs, mut files, mut mounts);
     loop {
-        procs = ours(tmp.path());
+        procs = common::started_with_tmpdir(tmp.path());
         for &pid in &procs {
             // SAFETY: waitpid on processes this run started; only orphans this test
             // adopted as their subreaper are reaped, the others give ECHILD.
@@ -356,7 +328,7 @@ fn run(moment: Moment, path: ExitPath) {
             .flatten()
             .map(|e| e.path())
             .collect::<Vec<PathBuf>>();
-        mounts = mounts_under(tmp.path());
+        mounts = common::mounts_under(tmp.path());
         if (procs.is_empty() && files.is_empty() && mounts.is_empty())
             || started.elapsed() > Duration::from_secs(2)
         {

@@ -10,31 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Running daemonlab processes whose TMPDIR is `tmp`: exactly what this run started.
-fn ours(tmp: &Path) -> Vec<i32> {
-    let marker = format!("TMPDIR={}", tmp.display());
-    let exe = common::exe();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
-        })
-        .filter(|pid| common::running(*pid))
-        .collect()
-}
-
-fn mounted_under(tmp: &Path) -> bool {
-    let needle = tmp.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.contains(&needle))
-}
-
 struct Run {
     tmp: tempfile::TempDir,
     child: Child,
@@ -107,7 +82,7 @@ impl Run {
         };
         let (mut procs, mut files, mut mounted, mut sockets);
         loop {
-            procs = ours(self.tmp.path());
+            procs = common::started_with_tmpdir(self.tmp.path());
             for &p in &procs {
                 // SAFETY: waitpid on what this run started; ECHILD unless we adopted it.
                 unsafe { libc::waitpid(p, std::ptr::null_mut(), libc::WNOHANG) };
@@ -117,7 +92,7 @@ impl Run {
                 .flatten()
                 .map(|e| e.path())
                 .collect::<Vec<_>>();
-            mounted = mounted_under(self.tmp.path());
+            mounted = !common::mounts_under(self.tmp.path()).is_empty();
             sockets = extra
                 .iter()
                 .filter(|p| std::fs::symlink_metadata(p).is_ok())
@@ -151,7 +126,7 @@ fn tour_pause_waiting_at_a_prompt() {
     for signal in SIGNALS {
         let mut run = start(&["tour", "--pause"], "tour --pause");
         run.wait("started its lab", |tmp| {
-            ours(tmp).len() >= 3 && has_runtime_dir(tmp)
+            common::started_with_tmpdir(tmp).len() >= 3 && has_runtime_dir(tmp)
         });
         run.end_with(signal, &[]);
     }
@@ -168,9 +143,9 @@ fn tour_experiment_with_its_tmpfs_mounted_or_its_lab_running() {
         );
         run.wait("mounted its tmpfs", |tmp| {
             if root {
-                mounted_under(tmp)
+                !common::mounts_under(tmp).is_empty()
             } else {
-                ours(tmp).len() >= 4
+                common::started_with_tmpdir(tmp).len() >= 4
             }
         });
         run.end_with(signal, &[]);

@@ -64,3 +64,33 @@ pub fn assert_all_gone(pids: &[i32]) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Running daemonlab processes whose environment names `tmp` as TMPDIR: with a private
+/// TMPDIR per run, exactly the processes that run started (helpers inherit the
+/// environment), and nothing of another test's or user's.
+pub fn started_with_tmpdir(tmp: &std::path::Path) -> Vec<i32> {
+    let marker = format!("TMPDIR={}", tmp.display());
+    let exe = exe();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
+        })
+        .filter(|pid| running(*pid))
+        .collect()
+}
+
+/// Lines of this process's mountinfo that mention `dir`.
+pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
+}
