@@ -201,6 +201,23 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// Held while something is made and handed to a janitor, and by a signal thread that is
+/// about to exit the process: an exit can then never fall between the two.
+static MAKING: Mutex<()> = Mutex::new(());
+
+/// Run `make` — which creates something and hands it to a janitor — so that an exit
+/// from a signal thread (see [`hold_still`]) waits until the janitor has it.
+pub fn making<T>(make: impl FnOnce() -> T) -> T {
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    make()
+}
+
+/// Wait until nothing is being made and keep it so: for a thread about to call
+/// `std::process::exit`. Hold the guard until the exit.
+pub fn hold_still() -> std::sync::MutexGuard<'static, ()> {
+    MAKING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The lab's side: a running janitor and the pipe to it. Dropping it closes the pipe, so
 /// the janitor undoes whatever is still listed and exits; `Drop` waits for that.
 pub struct Janitor {

@@ -326,6 +326,8 @@ fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                // Not between making a file and handing it to the janitor.
+                let _still = daemonlab::janitor::hold_still();
                 SIGNALLED.store(signal, std::sync::atomic::Ordering::SeqCst);
                 if let Some(guard) = guard.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                     guard.shutdown();
@@ -426,10 +428,13 @@ fn private_dir(exe: &std::path::Path) -> Result<PrivateDir, daemonlab::lab::LabE
     let janitor = Janitor::start(exe)
         .map_err(|e| tracing::warn!(error = %e, "no janitor: a kill -9 would leave the directory"))
         .ok();
-    let dir = daemonlab::lab::private_runtime_dir(None)?;
-    if let (Some(janitor), Ok(entry)) = (&janitor, daemonlab::janitor::Entry::dir(dir.path())) {
-        janitor.add(&entry);
-    }
+    let dir = daemonlab::janitor::making(|| {
+        let dir = daemonlab::lab::private_runtime_dir(None)?;
+        if let (Some(janitor), Ok(entry)) = (&janitor, daemonlab::janitor::Entry::dir(dir.path())) {
+            janitor.add(&entry);
+        }
+        Ok::<_, daemonlab::lab::LabError>(dir)
+    })?;
     Ok(PrivateDir {
         dir,
         _janitor: janitor,

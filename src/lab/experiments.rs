@@ -747,14 +747,20 @@ fn no_chdir(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
     let mut lab = Lab::start(options.clone())?;
     let dir = lab.runtime_dir().join("mnt");
     std::fs::create_dir(&dir).map_err(LabError::Channel)?;
-    let mounted = match mount_tmpfs(&dir) {
-        Ok(m) => {
-            ev.add(format!("mounted a tmpfs on {}", dir.display()));
-            // If the lab is killed mid-experiment, the janitor detaches it.
+    // If the lab is killed mid-experiment, the janitor detaches the tmpfs.
+    let mounted = crate::janitor::making(|| {
+        let mounted = mount_tmpfs(&dir);
+        if mounted.is_ok() {
             match crate::janitor::Entry::mount(&dir) {
                 Ok(entry) => lab.janitor().add(&entry),
                 Err(e) => tracing::warn!(error = %e, "cannot give the tmpfs to the janitor"),
             }
+        }
+        mounted
+    });
+    let mounted = match mounted {
+        Ok(m) => {
+            ev.add(format!("mounted a tmpfs on {}", dir.display()));
             Some(m)
         }
         Err(e) => {

@@ -212,10 +212,13 @@ impl Lab {
                 source,
             })?,
         );
-        let runtime = private_runtime_dir(options.runtime_base.clone())?;
-        watch(&janitor, janitor::Entry::dir(runtime.path()));
+        let runtime = janitor::making(|| {
+            let runtime = private_runtime_dir(options.runtime_base.clone())?;
+            watch(&janitor, janitor::Entry::dir(runtime.path()));
+            Ok::<_, LabError>(runtime)
+        })?;
         let (syslog, mut syslog_note, follow_journal) =
-            bind_receiver(&options, runtime.path(), &janitor)?;
+            janitor::making(|| bind_receiver(&options, runtime.path(), &janitor))?;
         let syslog = Arc::new(syslog);
         if let Some(addr) = options.syslog_udp {
             match syslog.add_udp(addr) {
