@@ -78,6 +78,23 @@ impl Experiment {
         }
     }
 
+    /// Looks an experiment up by its kebab-case name (`no-setsid`).
+    pub fn from_name(name: &str) -> Option<Experiment> {
+        Experiment::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// `Some(what the learner sees instead)` when the experiment needs root for its full
+    /// evidence; `None` when it runs the same for every user.
+    pub fn needs_root(self) -> Option<&'static str> {
+        match self {
+            Experiment::NoChdir => Some(
+                "mounting the tmpfs needs root (CAP_SYS_ADMIN): without it the lab shows the daemon's \
+                 cwd but cannot show umount failing with EBUSY",
+            ),
+            _ => None,
+        }
+    }
+
     /// The kebab-case name the CLI and JSON use (`no-setsid`).
     pub fn name(self) -> &'static str {
         match self {
