@@ -56,19 +56,38 @@ fn line<'a>(report: &'a ExperimentReport, words: &[&str]) -> &'a str {
 fn no_setsid_the_hangup_reaches_the_job_only_while_the_shell_still_tracks_it() {
     let report = run(Experiment::NoSetsid);
     assert!(report.observed, "{:#?}", report.evidence);
-    // Still the job: the stand-in signalled its group, and the kernel saw it die of it.
-    assert!(line(&report, &["after the hangup: killed by SIGHUP"]).contains("pid"));
+    let case = |name: &str| {
+        report
+            .cases
+            .iter()
+            .find(|c| c.case == name)
+            .unwrap_or_else(|| panic!("no {name} case in {:#?}", report.cases))
+    };
+    // Still the job: the stand-in signalled its group, and it died of it.
+    assert_eq!(case("job").outcome, "killed");
+    assert_eq!(case("job").signal.as_deref(), Some("SIGHUP"));
     assert!(
         line(
             &report,
-            &["still in its table", "SIGHUP and SIGCONT to group"]
+            &["job:", "still in its table", "SIGHUP and SIGCONT to group"]
         )
-        .contains("hangup")
+        .contains("129")
     );
-    // Forked away: the stand-in had reaped the job and signalled no one; it lives, without a terminal.
-    line(&report, &["had ended and been reaped", "signalled no one"]);
-    assert!(line(&report, &["taken from it"]).contains("tty ?"));
-    assert!(line(&report, &["after the hangup: alive", "sid"]).contains("tty ?"));
+    // Forked away: reaped and forgotten, so not signalled; alive without a terminal, its
+    // descriptors on the dead terminal read EOF and fail writes with EIO.
+    assert_eq!(case("forked").outcome, "alive");
+    assert_eq!(case("forked").tty_after, None);
+    line(
+        &report,
+        &["forked:", "had ended and been reaped", "signalled no one"],
+    );
+    let forked = &case("forked").evidence;
+    assert!(forked.contains("orphaned group"), "{forked}");
+    assert!(
+        forked.contains("read(0): EOF") && forked.contains("write(1): EIO"),
+        "{forked}"
+    );
+    assert_eq!(case("setsid").outcome, "alive");
 }
 
 #[test]

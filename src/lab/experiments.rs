@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use super::guard::pidfd_open;
 use super::protocol::{self, Reply, Request, SignalStyle};
-use super::session::{EXIT_NO_VHANGUP, EXIT_SIGHUP, SessionEvent};
 use super::terminal::Pty;
 use super::{Lab, LabError, LabOptions, StepId};
 use crate::probe::{self, Pid, ProcSnapshot};
@@ -113,10 +112,14 @@ impl Experiment {
     fn claim(self) -> &'static str {
         match self {
             Experiment::NoSetsid => {
-                "on a hangup the shell sends SIGHUP only to jobs still in its table: the job itself dies; a \
-                 process that forked away (the shell reaped its parent and forgot the job) survives even \
-                 without setsid, but the kernel takes the terminal from everything in the session; after \
-                 setsid it was in a session of its own all along"
+                "closing the terminal makes the kernel send SIGHUP and SIGCONT to the session leader and take \
+                 the terminal from the whole session; the shell then resends SIGHUP only to the jobs still in \
+                 its table. So the job itself dies; a process that forked away (the shell reaped its parent and \
+                 forgot the job) survives even without setsid, but without a terminal, in an orphaned group of \
+                 the user's session, its 0/1/2 on a dead terminal (read: EOF, write: EIO); after setsid it was \
+                 never in that session and nothing signals it, though descriptors it still holds on the \
+                 terminal go dead too (the hang-up reaches every open file of the terminal) until step 9 \
+                 points them at /dev/null"
             }
             Experiment::NoSecondFork => {
                 "a session leader without a controlling terminal acquires one by opening a terminal without \
@@ -167,6 +170,23 @@ pub struct ExperimentReport {
     /// True when the evidence matched the claim; false when it did not, or when the
     /// environment did not allow the experiment (the evidence says which).
     pub observed: bool,
+    /// The hang-up experiment's cases, one object each (empty for the others).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<HangUpCase>,
+}
+
+/// One case of the hang-up experiment, as the kernel showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HangUpCase {
+    /// "job" (still the shell's job), "forked" (forked, no setsid), "setsid".
+    pub case: &'static str,
+    /// "alive", "killed" (by a signal) or "exited".
+    pub outcome: &'static str,
+    /// The signal that killed it, e.g. "SIGHUP".
+    pub signal: Option<String>,
+    /// Its controlling terminal after the hang-up, as /proc says (`None`: none, or gone).
+    pub tty_after: Option<String>,
+    pub evidence: String,
 }
 
 /// Set to a number of milliseconds, makes the orphaned-group demo pause while its member is
@@ -195,11 +215,12 @@ pub fn run(experiment: Experiment, options: &LabOptions) -> Result<ExperimentRep
         claim: experiment.claim().to_string(),
         evidence: evidence.0,
         observed,
+        cases: evidence.1,
     })
 }
 
 #[derive(Default)]
-struct Evidence(Vec<String>);
+struct Evidence(Vec<String>, Vec<HangUpCase>);
 
 impl Evidence {
     fn add(&mut self, line: impl Into<String>) {
@@ -301,7 +322,7 @@ fn ids(process: &ProcSnapshot) -> String {
 }
 
 /// Wait until the process behind `pidfd` exits; true if it did within `timeout`.
-fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+pub(crate) fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -357,20 +378,6 @@ pub fn describe_exit(pid: Pid) -> String {
     })
 }
 
-/// The status a direct child of the lab exited with, read without reaping it.
-fn child_exit_code(pid: Pid) -> Option<i32> {
-    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-    match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags) {
-        Ok(WaitStatus::Exited(_, code)) => Some(code),
-        _ => None,
-    }
-}
-
-fn alive(pid: Pid) -> bool {
-    probe::read_stat(pid).is_ok_and(|s| !matches!(s.state, 'Z' | 'X'))
-}
-
 /// Open a pidfd for a process the lab follows, and have the lab's guard track it too.
 fn track(lab: &Lab, pid: Pid) -> Result<OwnedFd, LabError> {
     let pidfd = pidfd_open(pid).map_err(|e| LabError::Lost {
@@ -404,111 +411,56 @@ fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), std::io::Error> {
 // ---------------------------------------------------------------- 1. no setsid
 
 fn no_setsid(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
-    // 1. Still the job: no fork, so the shell still tracks it.
-    let lab = Lab::start(options.clone())?;
-    let job = lab.snapshot()?;
-    let stand_in = lab.session_pid();
-    ev.add(format!(
-        "still the job (no fork): {} — the stand-in's session is {stand_in}",
-        ids(&job)
-    ));
-    let pidfd = track(&lab, job.pid)?;
-    hang_up_and_wait(&lab)?;
-    ev.add(hangup_line(&lab));
-    let ended = wait_exit(&pidfd, Duration::from_secs(3)).then(|| lab.how_it_ended());
-    ev.add(format!(
-        "pid {} after the hangup: {}",
-        job.pid,
-        ended.as_deref().unwrap_or("still running")
-    ));
-    let job_died = ended.is_some_and(|how| how.contains("SIGHUP"));
-    drop(lab);
-
-    // 2. Forked, no setsid: the shell reaped the parent, so the job is out of its table.
-    let mut lab = Lab::start(options.clone())?;
-    steps(&mut lab, &[StepId::Fork])?;
-    let forked = lab.snapshot()?;
-    let stand_in = lab.session_pid();
-    ev.add(format!(
-        "forked, without setsid: {} — still in session {stand_in}",
-        ids(&forked)
-    ));
-    hang_up_and_wait(&lab)?;
-    ev.add(hangup_line(&lab));
-    let after = lab.snapshot().ok().filter(|p| alive(p.pid));
-    ev.add(match &after {
-        Some(p) => format!(
-            "pid {} after the hangup: alive, {} — the terminal was taken from it",
-            forked.pid,
-            ids(p)
-        ),
-        None => format!(
-            "pid {} after the hangup: {}",
-            forked.pid,
-            describe_exit(forked.pid)
-        ),
-    });
-    let forked_survived = after.as_ref().is_some_and(|p| p.tty.is_none());
-    drop(lab);
-
-    // 3. With setsid: a session of its own; nothing of the old session reaches it.
-    let mut lab = Lab::start(options.clone())?;
-    steps(&mut lab, &[StepId::Fork, StepId::Setsid])?;
-    let before = lab.snapshot()?;
-    let stand_in = lab.session_pid();
-    ev.add(format!(
-        "with setsid: {} — no longer in session {stand_in}",
-        ids(&before)
-    ));
-    hang_up_and_wait(&lab)?;
-    ev.add(hangup_line(&lab));
-    let after = lab.snapshot().ok().filter(|p| alive(p.pid));
-    ev.add(match &after {
-        Some(p) => format!("pid {} after the hangup: alive, {}", before.pid, ids(p)),
-        None => format!(
-            "pid {} after the hangup: {}",
-            before.pid,
-            describe_exit(before.pid)
-        ),
-    });
-    Ok(job_died && forked_survived && after.is_some())
+    let job = hangup_case(options, ev, "job", &[])?;
+    let forked = hangup_case(options, ev, "forked", &[StepId::Fork])?;
+    let setsid = hangup_case(options, ev, "setsid", &[StepId::Fork, StepId::Setsid])?;
+    let observed = job.outcome == "killed"
+        && job.signal.as_deref() == Some("SIGHUP")
+        && forked.outcome == "alive"
+        && forked.tty_after.is_none()
+        && setsid.outcome == "alive";
+    ev.1 = vec![job, forked, setsid];
+    Ok(observed)
 }
 
-/// Hang up the lab's terminal and wait until the stand-in has gone.
-fn hang_up_and_wait(lab: &Lab) -> Result<(), LabError> {
-    let stand_in_fd = pidfd_open(lab.session_pid()).ok();
-    lab.hang_up()?;
-    if let Some(fd) = &stand_in_fd {
-        wait_exit(fd, Duration::from_secs(3));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    Ok(())
-}
-
-/// What the stand-in said it did on the hangup, and how it arrived.
-fn hangup_line(lab: &Lab) -> String {
-    let stand_in = lab.session_pid();
-    let how = match child_exit_code(stand_in) {
-        Some(EXIT_SIGHUP) => "vhangup(2) hung up the pty; the kernel sent SIGHUP to the session leader".into(),
-        Some(EXIT_NO_VHANGUP) => {
-            "vhangup(2) was not permitted here (it needs CAP_SYS_TTY_CONFIG), so the stand-in acted as on SIGHUP"
-                .into()
-        }
-        Some(code) => format!("the stand-in exited with status {code}"),
-        None => "the stand-in has not reported an exit status".into(),
-    };
-    let did = lab.session_events().into_iter().find_map(|e| match e {
-        SessionEvent::HungUp { signalled, .. } => Some(signalled),
-        _ => None,
+/// One hang-up on a fresh lab after `before` steps: what the stand-in did and what the
+/// kernel shows of the subject afterwards.
+fn hangup_case(
+    options: &LabOptions,
+    ev: &mut Evidence,
+    case: &'static str,
+    before: &[StepId],
+) -> Result<HangUpCase, LabError> {
+    let mut lab = Lab::start(options.clone())?;
+    steps(&mut lab, before)?;
+    let process = lab.snapshot()?;
+    ev.add(format!(
+        "{case}: before the hang-up: {} — the stand-in's session is {}",
+        ids(&process),
+        lab.session_pid()
+    ));
+    let outcome = lab.hang_up()?;
+    ev.add(format!("{case}: {}", outcome.shell_part()));
+    let evidence = outcome.subject_part();
+    ev.add(format!("{case}: {evidence}"));
+    let signal = outcome.ended.as_deref().and_then(|how| {
+        how.split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|w| w.starts_with("SIG"))
+            .map(str::to_string)
     });
-    let did = match did {
-        Some(Some(group)) => format!(
-            "its job was still in its table, so like bash it sent SIGHUP and SIGCONT to group {group}"
-        ),
-        Some(None) => "its job had ended and been reaped, so like bash it signalled no one".into(),
-        None => "it did not say what it signalled".into(),
+    let result = HangUpCase {
+        case,
+        outcome: match (&outcome.ended, &signal) {
+            (None, _) => "alive",
+            (Some(_), Some(_)) => "killed",
+            (Some(_), None) => "exited",
+        },
+        signal,
+        tty_after: outcome.process.as_ref().and_then(|p| p.tty.clone()),
+        evidence,
     };
-    format!("hangup (stand-in {stand_in}): {how}; {did}")
+    drop(lab);
+    Ok(result)
 }
 
 // ---------------------------------------------------------------- 2. no second fork

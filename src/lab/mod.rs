@@ -168,6 +168,91 @@ pub struct ActionOutcome {
     pub received: Vec<Message>,
 }
 
+/// What a hang-up did, as the kernel and the stand-in tell it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HangUpOutcome {
+    /// The shell stand-in, the session leader the kernel sent SIGHUP to.
+    pub stand_in: Pid,
+    /// How it ended ("exited with status 129 (waitid)"), if known.
+    pub stand_in_status: Option<String>,
+    /// What the stand-in said it signalled: `Some(Some(group))` its job's group, still in
+    /// its table; `Some(None)` nothing, the job was already reaped; `None` it said nothing.
+    pub signalled: Option<Option<Pid>>,
+    /// The subject at the time of the hang-up.
+    pub subject: Pid,
+    /// How the subject ended, when it did.
+    pub ended: Option<String>,
+    /// The kernel's view of the subject afterwards, when it lives.
+    pub process: Option<ProcSnapshot>,
+    /// Whether its process group is now orphaned (POSIX: no member has a parent in
+    /// another group of the same session).
+    pub orphaned: Option<bool>,
+    /// What a read from its fd 0 and a write to its fd 1 gave afterwards.
+    pub stdio: Option<String>,
+}
+
+impl HangUpOutcome {
+    /// The stand-in's part, in one sentence.
+    pub fn shell_part(&self) -> String {
+        let how = self
+            .stand_in_status
+            .as_deref()
+            .map(|s| format!(" and {s}"))
+            .unwrap_or_default();
+        match self.signalled {
+            Some(Some(group)) => format!(
+                "the lab closed the pty master; the kernel sent SIGHUP and SIGCONT to the stand-in {}, whose job \
+                 was still in its table, so like bash it sent SIGHUP and SIGCONT to group {group}, then left{how}",
+                self.stand_in
+            ),
+            Some(None) => format!(
+                "the lab closed the pty master; the kernel sent SIGHUP and SIGCONT to the stand-in {}, whose job \
+                 had ended and been reaped, so like bash it signalled no one, then left{how}",
+                self.stand_in
+            ),
+            None => format!(
+                "the lab closed the pty master; the stand-in {} did not say what it did{how}",
+                self.stand_in
+            ),
+        }
+    }
+
+    /// The subject's part, in one sentence.
+    pub fn subject_part(&self) -> String {
+        match (&self.ended, &self.process) {
+            (Some(how), _) => format!("pid {}: {how}", self.subject),
+            (None, Some(p)) => {
+                let group = match self.orphaned {
+                    Some(true) => format!("in orphaned group {}", p.pgid),
+                    Some(false) => format!("in group {}", p.pgid),
+                    None => format!("in group {}", p.pgid),
+                };
+                format!(
+                    "pid {} alive: TTY {}, TPGID {}, session {}, {group}; {}",
+                    p.pid,
+                    p.tty.as_deref().unwrap_or("?"),
+                    p.tpgid,
+                    p.sid,
+                    self.stdio.as_deref().unwrap_or("stdio not tried")
+                )
+            }
+            (None, None) => format!("pid {}: no longer visible", self.subject),
+        }
+    }
+}
+
+/// POSIX's orphaned process group: no member has a parent in a different group of the
+/// same session. An empty group (no rows) is not called orphaned.
+fn group_is_orphaned(rows: &[probe::ps::PsRow], pgid: Pid, sid: Pid) -> bool {
+    let members: Vec<_> = rows.iter().filter(|r| r.pgid == pgid).collect();
+    !members.is_empty()
+        && !members.iter().any(|m| {
+            rows.iter()
+                .find(|r| r.pid == m.ppid)
+                .is_some_and(|parent| parent.pgid != pgid && parent.sid == sid)
+        })
+}
+
 /// A fork as the parent reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Forked {
@@ -180,8 +265,8 @@ pub struct Forked {
 pub struct Lab {
     options: LabOptions,
     control: UnixStream,
-    /// The lab's end of the stand-in's lifeline, for requests like a hangup.
-    lifeline: UnixStream,
+    /// The lab's end of the stand-in's lifeline: it closing tells the stand-in to go.
+    _lifeline: UnixStream,
     replies: BufReader<UnixStream>,
     guard: Arc<Guard>,
     session_pid: Pid,
@@ -332,7 +417,7 @@ impl Lab {
         Ok(Lab {
             options,
             control,
-            lifeline: lifeline_writer,
+            _lifeline: lifeline_writer,
             replies,
             guard,
             session_pid,
@@ -578,16 +663,83 @@ impl Lab {
         reaped.unwrap_or_else(|| experiments::describe_exit(pid))
     }
 
-    /// Hang up the subject's terminal, as a modem drop or a closed terminal window does:
-    /// the stand-in calls vhangup(2) where permitted (else acts as on SIGHUP), sends its
-    /// job's process group SIGHUP and SIGCONT as bash does, and exits.
-    pub fn hang_up(&self) -> Result<(), LabError> {
-        protocol::send(&self.lifeline, &session::SessionControl::Hangup).map_err(|e| {
-            LabError::Lost {
+    /// Hang up the subject's terminal as a closed terminal window does: the lab closes
+    /// its pty master, and the kernel does the rest for any user — SIGHUP and SIGCONT to
+    /// the session leader (the stand-in), the terminal taken from every process of the
+    /// session. The stand-in then does what bash does (SIGHUP to the jobs still in its
+    /// table) and exits. Returns what the kernel shows afterwards.
+    pub fn hang_up(&mut self) -> Result<HangUpOutcome, LabError> {
+        let subject = self.subject;
+        let subject_fd = guard::pidfd_open(subject).ok();
+        let stand_in_fd = guard::pidfd_open(self.session_pid).ok();
+        self.terminal.hang_up();
+        if !self.terminal.is_hung_up() {
+            return Err(LabError::Lost {
                 step: "hangup",
-                reason: format!("the shell stand-in's lifeline: {e}"),
-            }
+                reason: "the terminal's reader had already ended (the session was gone)".into(),
+            });
+        }
+        // The stand-in reports, then exits; a signalled subject dies at once.
+        if let Some(fd) = &stand_in_fd {
+            experiments::wait_exit(fd, Duration::from_secs(3));
+        }
+        let signalled = self.session_events().into_iter().find_map(|e| match e {
+            SessionEvent::HungUp { signalled } => Some(signalled),
+            _ => None,
+        });
+        if signalled.flatten().is_some()
+            && let Some(fd) = &subject_fd
+        {
+            experiments::wait_exit(fd, Duration::from_secs(1));
+        }
+        // The kernel's part may still be on its way to the other members: let it settle.
+        std::thread::sleep(Duration::from_millis(20));
+        let stand_in_status = experiments::exit_status(self.session_pid);
+        let alive = subject_fd.as_ref().is_some_and(|fd| !guard::has_exited(fd));
+        let (process, orphaned, stdio, ended) = if alive {
+            let process = settled_snapshot(subject, self.birth_parent)?;
+            let orphaned = probe::ps::read_table()
+                .ok()
+                .map(|rows| group_is_orphaned(&rows, process.pgid, process.sid));
+            let stdio = match self.ask(Request::TryStdio) {
+                Ok(detail) => Some(detail),
+                Err(e) => Some(format!("could not ask: {e}")),
+            };
+            self.last = process.clone();
+            (Some(process), orphaned, stdio, None)
+        } else {
+            (None, None, None, Some(self.how_it_ended()))
+        };
+        Ok(HangUpOutcome {
+            stand_in: self.session_pid,
+            stand_in_status,
+            signalled,
+            subject,
+            ended,
+            process,
+            orphaned,
+            stdio,
         })
+    }
+
+    /// Send a request that is not a step and return the subject's answer.
+    pub(crate) fn ask(&mut self, request: Request) -> Result<String, LabError> {
+        let lost = |reason: String| LabError::Lost {
+            step: "request",
+            reason,
+        };
+        protocol::send(&self.control, &request).map_err(|e| lost(e.to_string()))?;
+        loop {
+            match protocol::receive::<Reply>(&mut self.replies) {
+                Ok(Some(Reply::Did { detail, .. })) => return Ok(detail),
+                Ok(Some(Reply::Refused { message, .. })) => {
+                    return Err(lost(format!("the subject refused: {message}")));
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(lost("it closed the control channel".into())),
+                Err(e) => return Err(lost(e.to_string())),
+            }
+        }
     }
 
     /// The lab's syslog receiver.

@@ -64,6 +64,9 @@ pub enum Request {
         config: std::path::PathBuf,
         style: SignalStyle,
     },
+    /// Try a read from 0 and a write to 1 and say what came back: after a hang-up they
+    /// show descriptors on a dead terminal (EOF, EIO).
+    TryStdio,
     /// Leave now.
     Exit,
 }

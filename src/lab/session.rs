@@ -7,7 +7,7 @@
 //! 2 = the pty slave (so an early error shows in the lab's terminal view).
 
 use std::ffi::CString;
-use std::io::{BufReader, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -43,12 +43,7 @@ pub enum SessionEvent {
     /// when the job was still in its table (so it got SIGHUP and SIGCONT, as bash sends
     /// them); `None` when the job had already ended and been forgotten — then the stand-in
     /// signalled nothing, because that group number may belong to someone else by now.
-    HungUp {
-        signalled: Option<i32>,
-        /// True when the hangup reached the stand-in as the kernel's SIGHUP; false when
-        /// vhangup(2) was refused and it acted as on SIGHUP without one.
-        kernel_sighup: bool,
-    },
+    HungUp { signalled: Option<i32> },
 }
 
 /// Arguments of `daemonlab __session`.
@@ -177,7 +172,6 @@ fn run(args: SessionArgs) -> Result<(), String> {
     std::thread::spawn(move || reap(subject, events));
 
     // The lifeline closes when the lab ends, however it ends: then we go too.
-    let mut reader = BufReader::new(&lifeline);
     loop {
         let mut fds = [
             PollFd::new(lifeline.as_fd(), PollFlags::POLLIN),
@@ -188,38 +182,24 @@ fn run(args: SessionArgs) -> Result<(), String> {
             Err(e) => return Err(format!("poll: {e}")),
         }
         if fds[1].any().unwrap_or(false) {
-            hang_up(&mut hangup_events, true, EXIT_SIGHUP);
+            hang_up(&mut hangup_events, EXIT_SIGHUP);
         }
         if fds[0].any().unwrap_or(false) {
-            match protocol::receive::<SessionControl>(&mut reader) {
-                Ok(Some(SessionControl::Hangup)) => {
-                    // vhangup(2) hangs up our terminal as a modem drop would: the kernel
-                    // then sends SIGHUP to us, the session leader, and the pipe wakes us.
-                    // SAFETY: plain system call without arguments.
-                    if unsafe { libc::vhangup() } != 0 {
-                        hang_up(&mut hangup_events, false, EXIT_NO_VHANGUP);
-                    }
-                }
-                Ok(None) => return Ok(()),
-                Err(_) => {}
+            // The lab sends nothing on the lifeline: readable means it closed, however
+            // the lab ended. Then we go too.
+            let mut byte = [0u8; 64];
+            match (&lifeline).read(&mut byte) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Ok(()),
             }
         }
     }
 }
 
-/// Lab -> stand-in on the lifeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum SessionControl {
-    /// Hang up the terminal: vhangup(2) where permitted (the kernel then sends SIGHUP to
-    /// the stand-in), else act at once as on SIGHUP.
-    Hangup,
-}
-
 /// Stand-in exit status after a hangup that arrived as SIGHUP (128 + 1, as bash).
 pub const EXIT_SIGHUP: i32 = 129;
-/// Stand-in exit status when vhangup(2) was refused and it acted as on SIGHUP anyway.
-pub const EXIT_NO_VHANGUP: i32 = 130;
 
 static HUP_PIPE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
@@ -238,7 +218,7 @@ static JOB: std::sync::Mutex<Option<Pid>> = std::sync::Mutex::new(None);
 /// every job still in its table; then leave. A job the shell already reaped is not in the
 /// table and gets nothing from the shell — whatever still lives in that group survives
 /// unless the kernel itself signals it. A process that left with setsid() is never reached.
-fn hang_up(events: &mut UnixStream, kernel_sighup: bool, status: i32) -> ! {
+fn hang_up(events: &mut UnixStream, status: i32) -> ! {
     let signalled = {
         let job = JOB.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(job) = *job {
@@ -248,13 +228,7 @@ fn hang_up(events: &mut UnixStream, kernel_sighup: bool, status: i32) -> ! {
         }
         job.map(Pid::as_raw)
     };
-    let _ = protocol::send(
-        events,
-        &SessionEvent::HungUp {
-            signalled,
-            kernel_sighup,
-        },
-    );
+    let _ = protocol::send(events, &SessionEvent::HungUp { signalled });
     // Give the reaper thread a moment to report the job's end on the lifeline.
     std::thread::sleep(std::time::Duration::from_millis(200));
     std::process::exit(status)

@@ -742,6 +742,7 @@ impl Subject {
             Request::SpawnHelper { argv } => self.spawn_helper(&argv),
             Request::SpawnStoppedMember { log } => self.spawn_stopped_member(&log),
             Request::ServeConfig { config, style } => self.serve_config(config, style),
+            Request::TryStdio => Ok((try_stdio(), None)),
             _ => Err(Failure {
                 errno: None,
                 message: "not an experiment request".into(),
@@ -1053,6 +1054,42 @@ fn sigwait_loop(set: SigSet, args: SubjectArgs, config: PathBuf) {
 }
 
 /// A stray `printf` to stdout: write(2) on descriptor 1, whatever it is now.
+/// A read from 0 (only if poll says it would not wait) and a write to 1, in the words of
+/// their results. On a hung-up terminal: EOF and EIO.
+fn try_stdio() -> String {
+    let mut fds = [libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: poll on one pollfd we own, without waiting.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    let read = if ready < 0 {
+        format!("poll failed: {}", describe_errno(Errno::last()))
+    } else if fds[0].revents & libc::POLLNVAL != 0 {
+        "EBADF (fd 0 is closed)".to_string()
+    } else if ready == 0 {
+        "nothing to read yet (it would wait for input)".to_string()
+    } else {
+        let mut byte = [0u8; 1];
+        // SAFETY: read(2) of at most one byte into a buffer we own.
+        match unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } {
+            0 => "EOF (0 bytes)".to_string(),
+            n if n > 0 => format!("{n} byte read"),
+            _ => describe_errno(Errno::last()),
+        }
+    };
+    let line = b"daemonlab subject: a stray write to fd 1\n";
+    // SAFETY: write(2) on descriptor number 1, open or not.
+    let n = unsafe { libc::write(1, line.as_ptr().cast(), line.len()) };
+    let write = if n < 0 {
+        describe_errno(Errno::last())
+    } else {
+        format!("wrote {n} bytes")
+    };
+    format!("read(0): {read}; write(1): {write}")
+}
+
 fn stray_print(text: &str) -> String {
     let line = format!("{text}\n");
     // SAFETY: write(2) on descriptor number 1, open or not; EBADF when it is closed.

@@ -77,27 +77,82 @@ pub struct Terminal {
     screen: Mutex<Screen>,
     changed: Condvar,
     listener: Mutex<Option<Listener>>,
+    /// Writing a byte here makes the reader close the master: the hang-up.
+    hang_up: Mutex<Option<OwnedFd>>,
+    /// Set once the master has been closed.
+    hung_up: Mutex<bool>,
 }
 
 impl Terminal {
-    /// Start reading `master` on a thread; the thread ends when every slave is closed.
+    /// Start reading `master` on a thread. The thread ends when every slave is closed,
+    /// or when [`Terminal::hang_up`] asks it to close the master.
     pub fn spawn_reader(master: OwnedFd) -> std::io::Result<Arc<Terminal>> {
-        let terminal = Arc::new(Terminal::default());
+        let (wake, woken) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+        let terminal = Arc::new(Terminal {
+            hang_up: Mutex::new(Some(wake)),
+            ..Terminal::default()
+        });
         let sink = Arc::clone(&terminal);
         std::thread::Builder::new()
             .name("pty-reader".into())
             .spawn(move || {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                use std::os::fd::AsFd;
                 let mut file = File::from(master);
                 let mut buf = [0u8; 4096];
-                // EIO once the last slave closes: that is the end of the session.
-                while let Ok(n @ 1..) = file.read(&mut buf) {
-                    sink.push(&buf[..n]);
+                loop {
+                    let mut fds = [
+                        PollFd::new(file.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(woken.as_fd(), PollFlags::POLLIN),
+                    ];
+                    match poll(&mut fds, PollTimeout::NONE) {
+                        Ok(_) => {}
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        Err(_) => break,
+                    }
+                    if fds[1].any().unwrap_or(true) {
+                        // Hang up: this is the lab's only descriptor of the master, so
+                        // closing it is what a terminal window closing does.
+                        drop(file);
+                        *sink.hung_up.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                        break;
+                    }
+                    // EIO once the last slave closes: that is the end of the session.
+                    match file.read(&mut buf) {
+                        Ok(n @ 1..) => sink.push(&buf[..n]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        _ => break,
+                    }
                 }
                 let mut screen = sink.screen.lock().unwrap_or_else(|e| e.into_inner());
                 screen.closed = true;
                 sink.changed.notify_all();
             })?;
         Ok(terminal)
+    }
+
+    /// Close the pty master, as a terminal window closing does: the kernel hangs up the
+    /// slave — SIGHUP and SIGCONT to the session leader, the terminal taken from every
+    /// process of the session — with no privilege needed. Returns once it is closed
+    /// (or at most a second later).
+    pub fn hang_up(&self) {
+        if let Some(wake) = self
+            .hang_up
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = nix::unistd::write(&wake, b"h");
+        }
+        let screen = self.screen.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .changed
+            .wait_timeout_while(screen, Duration::from_secs(1), |s| !s.closed);
+    }
+
+    /// True once [`Terminal::hang_up`] closed the master.
+    pub fn is_hung_up(&self) -> bool {
+        *self.hung_up.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Deliver every line so far, then each new batch as it arrives, to `listener`.
@@ -212,5 +267,23 @@ mod tests {
         (&slave).write_all(b"hello\n").unwrap();
         assert!(terminal.wait_for_line(0, Duration::from_secs(2), |l| l == "hello"));
         drop(slave);
+    }
+
+    #[test]
+    fn hang_up_closes_the_master_so_the_slave_reads_eof_and_writes_fail() {
+        let pty = Pty::open().unwrap();
+        let slave = File::from(pty.slave);
+        let terminal = Terminal::spawn_reader(pty.master).unwrap();
+        terminal.hang_up();
+        assert!(terminal.is_hung_up());
+        use std::io::Write;
+        let err = (&slave).write_all(b"after\n").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            (&slave).read(&mut buf).unwrap(),
+            0,
+            "a hung-up slave reads EOF"
+        );
     }
 }

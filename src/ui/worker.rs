@@ -199,10 +199,14 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                     if let Some(l) = live.as_mut() {
                         let generation = self.generation;
                         let (message, error) = match l.lab.hang_up() {
-                            Ok(()) => ("hung up the terminal: like bash, the shell stand-in resends SIGHUP to its job if it still has one, \
-                                       then exits. Still the job (before the fork), the subject dies; forked away, the shell \
-                                       has forgotten it and it lives on. r starts again."
-                                .to_string(), false),
+                            Ok(outcome) => (
+                                format!(
+                                    "hung up: {}. {}. r starts a new lab on a new terminal.",
+                                    outcome.shell_part(),
+                                    outcome.subject_part()
+                                ),
+                                false,
+                            ),
                             Err(e) => (e.to_string(), true),
                         };
                         (self.report)(LabEvent::Note {
@@ -210,6 +214,10 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                             message,
                             error,
                         });
+                        // The Process pane shows the kernel's view after the hang-up.
+                        if !l.gone {
+                            self.refresh(l);
+                        }
                     }
                 }
                 Ok(Command::SetFolding(fold)) => {
