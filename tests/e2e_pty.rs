@@ -285,3 +285,43 @@ fn log_goes_to_the_file_and_never_to_the_screen() {
     }
     assert_eq!(written.matches("step done").count(), 3, "{written}");
 }
+
+#[test]
+fn h_after_the_fork_leaves_the_subject_alive_on_a_dead_terminal_and_says_so() {
+    let mut app = App::start();
+    let (_, mut seen) = app.first_screen();
+    for done in 1..=4 {
+        app.press(b" ");
+        let text = app
+            .pty
+            .wait(&format!("{done} steps"), |t| t.matches('✓').count() == done);
+        seen.extend(number_after(&text, "subject "));
+    }
+    let subject = *seen.last().unwrap();
+    app.press(b"H");
+    let text = app
+        .pty
+        .wait("the hang-up's note", |t| t.contains("hung up:"));
+    // The kernel's view: alive, no terminal any more.
+    assert!(
+        common::running(subject),
+        "the forked subject survives:\n{text}"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{subject}/stat")).unwrap();
+    let tty_nr: i64 = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(tty_nr, 0, "the hang-up took its terminal");
+    app.pty.wait("the Process pane without a terminal", |t| {
+        t.contains("TTY ?")
+    });
+    app.press(b"q");
+    assert_eq!(app.finish(), 0);
+    assert_all_gone(&seen);
+}

@@ -200,10 +200,11 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         let generation = self.generation;
                         let (message, error) = match l.lab.hang_up() {
                             Ok(outcome) => (
+                                // What happened to the subject first: the status line is one row.
                                 format!(
-                                    "hung up: {}. {}. r starts a new lab on a new terminal.",
-                                    outcome.shell_part(),
-                                    outcome.subject_part()
+                                    "hung up: {}. How: {}. r starts a new lab on a new terminal.",
+                                    outcome.subject_part(),
+                                    outcome.shell_part()
                                 ),
                                 false,
                             ),
