@@ -208,3 +208,32 @@ fn every_experiment_has_a_kebab_name_and_a_title() {
         assert!(!experiment.title().is_empty());
     }
 }
+
+#[test]
+fn chroot_before_syslog_loses_a_lazy_client_but_not_an_open_socket() {
+    let report = run(Experiment::ChrootSyslog);
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED chroot-syslog's evidence: chroot(2) needs root");
+        assert!(line(&report, &["was refused", "CAP_SYS_CHROOT"]).contains("chroot"));
+        return;
+    }
+    assert!(report.observed, "{:#?}", report.evidence);
+    assert!(line(&report, &["without LOG_NDELAY", "receiver got"]).contains("got 0 message"));
+    assert!(
+        line(&report, &["LOG_NDELAY) before chroot", "receiver got"]).contains("got 1 message")
+    );
+    assert!(line(&report, &["without LOG_NDELAY", "/root ->"]).contains("jail"));
+}
+
+#[test]
+fn getlogin_after_daemonizing_answers_only_from_the_login_uid() {
+    let report = run(Experiment::Getlogin);
+    assert!(report.observed, "{:#?}", report.evidence);
+    let uid = std::fs::read_to_string("/proc/self/loginuid").unwrap_or_default();
+    let after = line(&report, &["fd 0 -> /dev/null", "getlogin()"]);
+    if uid.trim() == "4294967295" {
+        assert!(after.contains("NULL"), "{after}");
+    } else {
+        assert!(after.contains("returned \""), "{after}");
+    }
+}

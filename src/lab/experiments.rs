@@ -40,11 +40,15 @@ pub enum Experiment {
     SighupReread,
     /// APUE 13.7: exec a helper with and without FD_CLOEXEC on the daemon's descriptors.
     CloseOnExec,
+    /// Chapter 13's exercise: chroot before the first syslog, with and without LOG_NDELAY.
+    ChrootSyslog,
+    /// Chapter 13's exercise: getlogin() before and after daemonizing.
+    Getlogin,
 }
 
 impl Experiment {
     /// Every experiment, in the book's order of the rules they break.
-    pub const ALL: [Experiment; 9] = [
+    pub const ALL: [Experiment; 11] = [
         Experiment::NoSetsid,
         Experiment::NoSecondFork,
         Experiment::SighupNotIgnored,
@@ -54,6 +58,8 @@ impl Experiment {
         Experiment::NoUmask,
         Experiment::SighupReread,
         Experiment::CloseOnExec,
+        Experiment::ChrootSyslog,
+        Experiment::Getlogin,
     ];
 
     /// A one-line title for menus.
@@ -74,6 +80,10 @@ impl Experiment {
             Experiment::NoUmask => "skip umask(0): the inherited mask strips mode bits",
             Experiment::SighupReread => "13.6: re-read the configuration on SIGHUP",
             Experiment::CloseOnExec => "13.7: close-on-exec keeps descriptors out of helpers",
+            Experiment::ChrootSyslog => {
+                "chroot before syslog: the log socket is out of reach unless already open"
+            }
+            Experiment::Getlogin => "getlogin() in a daemon: no terminal to ask",
         }
     }
 
@@ -89,6 +99,10 @@ impl Experiment {
             Experiment::NoChdir => Some(
                 "mounting the tmpfs needs root (CAP_SYS_ADMIN): without it the lab shows the daemon's \
                  cwd but cannot show umount failing with EBUSY",
+            ),
+            Experiment::ChrootSyslog => Some(
+                "chroot(2) needs root (CAP_SYS_CHROOT): without it the lab shows the refusal and \
+                 explains what would happen",
             ),
             _ => None,
         }
@@ -106,6 +120,8 @@ impl Experiment {
             Experiment::NoUmask => "no-umask",
             Experiment::SighupReread => "sighup-reread",
             Experiment::CloseOnExec => "close-on-exec",
+            Experiment::ChrootSyslog => "chroot-syslog",
+            Experiment::Getlogin => "getlogin",
         }
     }
 
@@ -152,6 +168,16 @@ impl Experiment {
             Experiment::CloseOnExec => {
                 "an exec'd helper inherits every descriptor without FD_CLOEXEC (lock file, log socket) and \
                  none of those with it"
+            }
+            Experiment::ChrootSyslog => {
+                "after chroot, the path of the log socket is looked up inside the new root, so a syslog \
+                 client that connects lazily (no LOG_NDELAY) loses its messages; one that connected at \
+                 openlog(LOG_NDELAY) before the chroot keeps the socket and is still heard"
+            }
+            Experiment::Getlogin => {
+                "getlogin() names the user of a login session; a daemon has no terminal to find one by, so \
+                 after daemonizing it can answer only from what it inherited: on Linux, glibc asks \
+                 /proc/self/loginuid first, which survives fork and setsid"
             }
         }
     }
@@ -208,6 +234,8 @@ pub fn run(experiment: Experiment, options: &LabOptions) -> Result<ExperimentRep
         Experiment::NoUmask => no_umask(options, &mut evidence)?,
         Experiment::SighupReread => sighup_reread(options, &mut evidence)?,
         Experiment::CloseOnExec => close_on_exec(options, &mut evidence)?,
+        Experiment::ChrootSyslog => chroot_syslog(options, &mut evidence)?,
+        Experiment::Getlogin => getlogin(options, &mut evidence)?,
     };
     Ok(ExperimentReport {
         experiment,
@@ -1161,6 +1189,147 @@ fn close_on_exec(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabErr
     }
     ev.add("both helpers ended with SIGTERM; the daemon reaps them");
     Ok(shown == [true, false])
+}
+
+// ---------------------------------------------------------------- exercises: chroot, getlogin
+
+fn chroot_syslog(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
+    use crate::syslog::{Facility, LOG_NDELAY, LOG_PID, Severity};
+    let mut heard = Vec::new();
+    for ndelay in [false, true] {
+        let label = if ndelay {
+            "openlog(LOG_NDELAY) before chroot"
+        } else {
+            "openlog() without LOG_NDELAY"
+        };
+        let mut lab = Lab::start(options.clone())?;
+        steps(&mut lab, &TO_SECOND_FORK)?;
+        let option = if ndelay {
+            LOG_NDELAY | LOG_PID
+        } else {
+            LOG_PID
+        };
+        let opened = ask(
+            &mut lab,
+            Request::Openlog {
+                option,
+                facility: Facility::Daemon,
+            },
+        )?;
+        ev.add(format!(
+            "{label}: daemon {}: {}",
+            lab.subject_pid(),
+            opened.detail
+        ));
+        let jail = lab.runtime_dir().join("jail");
+        std::fs::create_dir(&jail).map_err(LabError::Channel)?;
+        match ask(&mut lab, Request::Chroot { path: jail.clone() }) {
+            Ok(answer) => {
+                let now = lab.snapshot()?;
+                ev.add(format!(
+                    "{label}: {}; /proc/{}/root -> {}",
+                    answer.detail,
+                    now.pid,
+                    now.root.as_deref().unwrap_or("?")
+                ));
+            }
+            Err(e) => {
+                ev.add(format!(
+                    "{label}: chroot(\"{}\") was refused: {e} — chroot(2) needs root (CAP_SYS_CHROOT). \
+                     As root, the lazily connecting client would look for {} inside the new root, find \
+                     nothing, and lose the message",
+                    jail.display(),
+                    lab.syslog().path().display()
+                ));
+                return Ok(false);
+            }
+        }
+        let out = lab.syslog_request(Request::Log {
+            severity: Severity::Info,
+            message: "hello from inside the chroot".into(),
+        })?;
+        let detail = if out.ok {
+            out.detail.clone()
+        } else {
+            out.error
+                .as_ref()
+                .map(|e| e.message.clone())
+                .unwrap_or_default()
+        };
+        ev.add(format!(
+            "{label}: {detail}; the lab's receiver got {} message(s) from daemon {}",
+            out.received.len(),
+            lab.subject_pid()
+        ));
+        heard.push(!out.received.is_empty());
+    }
+    Ok(heard == [false, true])
+}
+
+fn getlogin(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabError> {
+    let mut lab = Lab::start(options.clone())?;
+    let job = lab.subject_pid();
+    let loginuid = std::fs::read_to_string(format!("/proc/{job}/loginuid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let loginuid_text = match loginuid {
+        Some(u32::MAX) => "unset (4294967295: no login session set it)".to_string(),
+        Some(uid) => format!("{uid}"),
+        None => "unreadable".to_string(),
+    };
+    ev.add(format!(
+        "job {job}: /proc/{job}/loginuid is {loginuid_text}"
+    ));
+    let before = ask(&mut lab, Request::Getlogin)?;
+    ev.add(format!(
+        "job {job}, on {} as a shell job: {}",
+        lab.pty_name(),
+        before.detail
+    ));
+    let all: Vec<StepId> = super::STEPS
+        .iter()
+        .map(|s| s.id)
+        .filter(|id| !matches!(id, StepId::Start | StepId::Openlog))
+        .collect();
+    steps(&mut lab, &all)?;
+    let daemon = lab.snapshot()?;
+    let after = ask(&mut lab, Request::Getlogin)?;
+    ev.add(format!(
+        "daemon {} ({}, fd 0 -> {}): {}",
+        daemon.pid,
+        ids(&daemon),
+        fd_target(&daemon, 0),
+        after.detail
+    ));
+    // The kernel keeps the login UID across fork and setsid; glibc answers from it when set.
+    let expected_name = loginuid
+        .filter(|&uid| uid != u32::MAX)
+        .and_then(|uid| nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()?)
+        .map(|user| user.name);
+    ev.add(match &expected_name {
+        Some(name) => format!(
+            "the login UID survived daemonizing: glibc's getlogin() can still answer \"{name}\" from it"
+        ),
+        None => "no login UID was set, and glibc then answers from it (ENXIO) without looking at any \
+                 terminal: it falls back to the terminal's utmp entry only when /proc/self/loginuid cannot \
+                 be read. Under a login session (ssh, a console login) the UID is set and survives \
+                 daemonizing"
+            .to_string(),
+    });
+    Ok(match expected_name {
+        Some(name) => after.detail.contains(&format!("\"{name}\"")),
+        None => after.detail.contains("NULL"),
+    })
+}
+
+fn fd_target(process: &ProcSnapshot, fd: i32) -> String {
+    process
+        .fds
+        .iter()
+        .flatten()
+        .find(|f| f.fd == fd)
+        .map(|f| f.target.clone())
+        .unwrap_or_else(|| "closed".into())
 }
 
 #[cfg(test)]

@@ -64,6 +64,10 @@ pub enum Request {
         config: std::path::PathBuf,
         style: SignalStyle,
     },
+    /// chroot(2) into `path`, then chdir("/") inside it (APUE 13's exercise on chroot).
+    Chroot { path: std::path::PathBuf },
+    /// Call getlogin(3) and say what it answered.
+    Getlogin,
     /// Try a read from 0 and a write to 1 and say what came back: after a hang-up they
     /// show descriptors on a dead terminal (EOF, EIO).
     TryStdio,

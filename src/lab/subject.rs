@@ -743,6 +743,16 @@ impl Subject {
             Request::SpawnStoppedMember { log } => self.spawn_stopped_member(&log),
             Request::ServeConfig { config, style } => self.serve_config(config, style),
             Request::TryStdio => Ok((try_stdio(), None)),
+            Request::Chroot { path } => unistd::chroot(&path)
+                .and_then(|()| unistd::chdir("/"))
+                .map(|()| {
+                    (
+                        format!("chroot(\"{}\") and chdir(\"/\") inside it", path.display()),
+                        None,
+                    )
+                })
+                .map_err(Failure::from),
+            Request::Getlogin => Ok((getlogin(), None)),
             _ => Err(Failure {
                 errno: None,
                 message: "not an experiment request".into(),
@@ -1054,6 +1064,24 @@ fn sigwait_loop(set: SigSet, args: SubjectArgs, config: PathBuf) {
 }
 
 /// A stray `printf` to stdout: write(2) on descriptor 1, whatever it is now.
+/// getlogin(3)'s answer, or its errno, in words.
+fn getlogin() -> String {
+    Errno::clear();
+    // SAFETY: getlogin returns NULL or a pointer to a static NUL-terminated name, which we
+    // copy at once; this process is single-threaded here.
+    let name = unsafe { libc::getlogin() };
+    if name.is_null() {
+        format!(
+            "getlogin() returned NULL: {}",
+            describe_errno(Errno::last())
+        )
+    } else {
+        // SAFETY: non-NULL, so a valid C string owned by the C library.
+        let name = unsafe { std::ffi::CStr::from_ptr(name) };
+        format!("getlogin() returned \"{}\"", name.to_string_lossy())
+    }
+}
+
 /// A read from 0 (only if poll says it would not wait) and a write to 1, in the words of
 /// their results. On a hung-up terminal: EOF and EIO.
 fn try_stdio() -> String {
