@@ -126,7 +126,11 @@ fn every_step_changes_what_the_book_says_it_changes() {
         .map(|f| f.fd)
         .collect();
     assert_eq!(fds, [control_fd], "only the control channel is left");
-    assert!(close.detail.contains("daemon(7)"), "{}", close.detail);
+    assert!(
+        close.detail.contains("the lab's own control"),
+        "{}",
+        close.detail
+    );
 
     let dev_null = lab.run(StepId::DevNull).unwrap();
     let fds = dev_null.process.fds.as_ref().unwrap();

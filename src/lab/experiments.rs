@@ -1081,9 +1081,11 @@ fn sighup_reread(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabErr
         drop(lab);
     }
     ev.add(
-        "note: step 5 left SIGHUP ignored, and an ignored signal is discarded when sent, even while \
-         blocked, so both styles first set it back to SIG_DFL; the sigwait thread starts after the last \
-         fork (the subject is single-threaded until then for fork safety, and refuses to fork after)",
+        "note: step 5 left SIGHUP ignored, so both styles first set it back to SIG_DFL. The handlers \
+         need that; for the sigwait thread Linux would queue a blocked SIGHUP even while ignored \
+         (sigpending shows it, sigwait returns it), but POSIX leaves that unspecified, so the lab does \
+         not rely on it. The sigwait thread starts after the last fork (the subject is single-threaded \
+         until then for fork safety, and refuses to fork after)",
     );
     Ok(all)
 }

@@ -1,7 +1,7 @@
 //! The control channel between the lab and its subject: small serde enums, one JSON
 //! object per line, over a Unix stream socketpair. The subject's end survives the
-//! "close every descriptor" step on purpose, as systemd's daemon(7) keeps its
-//! notification pipe across daemonization.
+//! "close every descriptor" step on purpose: it is the lab's own channel, not part of
+//! the daemon (daemon(7)'s notification pipe is created only after that step).
 
 use std::io::{self, BufRead, Write};
 

@@ -317,8 +317,8 @@ impl Subject {
             Err(e) => return Err(e.into()),
         };
         Ok(format!(
-            "closed 0..={last} except {keep} with {method} (limit {}); kept {keep}, the control channel, \
-             on purpose, as systemd's daemon(7) keeps its notification pipe",
+            "closed 0..={last} except {keep} with {method} (limit {}); kept {keep}, the lab's own control \
+             channel, on purpose (a real daemon closes everything; daemon(7)'s notification pipe comes after)",
             show_limit(hard)
         ))
     }

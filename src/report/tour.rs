@@ -167,8 +167,9 @@ fn header(lab: &Lab, format: Format, out: &mut dyn Write) -> std::io::Result<()>
             lab.pty_name()
         ),
         format!(
-            "control channel: fd {} in the subject; step 8 keeps it open on purpose, as systemd's daemon(7) \
-             keeps a notification pipe across daemonization",
+            "control channel: fd {} in the subject, the lab's own; step 8 keeps it open on purpose so the lab \
+             can go on asking (a real daemon keeps nothing there: daemon(7)'s notification pipe is made \
+             after that step)",
             lab.control_fd()
         ),
         format!(
