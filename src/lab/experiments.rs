@@ -271,11 +271,15 @@ fn ask(lab: &mut Lab, request: Request) -> Result<Answer, LabError> {
         match protocol::receive::<Reply>(&mut lab.replies) {
             Ok(Some(Reply::Did { detail, made, .. })) => return Ok(Answer { detail, made }),
             Ok(Some(Reply::Refused { errno, message, .. })) => {
-                let errno = errno.map(|n| format!("{:?}: ", Errno::from_raw(n)));
-                return Err(lost(format!(
-                    "the subject refused: {}{message}",
-                    errno.unwrap_or_default()
-                )));
+                // The message usually names the errno already ("EPERM: …").
+                let errno = errno
+                    .map(|n| format!("{:?}", Errno::from_raw(n)))
+                    .filter(|name| !message.starts_with(name.as_str()))
+                    .map(|name| format!("{name}: "));
+                return Err(LabError::Refused {
+                    request: name,
+                    reason: format!("{}{message}", errno.unwrap_or_default()),
+                });
             }
             Ok(Some(_)) => {}
             Ok(None) => return Err(lost("it closed the control channel".into())),
@@ -297,6 +301,9 @@ fn request_name(request: &Request) -> &'static str {
         Request::ServeConfig { .. } => "serve a config file",
         Request::Lock { .. } => "already_running",
         Request::Openlog { .. } => "openlog",
+        Request::Chroot { .. } => "chroot",
+        Request::Getlogin => "getlogin",
+        Request::TryStdio => "a read and a write on 0 and 1",
         _ => "request",
     }
 }
@@ -1237,7 +1244,7 @@ fn chroot_syslog(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabErr
             }
             Err(e) => {
                 ev.add(format!(
-                    "{label}: chroot(\"{}\") was refused: {e} — chroot(2) needs root (CAP_SYS_CHROOT). \
+                    "{label}: chroot into {}: {e} — chroot(2) needs root (CAP_SYS_CHROOT). \
                      As root, the lazily connecting client would look for {} inside the new root, find \
                      nothing, and lose the message",
                     jail.display(),

@@ -56,6 +56,11 @@ pub enum LabError {
     NoHello(String),
     #[error("the subject stopped answering during {step}: {reason}")]
     Lost { step: &'static str, reason: String },
+    #[error("{request} was refused by the subject: {reason}")]
+    Refused {
+        request: &'static str,
+        reason: String,
+    },
     #[error("control channel: {0}")]
     Channel(std::io::Error),
     #[error(transparent)]
