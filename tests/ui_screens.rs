@@ -43,13 +43,26 @@ fn help() -> App {
     app
 }
 
+/// The experiments menu opened from a lesson about an experiment that needs root.
+fn experiments_menu() -> App {
+    let mut app = app_after(8);
+    let chdir = LessonSet::embedded()
+        .lessons
+        .iter()
+        .position(|l| l.step == Some(daemonlab::lab::StepId::Chdir))
+        .unwrap();
+    app.guide = Some(chdir);
+    app.update(Action::OpenExperiments);
+    app
+}
+
 /// A named way to build one screen's state.
 type Screen = (&'static str, fn() -> App);
 
 /// Every screen the issue lists, at both sizes.
 #[test]
 fn screens() {
-    let screens: [Screen; 8] = [
+    let screens: [Screen; 9] = [
         ("processes_tab", || {
             fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
         }),
@@ -64,6 +77,7 @@ fn screens() {
         ("after_last_step", || app_after(11)),
         ("help_popup", help),
         ("free_mode_eperm", free_mode_with_eperm),
+        ("experiments_menu", experiments_menu),
     ];
     for (name, make) in screens {
         for (width, height) in [(120, 40), (80, 24)] {

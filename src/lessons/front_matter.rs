@@ -9,14 +9,19 @@ use toml::{Spanned, Value};
 
 use super::{Lesson, LessonError, markdown};
 use crate::lab::STEPS;
+use crate::lab::experiments::Experiment;
 
 /// The keys a lesson's front matter may hold, with an example value for error messages.
-const KEYS: [(&str, &str); 4] = [
+const KEYS: [(&str, &str); 5] = [
     ("id", "step-fork"),
     ("title", "Fork, and let the parent exit"),
     ("section", "13.3"),
     ("step", "fork"),
+    ("experiment", "no-setsid"),
 ];
+
+/// Keys a lesson may leave out.
+const OPTIONAL: [&str; 2] = ["step", "experiment"];
 
 /// A parsed lesson plus the lines that checks across files point at.
 #[derive(Debug)]
@@ -72,7 +77,7 @@ pub(super) fn parse(label: &str, name: &str, text: &str) -> Result<Parsed, Vec<L
                 key_line,
                 format!(
                     "unknown key `{}` in the front matter: a lesson takes only id, title, \
-                     section and step — remove it or correct its spelling",
+                     section, step and experiment — remove it or correct its spelling",
                     key.get_ref()
                 ),
             ));
@@ -93,7 +98,7 @@ pub(super) fn parse(label: &str, name: &str, text: &str) -> Result<Parsed, Vec<L
         }
     }
 
-    for (key, example) in KEYS.iter().filter(|(k, _)| *k != "step") {
+    for (key, example) in KEYS.iter().filter(|(k, _)| !OPTIONAL.contains(k)) {
         if !present.contains(key) {
             errors.push(error(
                 1,
@@ -153,6 +158,24 @@ pub(super) fn parse(label: &str, name: &str, text: &str) -> Result<Parsed, Vec<L
         None => None,
     };
 
+    let experiment = match found.get("experiment") {
+        Some((name, line)) => match Experiment::from_name(name) {
+            Some(experiment) => Some(experiment),
+            None => {
+                errors.push(error(
+                    *line,
+                    format!(
+                        "unknown experiment {name:?}: use one of {} (the names \
+                         `daemonlab tour --experiment` takes) — or remove `experiment`",
+                        experiment_names()
+                    ),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+
     if !errors.is_empty() {
         errors.sort_by_key(|e| e.line);
         return Err(errors);
@@ -165,6 +188,7 @@ pub(super) fn parse(label: &str, name: &str, text: &str) -> Result<Parsed, Vec<L
             title: take("title"),
             section: take("section"),
             step: step.map(|(id, _)| id),
+            experiment,
             file: name.to_string(),
             body: markdown::to_blocks(body),
             markdown: body.to_string(),
@@ -187,7 +211,7 @@ fn split(text: &str) -> Result<(&str, &str), String> {
         };
         return Err(format!(
             "no front matter ({found}): a lesson starts with a line +++, then id, title, \
-             section and optional step as TOML, then another +++ line"
+             section and optional step and experiment as TOML, then another +++ line"
         ));
     }
     let start = first.len();
@@ -221,6 +245,15 @@ fn is_section_number(text: &str) -> bool {
         && text
             .split('.')
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The valid experiment names, for error messages.
+fn experiment_names() -> String {
+    Experiment::ALL
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The valid step ids, for error messages.

@@ -16,6 +16,7 @@ mod tests;
 
 use std::path::Path;
 
+use crate::lab::experiments::Experiment;
 use crate::lab::{STEPS, StepId};
 
 pub use markdown::to_blocks;
@@ -35,6 +36,9 @@ pub struct Lesson {
     pub section: String,
     /// The step this lesson explains, if it is about one step rather than the chapter.
     pub step: Option<StepId>,
+    /// The experiment (`x` menu) this lesson is about, if any: `x` pressed while the
+    /// lesson is shown opens the menu on it.
+    pub experiment: Option<Experiment>,
     /// The file name, such as `"13-fork.md"`, for error messages and the UI.
     pub file: String,
     /// The body as blocks a terminal can show.

@@ -324,6 +324,14 @@ impl App {
         }
     }
 
+    /// The lesson the Lesson pane shows: the guided tour's, else the step's.
+    pub fn shown_lesson(&self) -> Option<&crate::lessons::Lesson> {
+        match self.guide {
+            Some(i) => self.lessons.lessons.get(i),
+            None => self.lessons.for_step(self.lesson_step()),
+        }
+    }
+
     /// Apply one user action; returns what the runtime must do, if anything.
     pub fn update(&mut self, action: Action) -> Option<Command> {
         let lesson_before = self.lesson_step();
@@ -357,7 +365,13 @@ impl App {
             Action::LessonUp if self.experiments.open => {
                 self.experiments.scroll = self.experiments.scroll.saturating_sub(5)
             }
-            Action::OpenExperiments => self.experiments.open = true,
+            Action::OpenExperiments => {
+                // The lesson on screen may be about one experiment: start the menu on it.
+                if let Some(experiment) = self.shown_lesson().and_then(|l| l.experiment) {
+                    self.experiments.select(experiment);
+                }
+                self.experiments.open = true;
+            }
             Action::SelectUp if self.tab == Tab::Processes => {
                 self.processes.selected = self.processes.selected.saturating_sub(1)
             }
@@ -929,6 +943,34 @@ mod tests {
         assert!(app.zoomed);
         assert_eq!(app.update(Action::Back), Some(Command::Quit));
         assert!(app.quit);
+    }
+
+    #[test]
+    fn x_from_a_lesson_about_an_experiment_opens_the_menu_on_it() {
+        use crate::lab::experiments::Experiment;
+        let text = "+++\nid = \"a\"\ntitle = \"b\"\nsection = \"13.3\"\n\
+                    experiment = \"no-chdir\"\n+++\nbody\n";
+        let plain = "+++\nid = \"p\"\ntitle = \"b\"\nsection = \"13.3\"\n+++\nbody\n";
+        let lessons = LessonSet::from_sources(&[("01-a.md", text), ("02-p.md", plain)]).unwrap();
+        let mut app = fixtures::app_after(1, Theme::mono(), lessons);
+        app.guide = Some(0);
+        app.update(Action::OpenExperiments);
+        assert!(app.experiments.open);
+        assert_eq!(app.experiments.chosen(), Experiment::NoChdir);
+        // A lesson about no experiment leaves the cursor where the learner left it.
+        app.update(Action::SelectDown);
+        app.update(Action::Back);
+        app.guide = Some(1);
+        app.update(Action::OpenExperiments);
+        assert_eq!(
+            app.experiments.chosen(),
+            Experiment::ALL[(Experiment::ALL
+                .iter()
+                .position(|&e| e == Experiment::NoChdir)
+                .unwrap()
+                + 1)
+                % Experiment::ALL.len()]
+        );
     }
 
     #[test]

@@ -23,6 +23,18 @@ impl ExperimentsView {
         Experiment::ALL[self.selected % Experiment::ALL.len()]
     }
 
+    /// Put the cursor on `experiment`, as when the lesson shown names it.
+    pub fn select(&mut self, experiment: Experiment) {
+        if let Some(i) = Experiment::ALL.iter().position(|&e| e == experiment)
+            && i != self.selected
+        {
+            self.selected = i;
+            self.report = None;
+            self.error = None;
+            self.scroll = 0;
+        }
+    }
+
     /// Move the cursor by `by`, wrapping.
     pub fn step(&mut self, by: isize) {
         let n = Experiment::ALL.len() as isize;

@@ -30,8 +30,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .iter()
         .enumerate()
         .map(|(i, e)| {
+            // Marked before the title, which the list cuts short.
+            let root = if e.needs_root().is_some() {
+                Span::styled("[root] ", app.theme.warn)
+            } else {
+                Span::raw("")
+            };
             let line = Line::from(vec![
                 Span::raw(format!(" {} ", i + 1)),
+                root,
                 Span::raw(e.title()),
             ]);
             if i == view.selected {
@@ -65,6 +72,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         lines.extend(r.evidence.iter().map(|e| Line::raw(e.clone())));
     } else {
         lines.push(Line::styled(view.chosen().title(), app.theme.heading));
+        if let Some(without) = view.chosen().needs_root() {
+            lines.push(Line::styled(
+                format!("[root] needs root: {without}"),
+                app.theme.warn,
+            ));
+        }
         lines.push(Line::styled(
             format!(
                 "Enter runs it on a lab of its own (the same as `daemonlab tour --experiment {}`)",
