@@ -131,8 +131,7 @@ type ExitPath = (&'static str, Option<&'static [u8]>, Option<i32>, u32);
 
 #[test]
 fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
-    let paths: [ExitPath; 4] = [
-        ("Esc", Some(b"\x1b"), None, 0),
+    let paths: [ExitPath; 3] = [
         ("Ctrl-C", Some(b"\x03"), None, 0),
         (
             "SIGTERM",
@@ -321,6 +320,33 @@ fn h_after_the_fork_leaves_the_subject_alive_on_a_dead_terminal_and_says_so() {
     app.pty.wait("the Process pane without a terminal", |t| {
         t.contains("TTY ?")
     });
+    app.press(b"q");
+    assert_eq!(app.finish(), 0);
+    assert_all_gone(&seen);
+}
+
+#[test]
+fn esc_closes_help_and_never_quits() {
+    let mut app = App::start();
+    let (_, seen) = app.first_screen();
+    app.press(b"?");
+    app.pty.wait("the help popup", |t| t.contains(" Keys "));
+    // A teacher double-taps Esc to close help, then once more for luck.
+    for _ in 0..3 {
+        app.press(b"\x1b");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    app.pty.wait("help closed, the lab still there", |t| {
+        !t.contains(" Keys ") && t.contains("nothing to close")
+    });
+    assert!(
+        app.pty.child.try_wait().unwrap().is_none(),
+        "Esc must never quit the explorer"
+    );
+    assert!(
+        seen.iter().all(|p| common::running(*p)),
+        "the lab is untouched"
+    );
     app.press(b"q");
     assert_eq!(app.finish(), 0);
     assert_all_gone(&seen);

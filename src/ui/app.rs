@@ -405,10 +405,18 @@ impl App {
                 self.tab = Tab::Inspect;
             }
             Action::HangUp => return self.ask(Command::HangUp),
-            Action::Back | Action::Quit => {
+            Action::Quit => {
                 self.quit = true;
                 return Some(Command::Quit);
             }
+            // Esc closes what is open, innermost first, and never quits: a teacher
+            // double-tapping it to close help must not lose the class's lab.
+            Action::Back if self.zoomed => self.zoomed = false,
+            Action::Back if self.mode == Mode::Free => {
+                self.mode = Mode::Guided;
+                self.note("free mode off: Space runs the next step again", false);
+            }
+            Action::Back => self.note("nothing to close — q quits", false),
             _ if self.help => {}
             Action::NextStep if self.guide.is_some() => return self.guide_next(),
             Action::Guide => {
@@ -941,7 +949,16 @@ mod tests {
         assert_eq!(app.focus, Pane::Syslog);
         app.update(Action::Zoom);
         assert!(app.zoomed);
-        assert_eq!(app.update(Action::Back), Some(Command::Quit));
+        assert_eq!(app.update(Action::Back), None);
+        assert!(!app.zoomed && !app.quit, "Esc closes the zoom");
+        app.update(Action::ToggleFree);
+        app.update(Action::Back);
+        assert_eq!(app.mode, Mode::Guided, "Esc leaves free mode");
+        for _ in 0..3 {
+            assert_eq!(app.update(Action::Back), None, "Esc never quits");
+        }
+        assert!(!app.quit);
+        assert_eq!(app.update(Action::Quit), Some(Command::Quit));
         assert!(app.quit);
     }
 

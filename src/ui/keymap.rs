@@ -502,7 +502,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Esc",
         keys: &[Key::Code(KeyCode::Esc)],
         action: Action::Back,
-        description: "close a popup, otherwise quit",
+        description: "close what is open: help, a menu, the zoom, free mode (never quits)",
         hint: None,
         when: When::Always,
     },
