@@ -303,3 +303,65 @@ fn the_terminal_pane_wraps_whole_lines_and_keeps_the_newest() {
         "the newest line, whole, at the bottom:\n{joined}\nwanted: {newest}"
     );
 }
+
+/// The screen's text, row by row, with trailing spaces trimmed.
+fn rows(terminal: &Terminal<TestBackend>) -> Vec<String> {
+    let buffer = terminal.backend().buffer();
+    (0..buffer.area.height)
+        .map(|y| {
+            (0..buffer.area.width)
+                .map(|x| buffer[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
+    use daemonlab::ui::keymap::BINDINGS;
+    let mut app = help();
+    let mut seen = String::new();
+    for _ in 0..30 {
+        let terminal = draw(&app, 80, 24);
+        // Inside the popup's border only; join wrapped rows with a space.
+        // The popup is 76 wide, centred: its text runs from column 3 to 76.
+        for row in rows(&terminal) {
+            let inner: String = row.chars().skip(3).take(74).collect();
+            seen.push_str(inner.trim());
+            seen.push(' ');
+        }
+        app.update(Action::HelpScroll(5));
+    }
+    let seen = seen.split_whitespace().collect::<Vec<_>>().join(" ");
+    for binding in BINDINGS {
+        let words = binding
+            .description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            seen.contains(&words),
+            "help never shows {:?} at 80x24",
+            binding.description
+        );
+    }
+    for group in [
+        "Everywhere",
+        "Lab tab",
+        "Locks tab",
+        "Processes tab",
+        "Inspect tab",
+    ] {
+        assert!(seen.contains(group), "no {group} heading");
+    }
+    let mut labels: Vec<(&str, &str)> = BINDINGS.iter().map(|b| (b.label, b.description)).collect();
+    labels.sort();
+    labels.dedup();
+    assert_eq!(
+        labels.len(),
+        BINDINGS.len(),
+        "a row of the help is repeated"
+    );
+}

@@ -16,6 +16,8 @@ use super::worker::LabInfo;
 /// A user intention, produced by the key table (or a test).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Scroll the help popup by this many rows (while it is open).
+    HelpScroll(i32),
     /// Run the next step in the book's order.
     NextStep,
     /// End the subject and start a new one at step 0.

@@ -116,6 +116,8 @@ pub struct App {
     pub focus: Pane,
     pub zoomed: bool,
     pub help: bool,
+    /// First row of the help popup on screen (clamped when drawn).
+    pub help_scroll: u16,
     /// Current lab generation; events from older ones are dropped.
     pub generation: u64,
     pub lab: Option<LabInfo>,
@@ -268,6 +270,7 @@ impl App {
             focus: Pane::Steps,
             zoomed: false,
             help: false,
+            help_scroll: 0,
             generation: 0,
             lab: None,
             steps: vec![StepStatus::Pending; STEPS.len()],
@@ -344,7 +347,14 @@ impl App {
 
     fn apply(&mut self, action: Action) -> Option<Command> {
         match action {
-            Action::Help => self.help = !self.help,
+            Action::Help => {
+                self.help = !self.help;
+                self.help_scroll = 0;
+            }
+            Action::HelpScroll(rows) if self.help => {
+                self.help_scroll = (i32::from(self.help_scroll) + rows).clamp(0, 10_000) as u16
+            }
+            Action::HelpScroll(_) => {}
             Action::Back if self.help => self.help = false,
             Action::Back if self.experiments.open => self.experiments.open = false,
             Action::SelectUp if self.experiments.open => self.experiments.step(-1),

@@ -307,7 +307,7 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Locks,
     },
     Binding {
-        label: "x / X",
+        label: "x",
         keys: &[Key::Char('x')],
         action: Action::RunPitfall,
         description: "run the chosen pitfall and show the kernel's evidence",
@@ -319,11 +319,11 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('X')],
         action: Action::NextPitfall,
         description: "choose the next pitfall",
-        hint: None,
+        hint: Some("next pitfall"),
         when: When::Locks,
     },
     Binding {
-        label: "PgDn/PgUp",
+        label: "PgDn",
         keys: &[Key::Code(KeyCode::PageDown)],
         action: Action::LessonDown,
         description: "scroll the pitfall's evidence",
@@ -363,7 +363,7 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Lab,
     },
     Binding {
-        label: "↑/k ↓/j",
+        label: "↑/k",
         keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
         action: Action::SelectUp,
         description: "choose an experiment",
@@ -387,7 +387,7 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Menu,
     },
     Binding {
-        label: "PgDn/PgUp",
+        label: "PgDn",
         keys: &[Key::Code(KeyCode::PageDown)],
         action: Action::LessonDown,
         description: "scroll the report",

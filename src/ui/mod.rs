@@ -348,12 +348,26 @@ impl EventLoop {
     }
 }
 
-/// Text typed into the Processes filter: not key bindings, so not in the key table.
+/// Text typed into the Processes filter, and the scroll keys of the help popup (which
+/// its title names): not key bindings of a tab, so not in the key table.
 fn typed(app: &App, key: &KeyEvent) -> Option<action::Action> {
     use ratatui::crossterm::event::{KeyCode, KeyEventKind};
-    if !(app.tab == app::Tab::Processes && app.processes.filtering)
-        || key.kind == KeyEventKind::Release
-    {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if app.help {
+        let rows = match key.code {
+            KeyCode::Down | KeyCode::Char('j') => 1,
+            KeyCode::Up | KeyCode::Char('k') => -1,
+            KeyCode::PageDown | KeyCode::Char(' ') => 10,
+            KeyCode::PageUp => -10,
+            KeyCode::Home | KeyCode::Char('g') => -10_000,
+            KeyCode::End | KeyCode::Char('G') => 10_000,
+            _ => return None,
+        };
+        return Some(action::Action::HelpScroll(rows));
+    }
+    if !(app.tab == app::Tab::Processes && app.processes.filtering) {
         return None;
     }
     Some(match key.code {

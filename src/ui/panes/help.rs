@@ -1,4 +1,5 @@
-//! The `?` popup: every key, straight from the key table.
+//! The `?` popup: every key, straight from the key table, grouped by where it applies,
+//! descriptions wrapped, scrollable so every entry is reachable at 80×24.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -7,42 +8,91 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget};
 
 use crate::ui::app::App;
 use crate::ui::keymap::{BINDINGS, When};
+use crate::ui::panes::wrap_line;
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let mut lines: Vec<Line> = BINDINGS
-        .iter()
-        .map(|b| {
-            let when = if b.when == When::FreeMode {
+/// The groups, in the order a newcomer meets them.
+const GROUPS: [(&str, &[When]); 6] = [
+    ("Everywhere", &[When::Always]),
+    ("Lab tab", &[When::Lab, When::FreeMode]),
+    ("Experiments menu (x on the Lab tab)", &[When::Menu]),
+    ("Locks tab", &[When::Locks]),
+    ("Processes tab", &[When::Processes]),
+    ("Inspect tab", &[When::Inspect]),
+];
+
+/// Width of the key column.
+const KEYS: usize = 11;
+
+/// Every row of the help text for a popup `width` cells wide (inside its border).
+pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for (title, whens) in GROUPS {
+        let rows: Vec<_> = BINDINGS
+            .iter()
+            .filter(|b| whens.contains(&b.when))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
+        if !lines.is_empty() {
+            lines.push(Line::raw(""));
+        }
+        lines.push(Line::styled(format!(" {title}"), app.theme.title));
+        for b in rows {
+            let scope = if b.when == When::FreeMode {
                 " (free mode)"
             } else {
                 ""
             };
-            Line::from(vec![
-                Span::styled(format!(" {:<10}", b.label), app.theme.key),
-                Span::raw(format!("{}{when}", b.description)),
-            ])
-        })
-        .collect();
+            let line = Line::from(vec![
+                Span::styled(format!(" {:<KEYS$}", b.label), app.theme.key),
+                Span::raw(format!("{}{scope}", b.description)),
+            ]);
+            lines.extend(wrap_line(&line, width, KEYS + 1));
+        }
+    }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
+    for note in [
         " * or a highlight marks what the last step changed.",
-        app.theme.muted,
-    ));
-    lines.push(Line::styled(" Esc or ? closes this help.", app.theme.muted));
+        " ↑/↓ j/k PgUp/PgDn scroll this help; Esc or ? closes it.",
+    ] {
+        lines.extend(wrap_line(&Line::styled(note, app.theme.muted), width, 1));
+    }
+    lines
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let width = 76.min(area.width);
+    let inner = usize::from(width.saturating_sub(2));
+    let lines = lines(app, inner);
     let height = (lines.len() as u16 + 2).min(area.height);
+    let visible = usize::from(height.saturating_sub(2));
+    let last_start = lines.len().saturating_sub(visible);
+    let first = usize::from(app.help_scroll).min(last_start);
     let [popup] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
-    let [popup] = Layout::horizontal([Constraint::Length(72.min(area.width))])
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
         .flex(Flex::Center)
         .areas(popup);
+    let title = if last_start == 0 {
+        " Keys ".to_string()
+    } else {
+        format!(
+            " Keys · rows {}–{} of {} · ↓ PgDn for more ",
+            first + 1,
+            (first + visible).min(lines.len()),
+            lines.len()
+        )
+    };
     Clear.render(popup, buf);
     Paragraph::new(lines)
+        .scroll((first as u16, 0))
         .block(
             Block::new()
                 .borders(Borders::ALL)
                 .border_style(app.theme.border_focused)
-                .title(Line::styled(" Keys ", app.theme.title)),
+                .title(Line::styled(title, app.theme.title)),
         )
         .render(popup, buf);
 }
