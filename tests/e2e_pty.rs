@@ -320,6 +320,12 @@ fn h_after_the_fork_leaves_the_subject_alive_on_a_dead_terminal_and_says_so() {
     app.pty.wait("the Process pane without a terminal", |t| {
         t.contains("TTY ?")
     });
+    app.pty.wait("the hang-up banner", |t| {
+        t.contains("survived — the hang-up took the terminal") && t.contains("write(1): EIO")
+    });
+    app.pty.wait("the header: the stand-in is gone", |t| {
+        t.contains("stand-in gone")
+    });
     app.press(b"q");
     assert_eq!(app.finish(), 0);
     assert_all_gone(&seen);

@@ -222,6 +222,25 @@ impl HangUpOutcome {
         }
     }
 
+    /// The outcome in a few words, as /proc shows it: "killed by SIGHUP", or how it
+    /// survived.
+    pub fn headline(&self) -> String {
+        match (&self.ended, &self.process) {
+            (Some(how), _) => format!("pid {}: {how}", self.subject),
+            (None, Some(p)) if p.sid == self.stand_in => format!(
+                "pid {} survived — the hang-up took the terminal from its session: TTY {}, 0/1/2 now on a \
+                 dead terminal",
+                p.pid,
+                p.tty.as_deref().unwrap_or("?")
+            ),
+            (None, Some(p)) => format!(
+                "pid {} survived — in a session of its own (SID {}), so nothing signalled it",
+                p.pid, p.sid
+            ),
+            (None, None) => format!("pid {}: no longer visible", self.subject),
+        }
+    }
+
     /// The subject's part, in one sentence.
     pub fn subject_part(&self) -> String {
         match (&self.ended, &self.process) {
@@ -700,6 +719,8 @@ impl Lab {
         // The kernel's part may still be on its way to the other members: let it settle.
         std::thread::sleep(Duration::from_millis(20));
         let stand_in_status = experiments::exit_status(self.session_pid);
+        // Read, so reap it: the stand-in is gone, not a zombie, from here on.
+        self.guard.reap_exited();
         let alive = subject_fd.as_ref().is_some_and(|fd| !guard::has_exited(fd));
         let (process, orphaned, stdio, ended) = if alive {
             let process = settled_snapshot(subject, self.birth_parent)?;

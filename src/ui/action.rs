@@ -159,6 +159,11 @@ pub enum LabEvent {
         generation: u64,
         report: Result<Box<PitfallReport>, String>,
     },
+    /// The terminal was hung up (H): what the kernel showed afterwards.
+    HungUp {
+        generation: u64,
+        outcome: Box<crate::lab::HangUpOutcome>,
+    },
     /// Something to tell the user about a request that has no view of its own.
     Note {
         generation: u64,

@@ -137,6 +137,12 @@ pub struct App {
     pub changed: Vec<&'static str>,
     /// The last change came from a re-read, not from a step.
     pub changed_outside: bool,
+    /// The last change came from the hang-up (H), with its outcome for the banner.
+    pub hangup: Option<crate::lab::HangUpOutcome>,
+    /// H hung up this lab's terminal: the stand-in and the pty are gone until r.
+    pub hung_up: bool,
+    /// The subject has ended (killed, exited): steps have nothing to run on until r.
+    pub subject_ended: Option<String>,
     pub history: Vec<HistoryRow>,
     /// What the last step's call returned, in the subject's words.
     pub last_result: Option<String>,
@@ -282,6 +288,9 @@ impl App {
             process: None,
             changed: Vec::new(),
             changed_outside: false,
+            hangup: None,
+            hung_up: false,
+            subject_ended: None,
             history: Vec::new(),
             last_result: None,
             terminal: Vec::new(),
@@ -428,6 +437,15 @@ impl App {
             }
             Action::Back => self.note("nothing to close — q quits", false),
             _ if self.help => {}
+            Action::NextStep | Action::RunSelected
+                if self.tab == Tab::Lab && self.subject_ended.is_some() =>
+            {
+                let why = self.subject_ended.clone().unwrap_or_default();
+                self.note(
+                    &format!("no subject to step: {why}. Press r to start a new lab"),
+                    true,
+                );
+            }
             Action::NextStep if self.guide.is_some() => return self.guide_next(),
             Action::Guide => {
                 self.guide = match self.guide {
@@ -636,6 +654,9 @@ impl App {
         self.process = None;
         self.changed.clear();
         self.changed_outside = false;
+        self.hangup = None;
+        self.hung_up = false;
+        self.subject_ended = None;
         self.history.clear();
         self.last_result = None;
         self.terminal.clear();
@@ -662,7 +683,7 @@ impl App {
             | LabEvent::Locks { generation, .. }
             | LabEvent::Pitfall { generation, .. } => *generation,
             LabEvent::Experiment { .. } => self.generation,
-            LabEvent::Note { generation, .. } => *generation,
+            LabEvent::Note { generation, .. } | LabEvent::HungUp { generation, .. } => *generation,
             LabEvent::Ps { .. } | LabEvent::Inspected { .. } => self.generation,
         };
         if generation != self.generation {
@@ -693,10 +714,39 @@ impl App {
                 if let Some(before) = &self.process {
                     self.changed = snapshot.changed_fields(before);
                     self.changed_outside = true;
+                    self.hangup = None;
                 }
                 self.process = Some(*snapshot);
             }
-            LabEvent::SubjectGone { message, .. } => self.note(&message, true),
+            LabEvent::SubjectGone { message, .. } => {
+                self.subject_ended = Some(message.clone());
+                self.note(&message, true);
+            }
+            LabEvent::HungUp { outcome, .. } => {
+                self.busy = false;
+                match &outcome.process {
+                    Some(after) => {
+                        if let Some(before) = &self.process {
+                            self.changed = after.changed_fields(before);
+                        }
+                        self.process = Some(after.clone());
+                    }
+                    None => {
+                        self.changed.clear();
+                        self.subject_ended = Some(outcome.headline());
+                    }
+                }
+                self.changed_outside = false;
+                self.note(
+                    &format!(
+                        "hung up: {} — details in the Process pane; r starts a new lab",
+                        outcome.headline()
+                    ),
+                    false,
+                );
+                self.hangup = Some(*outcome);
+                self.hung_up = true;
+            }
             // The event loop reads the ring through the feed; nothing to keep here.
             LabEvent::SyslogFeed { .. } => {}
             LabEvent::Ps { rows } => {
@@ -781,6 +831,7 @@ impl App {
 
     fn step_done(&mut self, outcome: StepOutcome) {
         self.busy = false;
+        self.hangup = None;
         let index = outcome.step as usize;
         self.steps[index] = match &outcome.error {
             None => StepStatus::Done,

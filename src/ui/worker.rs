@@ -198,26 +198,24 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 Ok(Command::HangUp) => {
                     if let Some(l) = live.as_mut() {
                         let generation = self.generation;
-                        let (message, error) = match l.lab.hang_up() {
-                            Ok(outcome) => (
-                                // What happened to the subject first: the status line is one row.
-                                format!(
-                                    "hung up: {}. How: {}. r starts a new lab on a new terminal.",
-                                    outcome.subject_part(),
-                                    outcome.shell_part()
-                                ),
-                                false,
-                            ),
-                            Err(e) => (e.to_string(), true),
-                        };
-                        (self.report)(LabEvent::Note {
-                            generation,
-                            message,
-                            error,
-                        });
-                        // The Process pane shows the kernel's view after the hang-up.
-                        if !l.gone {
-                            self.refresh(l);
+                        match l.lab.hang_up() {
+                            Ok(outcome) => {
+                                // The event carries the kernel's view after the hang-up, so
+                                // a later re-read does not call these changes "outside".
+                                match &outcome.process {
+                                    Some(p) => l.shown = p.clone(),
+                                    None => l.gone = true,
+                                }
+                                (self.report)(LabEvent::HungUp {
+                                    generation,
+                                    outcome: Box::new(outcome),
+                                });
+                            }
+                            Err(e) => (self.report)(LabEvent::Note {
+                                generation,
+                                message: e.to_string(),
+                                error: true,
+                            }),
                         }
                     }
                 }

@@ -19,9 +19,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // The lab's facts come first; the subtitle takes what room is left.
     let right = app.lab.as_ref().map(|lab| {
+        // After H the stand-in has exited and been reaped, and the terminal is gone.
+        let (stand_in, pty) = match app.hung_up {
+            true => ("gone".to_string(), format!("{} hung up", lab.pty)),
+            false => (lab.session_pid.to_string(), lab.pty.clone()),
+        };
         format!(
-            "subject {} · stand-in {} · {} · control fd {} ",
-            lab.subject_pid, lab.session_pid, lab.pty, lab.control_fd
+            "subject {} · stand-in {stand_in} · {pty} · control fd {} ",
+            lab.subject_pid, lab.control_fd
         )
     });
     let right_width = right.as_ref().map_or(0, |r| r.chars().count() as u16);

@@ -107,13 +107,27 @@ pub fn lines<'a>(app: &App, p: &ProcSnapshot, width: u16) -> Vec<Line<'a>> {
         }
         None => fds.push(Span::styled("unreadable", app.theme.muted)),
     }
-    let legend = if app.changed_outside {
+    let legend = if app.hangup.is_some() {
+        "* changed by the hang-up (H) · every value read from /proc"
+    } else if app.changed_outside {
         "* changed since the last look, not by a step (from outside the lab?)"
     } else {
         "* changed by the last step · every value read from /proc"
     };
     let mut lines = Vec::new();
-    if let Some(result) = &app.last_result {
+    if let Some(outcome) = &app.hangup {
+        // The banner replaces the last step's result: the hang-up is what just happened.
+        lines.push(Line::from(vec![
+            Span::styled("hang-up ", app.theme.muted),
+            Span::styled(outcome.headline(), app.theme.changed),
+        ]));
+        if let Some(stdio) = &outcome.stdio {
+            lines.push(Line::from(vec![
+                Span::styled("on the dead terminal ", app.theme.muted),
+                Span::styled(stdio.clone(), app.theme.text),
+            ]));
+        }
+    } else if let Some(result) = &app.last_result {
         lines.push(Line::from(vec![
             Span::styled("last step ", app.theme.muted),
             // Two rows at most, less some slack for word wrapping.
@@ -141,9 +155,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         None => " Process ".to_string(),
     };
     let block = pane_block(app, Pane::Process, title);
-    let body = match &app.process {
-        Some(p) => lines(app, p, area.width.saturating_sub(2)),
-        None => vec![Line::styled(
+    let body = match (&app.process, &app.subject_ended) {
+        // A process that has ended is shown as gone, not as its last (zombie) snapshot.
+        (Some(_), Some(ended)) => vec![
+            Line::styled(format!("gone: {ended}"), app.theme.error),
+            Line::styled(
+                "the kernel has nothing more to show for it — r starts a new lab",
+                app.theme.muted,
+            ),
+        ],
+        (Some(p), None) => lines(app, p, area.width.saturating_sub(2)),
+        (None, _) => vec![Line::styled(
             "waiting for the subject to start…",
             app.theme.muted,
         )],
