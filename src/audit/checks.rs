@@ -653,7 +653,7 @@ fn stdio(f: &Facts) -> Check {
             "; output to a terminal fails with EIO or raises SIGTTOU once it is gone — reopen them on /dev/null".to_owned()
         }
         Status::Warn if !stray.is_empty() => format!(
-            "; a reused slot: {} — open /dev/null on 0, 1 and 2 before opening anything else (APUE 13.3)",
+            "; {} — whether a slot reused after a close or a deliberate redirection, stray output goes there; APUE 13.3 opens /dev/null on 0, 1 and 2 before anything else",
             stray.join("; ")
         ),
         Status::Warn => {
@@ -957,7 +957,7 @@ fn pidfile_lock(f: &Facts) -> Check {
             "pidfile_lock",
             Status::Pass,
             format!(
-                "no pid file found, but it holds {listeners}: a second instance fails to bind that address (EADDRINUSE, unless both set SO_REUSEPORT)"
+                "no pid file found, but it holds {listeners}: a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT)"
             ),
         );
     }
