@@ -226,3 +226,61 @@ fn inspect_as_another_user_reports_what_it_can_and_marks_the_rest_unknown() {
         "stat is still read"
     );
 }
+
+#[test]
+fn inspect_exits_3_on_a_failed_rule_prints_json_errors_on_stdout_and_markdown_tables() {
+    // A zombie child of ours fails the state rule: exit 3.
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_default()
+        .contains(") Z ")
+    {
+        assert!(std::time::Instant::now() < deadline, "no zombie");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let zombie = run(&["inspect", &pid.to_string(), "--format", "json"]);
+    child.wait().unwrap();
+    assert_eq!(zombie.status.code(), Some(3), "{zombie:?}");
+    let json: serde_json::Value = serde_json::from_slice(&zombie.stdout).unwrap();
+    assert_eq!(json["role"], "zombie");
+
+    // A kernel thread cannot be inspected: exit 1, and JSON on stdout says why.
+    let err = run(&["inspect", "2", "--format", "json"]);
+    if std::fs::read_to_string("/proc/2/comm")
+        .unwrap_or_default()
+        .trim()
+        == "kthreadd"
+    {
+        assert_eq!(err.status.code(), Some(1));
+        let json: serde_json::Value = serde_json::from_slice(&err.stdout).unwrap();
+        assert_eq!(json["pid"], 2);
+        assert_eq!(json["role"], "kernel_thread");
+        assert!(json["error"].as_str().unwrap().contains("kernel thread"));
+        assert!(String::from_utf8_lossy(&err.stderr).contains("kernel thread"));
+    } else {
+        eprintln!("SKIPPED: PID 2 is not kthreadd here");
+    }
+
+    let md = run(&["inspect", "1", "--format", "markdown"]);
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert!(text.contains("| check | status | detail |"), "{text}");
+    assert!(text.contains("| `session` |"), "{text}");
+    let ps_md = run(&["ps", "--format", "markdown"]);
+    assert!(String::from_utf8_lossy(&ps_md.stdout).starts_with("| PPID | PID |"));
+
+    // A reader that stops after one line is a normal end, not a panic.
+    let piped = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' inspect 1 | head -1 >/dev/null",
+            exe().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("panicked"),
+        "{piped:?}"
+    );
+}
