@@ -145,7 +145,10 @@ fn classify_depth(rows: &[PsRow], row: &PsRow, depth: usize) -> (Role, Pid) {
         && !is_service_manager(&parent.comm)
         && !SHELLS.contains(&parent.comm.as_str())
         && parent.tty.is_none()
-        && (parent.sid == row.sid || same_program(&row.comm, &parent.comm))
+        && (parent.sid == row.sid
+            // A per-connection child that made its own session (sshd's) is still the
+            // daemon's; a double-forked child of the same binary is not a session leader.
+            || (row.sid == row.pid && same_program(&row.comm, &parent.comm)))
     {
         match classify_depth(rows, parent, depth + 1) {
             (Role::Daemon | Role::Service, main) => {
@@ -254,6 +257,14 @@ mod tests {
         assert_eq!(role_of(&rows, 101), (Role::Worker, 100));
         assert_eq!(role_of(&rows, 201), (Role::Worker, 200));
         assert_eq!(role_of(&rows, 202), (Role::Worker, 200));
+        // A double-forked child of the same binary, whose session leader has exited,
+        // is a daemon of its own (the lab's subject under the lab as subreaper).
+        let rows = table(vec![
+            row(1, 0, 0, false, "init"),
+            row(300, 1, 300, false, "daemonlab"),
+            row(310, 300, 305, false, "daemonlab"),
+        ]);
+        assert_eq!(role_of(&rows, 310), (Role::Daemon, 310));
     }
 
     #[test]
