@@ -178,28 +178,39 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
-    /// Audit any process against the daemon rules: pass, warn or fail, with reasons.
+    /// Audit any process against the daemon rules: its role, its pid file, and each rule
+    /// as pass, warn or fail, with reasons.
     #[command(after_help = "Examples:
   daemonlab inspect $(pgrep -o sshd)                    a real daemon
   daemonlab inspect $$                                  your shell: it fails the tty rule
-  daemonlab inspect 1234 --format json                  keys: pid, process, checks, verdict
+  daemonlab inspect 1234 --format json                  role, main_pid, pidfile, checks, verdict
+  daemonlab inspect 1234 --format markdown              a table of checks, for an issue or a handout
 
-Exit status: 0 when the process could be inspected, 1 when it cannot be read.")]
+Roles: daemon, service, worker, thread, job, kernel_thread, zombie, init, process.
+Exit status: 0 when every rule passes or warns, 3 when any rule fails, 1 when the
+process cannot be inspected (with --format json, the error is also a JSON object on
+stdout), 2 for a usage error such as a PID that is not a number.")]
     Inspect {
-        /// The process to audit.
-        pid: String,
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// The process (or thread) to audit.
+        #[arg(value_parser = parse_pid_arg)]
+        pid: i32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
+        format: InspectFormat,
     },
-    /// The whole system in the columns of `ps -axj`, with likely daemons and kernel threads marked.
+    /// The whole system in the columns of `ps -axj`, with each process's role (daemon,
+    /// service, worker, job, kernel_thread, …) marked.
     #[command(after_help = "Examples:
-  daemonlab ps                                          every process; kthr and dmn marked
-  daemonlab ps --daemons                                likely daemons only
-  daemonlab ps --format json                            one object per process")]
+  daemonlab ps                                          every process, ROLE column before COMMAND
+  daemonlab ps --daemons                                daemons and services only
+  daemonlab ps --format json                            one JSON array, one object per process
+  daemonlab ps --format markdown                        a Markdown table")]
     Ps {
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Keep only likely daemons.
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PsFormat::Text)]
+        format: PsFormat,
+        /// Keep only daemons and services: no zombies, jobs, workers, kernel threads, nor
+        /// this command itself.
         #[arg(long)]
         daemons: bool,
     },
@@ -280,4 +291,31 @@ Exit status: 0 when the process could be inspected, 1 when it cannot be read.")]
         #[arg(long)]
         system_syslog: bool,
     },
+}
+
+/// `daemonlab inspect --format`: what the audit of one process looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InspectFormat {
+    /// A header, the role and pid file, one line per rule (PASS/WARN/FAIL), the verdict.
+    Text,
+    /// A Markdown section with a table of rules.
+    Markdown,
+    /// One JSON object: pid, role, main_pid, pidfile, process, checks, verdict.
+    Json,
+}
+
+/// `daemonlab ps --format`: what the process table looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PsFormat {
+    /// The columns of `ps -axj`, with a ROLE column before COMMAND.
+    Text,
+    /// A Markdown table, one row per process.
+    Markdown,
+    /// One JSON array, one object per process.
+    Json,
+}
+
+/// clap's value parser for a PID: a typo is a usage error (exit 2), with the reason.
+fn parse_pid_arg(text: &str) -> Result<i32, String> {
+    crate::audit::parse_pid(text).map_err(|e| e.to_string())
 }

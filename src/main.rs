@@ -136,7 +136,7 @@ fn run(cli: &Cli) -> ExitCode {
             format,
         }) => run_syslogd(&socket, udp, format, cli.kmsg),
         Some(Command::Locks { command }) => run_locks(command),
-        Some(Command::Inspect { pid, format }) => run_inspect(&pid, format),
+        Some(Command::Inspect { pid, format }) => run_inspect(pid, format),
         Some(Command::Completions { shell }) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -594,24 +594,46 @@ fn run_experiment(
     }
 }
 
-/// `daemonlab inspect PID`: exit 0 when the process could be inspected, 1 otherwise.
-fn run_inspect(pid: &str, format: Format) -> ExitCode {
-    let audit = match daemonlab::audit::parse_pid(pid).and_then(daemonlab::audit::inspect) {
+/// `daemonlab inspect PID`: exit 0 when every rule passes or warns, 3 when one fails, 1
+/// when the process cannot be inspected (with JSON, the error is on stdout too).
+fn run_inspect(pid: i32, format: daemonlab::cli::InspectFormat) -> ExitCode {
+    use daemonlab::cli::InspectFormat;
+    let audit = match daemonlab::audit::inspect(pid) {
         Ok(audit) => audit,
         Err(e) => {
             eprintln!("daemonlab inspect: {e}");
+            if format == InspectFormat::Json {
+                let _ = print_out(
+                    &format!("{}\n", daemonlab::audit::error_json(Some(pid.into()), &e)),
+                    "inspect",
+                );
+            }
             return ExitCode::FAILURE;
         }
     };
     let text = match format {
-        Format::Json => daemonlab::audit::json_report(&audit),
-        Format::Text | Format::Markdown => daemonlab::audit::text_report(&audit),
+        InspectFormat::Json => daemonlab::audit::json_report(&audit),
+        InspectFormat::Text => daemonlab::audit::text_report(&audit),
+        InspectFormat::Markdown => daemonlab::audit::markdown_report(&audit),
     };
-    print_out(&format!("{}\n", text.trim_end()), "inspect")
+    let printed = print_out(&format!("{}\n", text.trim_end()), "inspect");
+    if printed != ExitCode::SUCCESS {
+        return printed;
+    }
+    let failed = audit
+        .checks
+        .iter()
+        .any(|c| c.status == daemonlab::audit::Status::Fail);
+    if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `daemonlab ps`: the process table, headless.
-fn run_ps(format: Format, daemons: bool) -> ExitCode {
+fn run_ps(format: daemonlab::cli::PsFormat, daemons: bool) -> ExitCode {
+    use daemonlab::cli::PsFormat;
     use daemonlab::probe::ps;
     let rows = match ps::read_table() {
         Ok(rows) if daemons => ps::daemons_only(rows),
@@ -622,16 +644,9 @@ fn run_ps(format: Format, daemons: bool) -> ExitCode {
         }
     };
     let text = match format {
-        Format::Json => ps::json_table(&rows),
-        Format::Text | Format::Markdown => ps::text_table(&rows),
+        PsFormat::Json => ps::json_table(&rows),
+        PsFormat::Text => ps::marked_text_table(&rows),
+        PsFormat::Markdown => ps::markdown_table(&rows),
     };
-    use std::io::Write;
-    match writeln!(std::io::stdout().lock(), "{}", text.trim_end()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("daemonlab ps: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    print_out(&format!("{}\n", text.trim_end()), "ps")
 }

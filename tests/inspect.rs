@@ -95,9 +95,22 @@ fn a_job_in_the_labs_terminal_fails_the_tty_check_and_names_the_tty() {
         .expect("a tty check");
     assert_eq!(tty.status, Status::Fail, "{}", text_report(&audit));
     assert!(tty.detail.contains(lab.pty_name()), "{}", tty.detail);
-    assert_eq!(status_of(&audit, "stdio"), Status::Fail);
+    // A job's stdio on its terminal is what a job has; the tty rule is what fails.
+    assert_eq!(
+        audit.role,
+        daemonlab::audit::Role::Job,
+        "{}",
+        text_report(&audit)
+    );
+    assert_eq!(audit.main_pid, pid);
+    assert_eq!(
+        status_of(&audit, "stdio"),
+        Status::Pass,
+        "{}",
+        text_report(&audit)
+    );
     assert!(
-        audit.verdict.starts_with("not a daemon"),
+        audit.verdict.contains("not a well-formed daemon"),
         "{}",
         audit.verdict
     );
@@ -240,8 +253,19 @@ fn a_zombie_is_reported_as_a_zombie() {
     assert_eq!(state.status, Status::Fail);
     assert!(state.detail.starts_with("zombie"), "{}", state.detail);
     assert_eq!(audit.process.as_ref().unwrap().state_name, "zombie");
-    assert!(audit.verdict.starts_with("zombie"), "{}", audit.verdict);
+    assert!(
+        audit.verdict.contains("zombie: it has exited"),
+        "{}",
+        audit.verdict
+    );
+    assert_eq!(audit.role, daemonlab::audit::Role::Zombie);
     assert_eq!(status_of(&audit, "cwd"), Status::Unknown);
+    // Unknown because it has exited, not "closed" and not "this kernel lacks Umask:".
+    for id in ["stdio", "umask", "open_fds"] {
+        let c = audit.check(id).unwrap();
+        assert_eq!(c.status, Status::Unknown, "{c:?}");
+        assert!(c.detail.contains("it has exited"), "{c:?}");
+    }
 }
 
 #[test]
@@ -266,7 +290,7 @@ fn a_missing_pid_is_no_such_process() {
 
 #[test]
 fn text_that_is_not_a_pid_is_refused_with_a_reason() {
-    for text in ["0", "-3", "99999999999", "abc", "", "12x"] {
+    for text in ["0", "-3", "abc", "", "12x"] {
         match parse_pid(text) {
             Err(InspectError::BadPid(msg)) => {
                 assert!(msg.contains(&format!("{:?}", text.trim())), "{msg}");
@@ -281,6 +305,19 @@ fn text_that_is_not_a_pid_is_refused_with_a_reason() {
             .to_string()
             .contains("pid_max")
     );
+    // The highest PID is pid_max − 1: pid_max itself is invalid, not "may have exited".
+    let max: i64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    match parse_pid(&max.to_string()) {
+        Err(e @ InspectError::BeyondPidMax { .. }) => {
+            assert!(e.to_string().contains(&(max - 1).to_string()), "{e}");
+        }
+        other => panic!("pid_max gave {other:?}"),
+    }
+    assert!(parse_pid(&(max - 1).to_string()).is_ok());
     assert_eq!(parse_pid(" 1 ").unwrap(), 1);
 }
 
@@ -291,7 +328,12 @@ fn json_has_the_stable_keys() {
     let object = value.as_object().unwrap();
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["checks", "pid", "process", "verdict"]);
+    assert_eq!(
+        keys,
+        [
+            "checks", "main_pid", "pid", "pidfile", "process", "role", "verdict"
+        ]
+    );
     assert_eq!(
         serde_json::to_value(audit.process.as_ref().unwrap()).unwrap(),
         value["process"]

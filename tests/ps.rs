@@ -249,6 +249,9 @@ fn json_is_an_array_of_rows_with_every_key() {
         "command",
         "kernel_thread",
         "daemon_like",
+        "comm",
+        "role",
+        "main_pid",
     ];
     for object in array {
         let object = object.as_object().expect("each row is an object");

@@ -5,32 +5,16 @@
 
 use std::collections::HashMap;
 
+use super::pidfile::{self, Found, FoundBy};
 use super::proc_extra::{self, StatExtra};
-use super::unix_diag::{self, UnixSocket};
+use super::sockets::{SocketInfo, SocketTable};
 use super::{Check, Status};
 use crate::locks::proc_locks::LockEntry;
+use crate::probe::ps::{PsRow, Role, is_service_manager, role::SHELLS};
 use crate::probe::{Disposition, FdEntry, ProcSnapshot, format_umask};
 
 /// What to say when /proc refuses us a part of another user's process.
 pub(crate) const NOT_READABLE: &str = "not readable as this user: run as its owner or root";
-
-/// Shells: a process whose parent is one of these is still a job of an interactive session.
-const SHELLS: &[&str] = &["bash", "zsh", "sh", "fish", "dash", "ksh", "tcsh", "csh"];
-/// Init systems and supervisors: a daemon is expected to be their child.
-const SERVICE_MANAGERS: &[&str] = &[
-    "systemd",
-    "init",
-    "tini",
-    "dumb-init",
-    "runit",
-    "runsv",
-    "s6-supervise",
-    "supervisord",
-    "launchd",
-    "openrc-run",
-    "containerd-shim",
-    "catatonit",
-];
 
 /// Everything the checks look at, gathered once.
 pub(crate) struct Facts {
@@ -38,12 +22,24 @@ pub(crate) struct Facts {
     pub extra: Option<StatExtra>,
     /// The fd table exists but /proc denied it to us.
     pub fds_denied: bool,
-    /// Unix sockets of the namespace by inode, or why they could not be listed.
-    pub unix: Result<HashMap<u64, UnixSocket>, String>,
-    /// Locks the fd table shows, per fd (from fdinfo `lock:` lines).
-    pub fd_locks: Vec<(FdEntry, Vec<LockEntry>)>,
     /// /proc/locks lines naming the PID (POSIX and FLOCK record the locker's pid).
     pub pid_locks: Vec<LockEntry>,
+    /// What the process is, and the process that role refers to.
+    pub role: Role,
+    pub main_pid: i32,
+    /// The process table, sorted by PID (for session leaders and ancestors).
+    pub table: Vec<PsRow>,
+    /// Its sockets, described.
+    pub sockets: SocketTable,
+    /// The other holders of its pipes and sockets, by fd target.
+    pub holders: HashMap<String, Vec<(i32, String)>>,
+    /// Its pid file and any lock file without a PID.
+    pub pidfile: Option<Found>,
+    pub lock_file: Option<Found>,
+    /// /proc/PID/status through procfs: ids, capabilities, NoNewPrivs, seccomp.
+    pub status: Option<procfs::process::Status>,
+    /// Threads other than the main one whose blocked mask lacks SIGTERM.
+    pub sigterm_open_in_thread: Option<i32>,
 }
 
 impl Facts {
@@ -51,16 +47,6 @@ impl Facts {
     pub(crate) fn gather(snap: ProcSnapshot, extra: Option<StatExtra>) -> Facts {
         let pid = snap.pid;
         let fds_denied = snap.fds.is_none() && proc_extra::fd_table_denied(pid);
-        let unix = if snap
-            .fds
-            .iter()
-            .flatten()
-            .any(|fd| fd.target.starts_with("socket:"))
-        {
-            unix_diag::dump().map_err(|e| e.to_string())
-        } else {
-            Ok(HashMap::new())
-        };
         let fd_locks: Vec<(FdEntry, Vec<LockEntry>)> = snap
             .fds
             .iter()
@@ -93,14 +79,86 @@ impl Facts {
                 }
             }
         }
+        let table = crate::probe::ps::read_table().unwrap_or_default();
+        let (mut role, main_pid) = table
+            .binary_search_by_key(&pid, |r| r.pid)
+            .ok()
+            .map_or((Role::Process, pid), |i| (table[i].role, table[i].main_pid));
+        let sockets = if snap
+            .fds
+            .iter()
+            .flatten()
+            .any(|fd| fd.target.starts_with("socket:"))
+        {
+            SocketTable::read(pid)
+        } else {
+            SocketTable::default()
+        };
+        // The other end of stdio pipes and sockets, and of sockets with a Unix peer.
+        let mut wanted: Vec<String> = Vec::new();
+        for fd in snap.fds.iter().flatten() {
+            if fd.fd <= 2 && fd.target.starts_with("pipe:") {
+                wanted.push(fd.target.clone());
+            }
+            if let Some(inode) = proc_extra::socket_inode(&fd.target)
+                && let Some(peer) = sockets.by_inode.get(&inode).and_then(|s| s.peer_inode)
+                && sockets
+                    .by_inode
+                    .get(&inode)
+                    .is_some_and(|s| s.peer.is_none())
+            {
+                wanted.push(format!("socket:[{peer}]"));
+            }
+        }
+        let holders = super::sockets::holders(&wanted, pid);
+        // A "service" by parent name is one only if its stdio is the manager's pipes;
+        // a double-forked daemon adopted by systemd has /dev/null there.
+        if role == Role::Service {
+            let on_pipes = snap.fds.iter().flatten().any(|fd| {
+                fd.fd <= 2 && (fd.target.starts_with("pipe:") || fd.target.starts_with("socket:"))
+            });
+            if snap.fds.is_some() && !on_pipes {
+                role = Role::Daemon;
+            }
+        }
+        let (pidfile, lock_file) = if role == Role::Worker {
+            let comm = crate::locks::comm(main_pid).unwrap_or_default();
+            (pidfile::find(main_pid, &comm, &[]).0, None)
+        } else {
+            pidfile::find(pid, &snap.comm, &fd_locks)
+        };
+        let status = procfs::process::Process::new(pid)
+            .and_then(|p| p.status())
+            .ok();
+        let sigterm_open_in_thread = thread_without_blocked(pid, 15);
         Facts {
             snap,
             extra,
             fds_denied,
-            unix,
-            fd_locks,
             pid_locks,
+            role,
+            main_pid,
+            table,
+            sockets,
+            holders,
+            pidfile,
+            lock_file,
+            status,
+            sigterm_open_in_thread,
         }
+    }
+
+    fn row(&self, pid: i32) -> Option<&PsRow> {
+        self.table
+            .binary_search_by_key(&pid, |r| r.pid)
+            .ok()
+            .map(|i| &self.table[i])
+    }
+
+    fn socket(&self, target: &str) -> Option<&SocketInfo> {
+        self.sockets
+            .by_inode
+            .get(&proc_extra::socket_inode(target)?)
     }
 
     fn zombie(&self) -> bool {
@@ -123,21 +181,6 @@ impl Facts {
             format!("{what}: could not be read (the process may have just exited)")
         }
     }
-
-    /// The peer path of the socket with this inode, or its own bound path.
-    fn socket_paths(&self, inode: u64) -> (Option<&str>, Option<&str>) {
-        let Ok(table) = &self.unix else {
-            return (None, None);
-        };
-        let Some(sock) = table.get(&inode) else {
-            return (None, None);
-        };
-        let peer = sock
-            .peer
-            .and_then(|p| table.get(&p))
-            .and_then(|p| p.name.as_deref());
-        (sock.name.as_deref(), peer)
-    }
 }
 
 fn check(id: &'static str, status: Status, detail: impl Into<String>) -> Check {
@@ -146,6 +189,23 @@ fn check(id: &'static str, status: Status, detail: impl Into<String>) -> Check {
         status,
         detail: detail.into(),
     }
+}
+
+/// The blocked mask of each thread of `pid` (from /proc/PID/task/*/status, through
+/// procfs): the first thread that does *not* block `signal`, if any thread does not.
+fn thread_without_blocked(pid: i32, signal: u32) -> Option<i32> {
+    let process = procfs::process::Process::new(pid).ok()?;
+    for task in process.tasks().ok()?.flatten() {
+        if task.tid == pid {
+            continue;
+        }
+        if let Ok(status) = task.status()
+            && status.sigblk & (1u64 << (signal - 1)) == 0
+        {
+            return Some(task.tid);
+        }
+    }
+    None
 }
 
 /// Run every check, in the order the report shows them.
@@ -161,8 +221,10 @@ pub(crate) fn all(f: &Facts) -> Vec<Check> {
         stdio(f),
         open_fds(f),
         sighup(f),
+        signal_mask(f),
         pidfile_lock(f),
         syslog(f),
+        credentials(f),
         state(f),
     ]
 }
@@ -203,8 +265,25 @@ fn leader_name(pid: i32) -> String {
 const OUTSIDE_NAMESPACE: &str =
     "was created outside this PID namespace (shown as 0, as for a container's init)";
 
+/// "nginx (pid 100)" for the role's main process.
+fn main_name(f: &Facts) -> String {
+    let comm = f
+        .row(f.main_pid)
+        .map(|r| r.comm.clone())
+        .or_else(|| crate::locks::comm(f.main_pid))
+        .unwrap_or_else(|| "?".into());
+    format!("{comm} (pid {})", f.main_pid)
+}
+
 fn session(f: &Facts) -> Check {
     let s = &f.snap;
+    if s.pid == 1 && s.sid == 0 {
+        return check(
+            "session",
+            Status::Pass,
+            "the init of this PID namespace: it never called setsid(), so it is still in the session it was started in, whose leader lives outside the namespace (hence sid 0); no terminal",
+        );
+    }
     if s.sid == 0 && s.tty.is_none() {
         return check(
             "session",
@@ -213,25 +292,53 @@ fn session(f: &Facts) -> Check {
         );
     }
     match (s.session_leader, &s.tty) {
-        (false, None) => check(
-            "session",
-            Status::Pass,
-            format!(
-                "not a session leader (session {} is led by {}): it cannot acquire a terminal by opening one, as APUE's second fork intends",
-                s.sid,
-                leader_name(s.sid)
-            ),
-        ),
-        (true, None) if s.ppid == 1 => check(
-            "session",
-            Status::Pass,
-            "leads its own session with no terminal, as a new-style daemon started by an init system does (systemd calls setsid() for it); it must open terminals with O_NOCTTY or it acquires one",
-        ),
-        (true, None) => check(
-            "session",
-            Status::Warn,
-            "leads its own session with no terminal (setsid() without APUE's second fork): opening a terminal without O_NOCTTY would make it its controlling terminal",
-        ),
+        (true, None) => {
+            let how = if f.role == Role::Service {
+                format!(
+                    "its service manager {} started it this way (daemon(7)'s new-style daemons skip the second fork)",
+                    s.parent_comm.as_deref().unwrap_or("?")
+                )
+            } else {
+                "setsid() without APUE 13.3's second fork".to_owned()
+            };
+            check(
+                "session",
+                Status::Warn,
+                format!(
+                    "leads its own session {} with no terminal ({how}): a session leader acquires a controlling terminal when it opens one without O_NOCTTY, whoever its parent is",
+                    s.sid
+                ),
+            )
+        }
+        (false, None) => {
+            let leader = f.row(s.sid).filter(|r| !r.stat.starts_with('Z'));
+            match leader {
+                Some(l) if f.role == Role::Worker => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "a worker in session {} of {} (pid {}): not a session leader, so it cannot acquire a terminal",
+                        s.sid, l.comm, l.pid
+                    ),
+                ),
+                Some(l) => check(
+                    "session",
+                    Status::Warn,
+                    format!(
+                        "still in session {} of its launcher {} (pid {}), which is alive: it never called setsid(), so it stays part of that session (APUE 13.3: fork, then setsid)",
+                        s.sid, l.comm, l.pid
+                    ),
+                ),
+                None => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "not a session leader, and the leader of its session {} has exited: it can never acquire a terminal — what APUE 13.3's second fork achieves",
+                        s.sid
+                    ),
+                ),
+            }
+        }
         (true, Some(tty)) => check(
             "session",
             Status::Warn,
@@ -284,39 +391,57 @@ fn process_group(f: &Facts) -> Check {
 fn parent(f: &Facts) -> Check {
     let s = &f.snap;
     if s.ppid == 0 {
-        return check(
-            "parent",
-            Status::Pass,
-            "no parent: this is the first process of its PID namespace (init), or was started by the kernel",
-        );
+        let what = if s.pid == 1 {
+            "no parent: it is PID 1, the init of this PID namespace"
+        } else {
+            "no parent in this PID namespace: started by the kernel or from outside the namespace"
+        };
+        return check("parent", Status::Pass, what);
     }
     let name = s.parent_comm.as_deref().unwrap_or("?");
-    if s.ppid == 1 {
-        return check(
-            "parent",
-            Status::Pass,
+    if f.role == Role::Worker {
+        let detail = if s.ppid == f.main_pid {
             format!(
-                "parent is {name} (pid 1), the init process: it was started by, or orphaned to, init, which reaps it"
-            ),
-        );
+                "parent is its daemon {name} (pid {}), which forked it",
+                s.ppid
+            )
+        } else {
+            format!(
+                "parent is {name} (pid {}), itself a worker of {}",
+                s.ppid,
+                main_name(f)
+            )
+        };
+        return check("parent", Status::Pass, detail);
     }
     if SHELLS.contains(&name) {
         return check(
             "parent",
             Status::Warn,
             format!(
-                "parent is the shell {name} (pid {}): started from a shell; it dies with it unless detached",
+                "parent is the shell {name} (pid {}): started from a shell and not yet detached from it",
                 s.ppid
             ),
         );
     }
-    if SERVICE_MANAGERS.iter().any(|m| name.starts_with(m)) {
+    if is_service_manager(name) {
+        let tail = if f.role == Role::Service {
+            "; its stdio is on pipes or sockets, as a supervised service's is"
+        } else {
+            "; its stdio is not the manager's, so it may as well be an orphan it adopted — who adopted a process says nothing of who started it"
+        };
+        return check(
+            "parent",
+            Status::Pass,
+            format!("parent is {name} (pid {}), a service manager{tail}", s.ppid),
+        );
+    }
+    if s.ppid == 1 {
         return check(
             "parent",
             Status::Pass,
             format!(
-                "parent is {name} (pid {}), a service manager: it supervises this process (and as a subreaper it adopts the orphans of double-forked daemons)",
-                s.ppid
+                "parent is {name} (pid 1), this namespace's init: it started this process, or adopted it as an orphan; /proc does not record which"
             ),
         );
     }
@@ -324,14 +449,19 @@ fn parent(f: &Facts) -> Check {
         "parent",
         Status::Pass,
         format!(
-            "parent is {name} (pid {}), not init: either it started this process and supervises it, or it is a child subreaper (PR_SET_CHILD_SUBREAPER, which /proc does not show) that adopted it after a double fork",
+            "parent is {name} (pid {}), not init: it started this process, or it adopted it as a child subreaper (PR_SET_CHILD_SUBREAPER); /proc shows neither",
             s.ppid
         ),
     )
 }
 
+fn exited(what: &str) -> String {
+    format!("{what}: unknown, it has exited (a zombie keeps only its exit status)")
+}
+
 fn cwd(f: &Facts) -> Check {
     match f.snap.cwd.as_deref() {
+        None if f.zombie() => check("cwd", Status::Unknown, exited("working directory")),
         None => check("cwd", Status::Unknown, f.unreadable("working directory")),
         Some("/") => check(
             "cwd",
@@ -350,6 +480,7 @@ fn cwd(f: &Facts) -> Check {
 
 fn root(f: &Facts) -> Check {
     match f.snap.root.as_deref() {
+        None if f.zombie() => check("root", Status::Unknown, exited("root directory")),
         None => check("root", Status::Unknown, f.unreadable("root directory")),
         Some("/") => check("root", Status::Pass, "root directory is /"),
         Some(dir) => check(
@@ -362,6 +493,7 @@ fn root(f: &Facts) -> Check {
 
 fn umask(f: &Facts) -> Check {
     match f.snap.umask {
+        None if f.zombie() => check("umask", Status::Unknown, exited("umask")),
         None => check(
             "umask",
             Status::Unknown,
@@ -407,23 +539,72 @@ fn is_journal_stream(path: &str) -> bool {
     path == "/run/systemd/journal/stdout"
 }
 
-/// A descriptor target in words, following sockets to their peer.
+/// "bash (pid 12)", "bash (pid 12) and 2 more" for the other holders of a target.
+fn holder_names(f: &Facts, target: &str) -> Option<String> {
+    let list = f.holders.get(target)?;
+    let (pid, comm) = list.first()?;
+    Some(if list.len() > 1 {
+        format!("{comm} (pid {pid}) and {} more", list.len() - 1)
+    } else {
+        format!("{comm} (pid {pid})")
+    })
+}
+
+/// A descriptor target in words: a socket's family, type, state and address; a pipe's
+/// other end.
 fn describe_target(f: &Facts, target: &str) -> String {
-    if let Some(inode) = proc_extra::socket_inode(target) {
-        return match f.socket_paths(inode) {
-            (_, Some(peer)) if is_journal_stream(peer) => "a journald stream socket".into(),
-            (_, Some(peer)) => format!("a socket connected to {peer}"),
-            (Some(own), None) => format!("a socket bound to {own}"),
-            (None, None) => "a socket".into(),
-        };
+    if let Some(sock) = f.socket(target) {
+        if let Some(peer) = &sock.peer
+            && is_journal_stream(peer)
+        {
+            return "a journald stream socket".into();
+        }
+        let mut text = sock.describe();
+        if sock.peer.is_none()
+            && !sock.listening
+            && let Some(inode) = sock.peer_inode
+            && let Some(who) = holder_names(f, &format!("socket:[{inode}]"))
+        {
+            text.push_str(&format!(", peer held by {who}"));
+        }
+        return text;
+    }
+    if proc_extra::socket_inode(target).is_some() {
+        return "a socket (not TCP, UDP or Unix: netlink or another family)".into();
     }
     if target.starts_with("pipe:") {
-        return "a pipe".into();
+        return match holder_names(f, target) {
+            Some(who) => format!("a pipe shared with {who}"),
+            None => "a pipe (no other process we can see holds its other end)".into(),
+        };
     }
     target.to_owned()
 }
 
+/// Where a stray write to this target lands, when it is not stdio's.
+fn reused_slot(target: &str) -> Option<String> {
+    if target == "/dev/null" || target.starts_with("pipe:") || target.starts_with("socket:") {
+        return None;
+    }
+    if is_tty_path(target) {
+        return None;
+    }
+    if target.starts_with("anon_inode:") {
+        return Some(format!(
+            "{target}, where a write fails or corrupts its state"
+        ));
+    }
+    if target.starts_with("/dev/") {
+        return Some(format!("the device {target}"));
+    }
+    Some(format!("the file {target}"))
+}
+
 fn stdio(f: &Facts) -> Check {
+    // A zombie's fd directory reads as empty: its descriptors are gone, not closed.
+    if f.zombie() {
+        return check("stdio", Status::Unknown, exited("descriptors 0, 1, 2"));
+    }
     let Some(fds) = &f.snap.fds else {
         return check(
             "stdio",
@@ -433,27 +614,56 @@ fn stdio(f: &Facts) -> Check {
     };
     let mut status = Status::Pass;
     let mut parts = Vec::new();
+    let mut stray = Vec::new();
     for n in 0..=2 {
         match fds.iter().find(|fd| fd.fd == n) {
             None => {
                 status = worst(status, Status::Warn);
                 parts.push(format!("{n} closed (the next open() gets {n})"));
             }
+            Some(fd) if is_tty_path(&fd.target) && f.role == Role::Job => {
+                parts.push(format!("{n} → its terminal {}, as a job's is", fd.target));
+            }
             Some(fd) if is_tty_path(&fd.target) => {
                 status = Status::Fail;
                 parts.push(format!("{n} → terminal {}", fd.target));
             }
-            Some(fd) => parts.push(format!("{n} → {}", describe_target(f, &fd.target))),
+            Some(fd) => {
+                let what = describe_target(f, &fd.target);
+                match reused_slot(&fd.target) {
+                    Some(lands) => {
+                        status = worst(status, Status::Warn);
+                        parts.push(format!("{n} → {what}"));
+                        stray.push(format!("a stray write to {n} lands in {lands}"));
+                    }
+                    None if fd.cloexec => {
+                        status = worst(status, Status::Warn);
+                        parts.push(format!("{n} → {what} with close-on-exec"));
+                        stray.push(format!(
+                            "{n} has O_CLOEXEC, so it was opened into a free slot, not set up as stdio"
+                        ));
+                    }
+                    None => parts.push(format!("{n} → {what}")),
+                }
+            }
         }
     }
     let why = match status {
         Status::Fail => {
-            "; output to a terminal fails with EIO or raises SIGTTOU once it is gone — reopen them on /dev/null"
+            "; output to a terminal fails with EIO or raises SIGTTOU once it is gone — reopen them on /dev/null".to_owned()
         }
+        Status::Warn if !stray.is_empty() => format!(
+            "; {} — whether a slot reused after a close or a deliberate redirection, stray output goes there; APUE 13.3 opens /dev/null on 0, 1 and 2 before anything else",
+            stray.join("; ")
+        ),
         Status::Warn => {
-            "; a stray print lands in whatever file is opened next — open /dev/null on them"
+            "; a stray print lands in whatever file is opened next — open /dev/null on them".into()
         }
-        _ => "; /dev/null, files, pipes and sockets are all fine",
+        _ => match f.role {
+            Role::Service => "; a service's stdio on its manager's pipes or sockets is as expected".into(),
+            Role::Job => "; as expected for a job".into(),
+            _ => "; /dev/null, pipes and sockets are as expected".into(),
+        },
     };
     check("stdio", status, format!("{}{why}", parts.join(", ")))
 }
@@ -469,6 +679,9 @@ fn worst(a: Status, b: Status) -> Status {
 }
 
 fn open_fds(f: &Facts) -> Check {
+    if f.zombie() {
+        return check("open_fds", Status::Unknown, exited("descriptor table"));
+    }
     let Some(fds) = &f.snap.fds else {
         return check(
             "open_fds",
@@ -480,17 +693,30 @@ fn open_fds(f: &Facts) -> Check {
     if others.is_empty() {
         return check("open_fds", Status::Pass, "no descriptors beyond 0, 1 and 2");
     }
-    let leaky: Vec<String> = others
-        .iter()
-        .filter(|fd| !fd.cloexec)
-        .map(|fd| format!("{} → {}", fd.fd, describe_target(f, &fd.target)))
-        .collect();
+    let mut listeners = Vec::new();
+    let mut leaky = Vec::new();
+    for fd in others.iter().filter(|fd| !fd.cloexec) {
+        let what = format!("{} → {}", fd.fd, describe_target(f, &fd.target));
+        if f.socket(&fd.target).is_some_and(|s| s.listening) {
+            listeners.push(what);
+        } else {
+            leaky.push(what);
+        }
+    }
+    let listener_note = if listeners.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; kept open across exec on purpose, as listeners (inherited by a re-exec for a binary upgrade or by socket activation): {}",
+            listeners.join(", ")
+        )
+    };
     if leaky.is_empty() {
         check(
             "open_fds",
             Status::Pass,
             format!(
-                "{} more descriptor(s), all close-on-exec: nothing leaks into a program it execs",
+                "{} more descriptor(s); none leaks into a program it execs by accident{listener_note}",
                 others.len()
             ),
         )
@@ -499,7 +725,7 @@ fn open_fds(f: &Facts) -> Check {
             "open_fds",
             Status::Warn,
             format!(
-                "{} of its {} descriptor(s) beyond 0, 1 and 2 lack close-on-exec, so any program it execs inherits them: {}",
+                "{} of its {} descriptor(s) beyond 0, 1 and 2 lack close-on-exec, so any program it execs inherits them: {}{listener_note}",
                 leaky.len(),
                 others.len(),
                 leaky.join(", ")
@@ -508,7 +734,29 @@ fn open_fds(f: &Facts) -> Check {
     }
 }
 
+/// The check a worker leaves to its daemon.
+fn skipped(f: &Facts, id: &'static str) -> Option<Check> {
+    (f.role == Role::Worker).then(|| {
+        check(
+            id,
+            Status::Pass,
+            format!(
+                "skipped for a worker: this rule belongs to its main process {} — inspect {}",
+                main_name(f),
+                f.main_pid
+            ),
+        )
+    })
+}
+
 fn sighup(f: &Facts) -> Check {
+    if let Some(c) = skipped(f, "sighup") {
+        return c;
+    }
+    if f.zombie() {
+        return check("sighup", Status::Unknown, exited("SIGHUP's disposition"));
+    }
+    let init = f.snap.pid == 1;
     match f.snap.sighup {
         Disposition::Caught => check(
             "sighup",
@@ -520,6 +768,11 @@ fn sighup(f: &Facts) -> Check {
             Status::Pass,
             "SIGHUP ignored: a terminal hangup cannot kill it, but `kill -HUP` will not make it reload its configuration",
         ),
+        Disposition::Default if init => check(
+            "sighup",
+            Status::Pass,
+            "SIGHUP has its default action, but this is PID 1: the kernel never delivers a signal whose action is the default to its namespace's init, so `kill -HUP 1` does nothing",
+        ),
         Disposition::Default => check(
             "sighup",
             Status::Warn,
@@ -528,36 +781,185 @@ fn sighup(f: &Facts) -> Check {
     }
 }
 
+fn signal_mask(f: &Facts) -> Check {
+    if f.zombie() {
+        return check("signal_mask", Status::Unknown, exited("signal mask"));
+    }
+    let sets = &f.snap.signals;
+    let blocked: Vec<&str> = ["SIGTERM", "SIGHUP", "SIGINT"]
+        .into_iter()
+        .filter(|s| sets.blocked.iter().any(|b| b == s))
+        .collect();
+    let signalfd = f
+        .snap
+        .fds
+        .iter()
+        .flatten()
+        .any(|fd| fd.target == "anon_inode:[signalfd]");
+    let mut status = Status::Pass;
+    let mut parts = Vec::new();
+    if blocked.is_empty() {
+        parts.push("SIGTERM, SIGHUP and SIGINT are not blocked".to_owned());
+    } else if signalfd {
+        parts.push(format!(
+            "{} blocked, and it holds a signalfd: it takes them by reading it",
+            blocked.join(", ")
+        ));
+    } else if blocked.contains(&"SIGTERM")
+        && let Some(tid) = f.sigterm_open_in_thread
+    {
+        parts.push(format!(
+            "{} blocked in the main thread, but thread {tid} accepts SIGTERM, so `kill PID` reaches it there",
+            blocked.join(", ")
+        ));
+    } else {
+        status = Status::Warn;
+        let term = if blocked.contains(&"SIGTERM") {
+            ": `kill PID` stays pending and does nothing"
+        } else {
+            ": they stay pending and do nothing"
+        };
+        parts.push(format!(
+            "{} blocked in every thread and no signalfd open{term}, unless a thread waits for them with sigwait() as APUE 13.6's daemon does",
+            blocked.join(", ")
+        ));
+    }
+    if sets.ignored.iter().any(|s| s == "SIGTERM") {
+        status = Status::Warn;
+        parts.push("SIGTERM is ignored: only SIGKILL stops it".into());
+    }
+    let inherited: Vec<&str> = sets
+        .ignored
+        .iter()
+        .map(String::as_str)
+        .filter(|s| {
+            matches!(
+                *s,
+                "SIGINT" | "SIGQUIT" | "SIGTSTP" | "SIGTTIN" | "SIGTTOU" | "SIGHUP"
+            )
+        })
+        .collect();
+    if !inherited.is_empty() {
+        parts.push(format!(
+            "ignores {} — dispositions set to ignore survive fork and exec, so these may be inherited from its launcher (a shell ignores SIGINT and SIGQUIT for `&` jobs without job control; nohup ignores SIGHUP)",
+            inherited.join(", ")
+        ));
+    }
+    if sets.ignored.iter().any(|s| s == "SIGPIPE") {
+        parts.push("ignores SIGPIPE, usual for a server (a write to a closed peer fails with EPIPE instead)".into());
+    }
+    if f.snap.pid == 1 {
+        parts.push("as PID 1 it never receives a signal whose action is the default".into());
+    }
+    check("signal_mask", status, parts.join("; "))
+}
+
+/// The note for a pid file's suffix.
+fn suffix_note(content: &str) -> String {
+    match pidfile::suffix(content) {
+        "" | "\n" if !content.is_empty() => String::new(),
+        "\0" => "; the NUL after the number is harmless: `pgrep -F`, start-stop-daemon and $(cat) read the number".into(),
+        "\n\0" | "\0\n" => "; the bytes after the number are harmless: readers take the number".into(),
+        _ => String::new(),
+    }
+}
+
+/// A listening socket as a guard: a second instance fails to bind its address.
+fn listening_guard(f: &Facts) -> Option<String> {
+    let fds = f.snap.fds.as_ref()?;
+    let listeners: Vec<String> = fds
+        .iter()
+        .filter_map(|fd| f.socket(&fd.target).filter(|s| s.listening))
+        .filter(|s| s.local.is_some())
+        .map(SocketInfo::describe)
+        .collect();
+    (!listeners.is_empty()).then(|| listeners.join(", "))
+}
+
 fn pidfile_lock(f: &Facts) -> Check {
-    let pid = f.snap.pid;
-    if let Some((fd, locks)) = f.fd_locks.first() {
-        let lock = &locks[0];
-        let what = format!(
-            "{} {} lock on {} (fd {})",
-            lock.class, lock.access, fd.target, fd.fd
+    if let Some(c) = skipped(f, "pidfile_lock") {
+        return c;
+    }
+    if f.zombie() {
+        return check(
+            "pidfile_lock",
+            Status::Unknown,
+            exited("its pid file and locks"),
         );
-        return match proc_extra::fd_first_line(pid, fd.fd) {
-            Some(content) if content == pid.to_string() => check(
+    }
+    let pid = f.snap.pid;
+    if let Some(found) = &f.pidfile {
+        let file = &found.file;
+        let names = pidfile::named_pid(&file.content);
+        let note = suffix_note(&file.content);
+        let how = match found.by {
+            FoundBy::LockedFd(fd) => format!("fd {fd}"),
+            FoundBy::CommandLine => "named on its command line".into(),
+            FoundBy::UsualPlace => "in the usual place".into(),
+        };
+        return match (file.locked_by, names) {
+            (Some(holder), Some(n)) if n == pid && holder == pid => check(
                 "pidfile_lock",
                 Status::Pass,
                 format!(
-                    "holds a {what}, and the file says {pid}: a second instance will find it locked"
+                    "holds a {} lock on its pid file {} ({how}), which says {pid}: a second instance finds it locked (APUE 13.5){note}",
+                    found.lock.as_deref().unwrap_or("?"),
+                    file.path
                 ),
             ),
-            Some(content) => check(
+            (Some(holder), Some(n)) if n == pid => check(
                 "pidfile_lock",
                 Status::Warn,
                 format!(
-                    "holds a {what}, but the file says {:?}, not {pid}: tools reading the pid file get the wrong process",
-                    content
+                    "its pid file {} ({how}) says {pid}, but the lock on it was taken by pid {holder}: if that process exits, the lock goes with it{note}",
+                    file.path
                 ),
             ),
-            None => check(
+            (_, Some(n)) if n != pid => check(
                 "pidfile_lock",
-                Status::Pass,
-                format!("holds a {what} (its contents could not be read)"),
+                Status::Warn,
+                format!(
+                    "its pid file {} ({how}) says {n}, not {pid}: tools reading it get the wrong process",
+                    file.path
+                ),
+            ),
+            (None, Some(_)) => check(
+                "pidfile_lock",
+                Status::Warn,
+                format!(
+                    "pid file {} ({how}) says {pid} but is not locked: it stops a second start only if that start checks it (or creates it with O_EXCL), and it goes stale after a crash — APUE 13.5 keeps it locked{note}",
+                    file.path
+                ),
+            ),
+            _ => check(
+                "pidfile_lock",
+                Status::Warn,
+                format!(
+                    "{} ({how}) holds {:?}, not a process ID",
+                    file.path, file.content
+                ),
             ),
         };
+    }
+    if let Some(lock) = &f.lock_file {
+        return check(
+            "pidfile_lock",
+            Status::Pass,
+            format!(
+                "holds a {} lock on {} (a lock file with no PID in it, not a broken pid file): a second instance finds it locked",
+                lock.lock.as_deref().unwrap_or("?"),
+                lock.file.path
+            ),
+        );
+    }
+    if let Some(listeners) = listening_guard(f) {
+        return check(
+            "pidfile_lock",
+            Status::Pass,
+            format!(
+                "no pid file found, but it holds {listeners}: a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT)"
+            ),
+        );
     }
     if f.snap.fds.is_none() {
         return match f.pid_locks.first() {
@@ -586,7 +988,7 @@ fn pidfile_lock(f: &Facts) -> Check {
         None => check(
             "pidfile_lock",
             Status::Warn,
-            "no pid-file lock: nothing stops a second instance",
+            "no guard found: no locked file, no pid file naming it (on its command line or in /run), no listening socket — nothing visible stops a second instance (a pid file created with O_EXCL and since removed would leave no trace)",
         ),
     }
 }
@@ -611,40 +1013,40 @@ fn is_lab_log(path: &str) -> bool {
 }
 
 fn syslog(f: &Facts) -> Check {
+    if let Some(c) = skipped(f, "syslog") {
+        return c;
+    }
+    if f.zombie() {
+        return check("syslog", Status::Unknown, exited("sockets"));
+    }
     let Some(fds) = &f.snap.fds else {
         return check("syslog", Status::Unknown, f.unreadable("sockets"));
     };
-    let sockets: Vec<(i32, u64)> = fds
+    let sockets: Vec<(i32, &str)> = fds
         .iter()
-        .filter_map(|fd| Some((fd.fd, proc_extra::socket_inode(&fd.target)?)))
+        .filter(|fd| fd.target.starts_with("socket:"))
+        .map(|fd| (fd.fd, fd.target.as_str()))
         .collect();
     if sockets.is_empty() {
         return check(
             "syslog",
             Status::Warn,
-            "no sockets open, so no syslog connection (syslog(3) connects at the first message unless openlog() had LOG_NDELAY)",
+            "no log socket open now: syslog(3) connects at the first message unless openlog() had LOG_NDELAY, and some daemons (sshd) open it per message — or it logs to files",
         );
     }
-    if let Err(e) = &f.unix {
-        return check(
-            "syslog",
-            Status::Unknown,
-            format!(
-                "{} socket(s), but their peers cannot be listed (sock_diag: {e}); a client socket has no path of its own",
-                sockets.len()
-            ),
-        );
-    }
-    for &(fd, inode) in &sockets {
-        match f.socket_paths(inode) {
-            (_, Some(peer)) if is_syslog_path(peer) => {
+    for &(fd, target) in &sockets {
+        let Some(sock) = f.socket(target) else {
+            continue;
+        };
+        match (&sock.peer, &sock.local) {
+            (Some(peer), _) if is_syslog_path(peer) => {
                 return check(
                     "syslog",
                     Status::Pass,
                     format!("fd {fd} is connected to the log socket {peer}"),
                 );
             }
-            (Some(own), _) if is_syslog_path(own) => {
+            (_, Some(own)) if is_syslog_path(own) => {
                 return check(
                     "syslog",
                     Status::Pass,
@@ -654,14 +1056,87 @@ fn syslog(f: &Facts) -> Check {
             _ => {}
         }
     }
+    let gone: Vec<i32> = sockets
+        .iter()
+        .filter(|(_, t)| {
+            f.socket(t)
+                .is_some_and(|s| s.peer_gone && s.kind == "Unix datagram")
+        })
+        .map(|(fd, _)| *fd)
+        .collect();
+    if let Some(fd) = gone.first() {
+        return check(
+            "syslog",
+            Status::Pass,
+            format!(
+                "fd {fd} is a Unix datagram socket whose peer has closed — the shape of a syslog(3) client after syslogd restarted: glibc's syslog() reconnects at the next message"
+            ),
+        );
+    }
+    if let Some(problem) = &f.sockets.problem
+        && sockets.iter().all(|(_, t)| f.socket(t).is_none())
+    {
+        return check(
+            "syslog",
+            Status::Unknown,
+            format!(
+                "{} socket(s), but they cannot be described ({problem})",
+                sockets.len()
+            ),
+        );
+    }
     check(
         "syslog",
         Status::Warn,
         format!(
-            "{} socket(s), none connected to a syslog path (/dev/log, the journal's sockets): it may log to files, or not have logged yet",
+            "{} socket(s), none connected to a syslog path (/dev/log, the journal's sockets): it may log to files, or open its log socket per message, or not have logged yet",
             sockets.len()
         ),
     )
+}
+
+/// The names of the capability bits set in `mask`, for the few a daemon keeps.
+fn cap_summary(eff: u64, bounding: Option<u64>) -> String {
+    if eff == 0 {
+        return "no capabilities".into();
+    }
+    if bounding.is_some_and(|b| eff == b) {
+        return "every capability in its bounding set".into();
+    }
+    format!("{} capabilities (CapEff {eff:016x})", eff.count_ones())
+}
+
+fn credentials(f: &Facts) -> Check {
+    let Some(st) = &f.status else {
+        return check("credentials", Status::Unknown, f.unreadable("status"));
+    };
+    let mut parts = vec![format!(
+        "uid {} (effective {}), gid {} (effective {})",
+        st.ruid, st.euid, st.rgid, st.egid
+    )];
+    parts.push(cap_summary(st.capeff, st.capbnd));
+    parts.push(match st.nonewprivs {
+        Some(1) => "NoNewPrivs set: exec cannot gain privileges".into(),
+        Some(_) => "NoNewPrivs not set".into(),
+        None => "NoNewPrivs not reported (Linux < 4.10)".into(),
+    });
+    parts.push(match st.seccomp {
+        Some(0) => "no seccomp filter".into(),
+        Some(1) => "seccomp strict mode".into(),
+        Some(2) => "a seccomp filter confines its system calls".into(),
+        Some(n) => format!("seccomp mode {n}"),
+        None => "seccomp not reported".into(),
+    });
+    let status = if st.ruid != st.euid || st.rgid != st.egid {
+        parts.push(
+            "real and effective IDs differ, as in a set-user-ID program that has not dropped them"
+                .into(),
+        );
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    check("credentials", status, parts.join("; "))
 }
 
 /// "3d 4h", "5m 12s": an age for people.
@@ -742,9 +1217,16 @@ mod tests {
             snap,
             extra: None,
             fds_denied: true,
-            unix: Ok(HashMap::new()),
-            fd_locks: Vec::new(),
             pid_locks: Vec::new(),
+            role: Role::Daemon,
+            main_pid: 500,
+            table: Vec::new(),
+            sockets: SocketTable::default(),
+            holders: HashMap::new(),
+            pidfile: None,
+            lock_file: None,
+            status: None,
+            sigterm_open_in_thread: None,
         }
     }
 

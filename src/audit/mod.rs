@@ -6,12 +6,16 @@
 //! [`inspect`] gathers, [`text_report`] and [`json_report`] are two views of one [`Audit`].
 
 mod checks;
+mod pidfile;
 mod proc_extra;
 mod report;
+mod sockets;
 mod unix_diag;
 
-pub use report::{json_report, text_report};
+pub use pidfile::PidFile;
+pub use report::{error_json, json_report, markdown_report, text_report};
 
+pub use crate::probe::ps::Role;
 use crate::probe::{ProbeError, ProcSnapshot};
 
 /// The outcome of one rule.
@@ -38,8 +42,8 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
     /// Stable name of the rule: `controlling_tty`, `session`, `process_group`, `parent`,
-    /// `cwd`, `root`, `umask`, `stdio`, `open_fds`, `sighup`, `pidfile_lock`, `syslog`,
-    /// `state`.
+    /// `cwd`, `root`, `umask`, `stdio`, `open_fds`, `sighup`, `signal_mask`,
+    /// `pidfile_lock` (any single-instance guard), `syslog`, `credentials`, `state`.
     pub id: &'static str,
     /// How the process fared.
     pub status: Status,
@@ -53,8 +57,18 @@ pub struct Check {
 /// can assert on it without parsing text.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Audit {
-    /// The process audited.
+    /// The PID asked for (a thread's TID stays as given).
     pub pid: i32,
+    /// What it is: daemon, service, worker, thread, job, kernel_thread, zombie, init,
+    /// process.
+    pub role: Role,
+    /// The process the role refers to: a worker's daemon, a thread's process, otherwise
+    /// the process itself. `process` and `checks` are this process's, except that a
+    /// worker is audited as itself with its daemon's rules skipped.
+    pub main_pid: i32,
+    /// Its pid file, if one was found (through a locked descriptor, the command line or
+    /// the usual places); a worker's is its daemon's.
+    pub pidfile: Option<PidFile>,
     /// The kernel's view of it, the same object the tour prints; `None` is reserved for
     /// audits that could not snapshot the process (never produced by [`inspect`] today).
     pub process: Option<ProcSnapshot>,
@@ -98,6 +112,17 @@ pub enum InspectError {
     /// The text given as a PID is not one.
     #[error("{0}")]
     BadPid(String),
+    /// A PID no process can have: the highest is pid_max − 1.
+    #[error(
+        "{pid} is not a valid process ID on this kernel: the highest is pid_max − 1 = {} (/proc/sys/kernel/pid_max is {max})",
+        max - 1
+    )]
+    BeyondPidMax {
+        /// The PID asked for.
+        pid: i64,
+        /// The kernel's pid_max.
+        max: i64,
+    },
     /// /proc answered with something unexpected (an I/O error or an unknown format).
     #[error(transparent)]
     Probe(ProbeError),
@@ -131,10 +156,12 @@ pub fn parse_pid(text: &str) -> Result<i32, InspectError> {
         ));
     }
     let max = proc_extra::pid_max();
-    if value > i128::from(max) {
-        return Err(bad(format!(
-            "larger than this kernel's pid_max ({max}, /proc/sys/kernel/pid_max)"
-        )));
+    if value >= i128::from(max) {
+        // alloc_pid() hands out 1 .. pid_max − 1: pid_max itself is never a PID.
+        return Err(InspectError::BeyondPidMax {
+            pid: i64::try_from(value).unwrap_or(i64::MAX),
+            max,
+        });
     }
     i32::try_from(value).map_err(|_| bad("too large".into()))
 }
@@ -148,23 +175,59 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     if pid <= 0 {
         return Err(InspectError::NoSuchProcess(pid));
     }
-    let extra = proc_extra::stat_extra(pid);
-    let snap = crate::probe::snapshot(pid, None)?;
+    // A thread ID has a /proc entry of its own (hidden from readdir): audit its process.
+    let tgid = proc_extra::tgid(pid).unwrap_or(pid);
+    let thread = tgid != pid;
+    let audited = tgid;
+    let extra = proc_extra::stat_extra(audited);
+    let snap = crate::probe::snapshot(audited, None)?;
     let kernel_thread = match extra {
         Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
         // Without the flags, fall back on kthreadd's family (PID 2 and its children).
-        None => pid == 2 || snap.ppid == 2,
+        None => audited == 2 || snap.ppid == 2,
     };
     if kernel_thread {
         return Err(InspectError::KernelThread(pid));
     }
     let facts = checks::Facts::gather(snap, extra);
-    let checks = checks::all(&facts);
-    let verdict = report::verdict(&facts.snap, &checks);
+    let mut checks = checks::all(&facts);
+    let (role, main_pid) = if thread {
+        (Role::Thread, tgid)
+    } else {
+        (facts.role, facts.main_pid)
+    };
+    if thread {
+        let name = crate::locks::comm(pid).unwrap_or_else(|| "?".into());
+        let process = format!("{} (pid {tgid})", facts.snap.comm);
+        checks.insert(
+            0,
+            Check {
+                id: "thread",
+                status: Status::Pass,
+                detail: format!(
+                    "{pid} is thread {name:?} of process {process}, not a process of its own: this is the audit of {process}"
+                ),
+            },
+        );
+    }
+    let verdict = report::verdict(&facts.snap, role, main_pid, &checks);
     Ok(Audit {
         pid,
+        role,
+        main_pid,
+        pidfile: facts.pidfile.as_ref().map(|f| f.file.clone()),
         process: Some(facts.snap),
         checks,
         verdict,
     })
+}
+
+impl InspectError {
+    /// The role this error says the PID has, when it says one (a kernel thread).
+    ///
+    /// Exists for the JSON error object, so scripts learn the role even when the rules
+    /// do not apply.
+    pub fn role(&self) -> Option<Role> {
+        matches!(self, InspectError::KernelThread(_)).then_some(Role::KernelThread)
+    }
 }

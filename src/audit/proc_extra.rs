@@ -54,7 +54,13 @@ pub(crate) fn age_seconds(start_ticks: u64) -> Option<f64> {
     Some((up - start_ticks as f64 / hz as f64).max(0.0))
 }
 
-/// The kernel's `pid_max`: no process ID is ever larger.
+/// The thread-group ID of a task: the PID of the process a thread belongs to (itself for
+/// a process). Read through procfs, off the hot path.
+pub(crate) fn tgid(tid: i32) -> Option<i32> {
+    Some(procfs::process::Process::new(tid).ok()?.status().ok()?.tgid)
+}
+
+/// The kernel's `pid_max`: every process ID is below it.
 pub(crate) fn pid_max() -> i64 {
     std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .ok()
@@ -89,12 +95,6 @@ pub(crate) fn socket_inode(target: &str) -> Option<u64> {
         .strip_suffix(']')?
         .parse()
         .ok()
-}
-
-/// The first line of the file open at `/proc/PID/fd/FD`, trimmed: the pid a pid file holds.
-pub(crate) fn fd_first_line(pid: i32, fd: i32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/fd/{fd}")).ok()?;
-    Some(text.lines().next().unwrap_or("").trim().to_owned())
 }
 
 /// Whether `/proc/PID/fd` is denied to us (as opposed to merely gone, as for a zombie).

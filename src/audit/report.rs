@@ -1,10 +1,12 @@
-//! The two views of an [`Audit`]: a report for people and one JSON object for scripts.
+//! The views of an [`Audit`]: a report for people, a Markdown table for handouts, and one
+//! JSON object for scripts — and the JSON object for an audit that could not be made.
 
-use super::{Audit, Check, Status};
+use super::{Audit, Check, InspectError, Role, Status};
 use crate::probe::ProcSnapshot;
 
-/// Sum the checks up in one line: failures first, since they are what to fix.
-pub(crate) fn verdict(snap: &ProcSnapshot, checks: &[Check]) -> String {
+/// Sum the checks up in one line: "incomplete" first when some could not be read, then
+/// failures, since they are what to fix.
+pub(crate) fn verdict(snap: &ProcSnapshot, role: Role, main_pid: i32, checks: &[Check]) -> String {
     let ids = |status: Status| -> Vec<&str> {
         checks
             .iter()
@@ -13,19 +15,22 @@ pub(crate) fn verdict(snap: &ProcSnapshot, checks: &[Check]) -> String {
             .collect()
     };
     let (fail, warn, unknown) = (ids(Status::Fail), ids(Status::Warn), ids(Status::Unknown));
-    let unknown_note = if unknown.is_empty() {
+    let head = if unknown.is_empty() {
         String::new()
     } else {
-        format!("; not checked: {}", unknown.join(", "))
+        format!("incomplete (unknown: {}); ", unknown.join(", "))
+    };
+    let who = match role {
+        Role::Worker => format!("worker of pid {main_pid}"),
+        Role::Thread => format!("a thread of pid {main_pid}"),
+        other => other.name().replace('_', " "),
     };
     if snap.state == 'Z' {
-        return format!(
-            "zombie: it has exited; only its parent's wait() will remove it{unknown_note}"
-        );
+        return format!("{head}zombie: it has exited; only its parent's wait() will remove it");
     }
     if !fail.is_empty() {
         return format!(
-            "not a daemon: {} rule(s) fail ({}){}{unknown_note}",
+            "{head}{who}, not a well-formed daemon: {} rule(s) fail ({}){}",
             fail.len(),
             fail.join(", "),
             if warn.is_empty() {
@@ -37,12 +42,12 @@ pub(crate) fn verdict(snap: &ProcSnapshot, checks: &[Check]) -> String {
     }
     if !warn.is_empty() {
         return format!(
-            "daemon-like, with {} warning(s): {}{unknown_note}",
+            "{head}{who}, daemon-like, with {} warning(s): {}",
             warn.len(),
             warn.join(", ")
         );
     }
-    format!("well-formed daemon: every rule checked passes{unknown_note}")
+    format!("{head}{who}, well-formed: every rule checked passes")
 }
 
 fn label(status: Status) -> &'static str {
@@ -54,7 +59,33 @@ fn label(status: Status) -> &'static str {
     }
 }
 
-/// A readable report: one header line, one line per check, the verdict last.
+/// "role: worker of pid 100", with the main process named when it is another.
+fn role_line(audit: &Audit) -> String {
+    let main = if audit.main_pid != audit.pid || audit.role == Role::Thread {
+        let comm = crate::locks::comm(audit.main_pid).unwrap_or_else(|| "?".into());
+        format!(" (main process: {comm}, pid {})", audit.main_pid)
+    } else {
+        String::new()
+    };
+    format!("role: {}{main}", audit.role.name())
+}
+
+fn pidfile_line(audit: &Audit) -> String {
+    match &audit.pidfile {
+        None => "pidfile: none found".into(),
+        Some(p) => format!(
+            "pidfile: {} holds {:?}, {}",
+            p.path,
+            p.content,
+            p.locked_by.map_or_else(
+                || "not locked".to_owned(),
+                |pid| format!("locked by pid {pid}")
+            )
+        ),
+    }
+}
+
+/// A readable report: the ids, the role, the pid file, one line per check, the verdict.
 ///
 /// Exists for `daemonlab inspect PID` in a terminal; each line stands alone so it can be
 /// grepped.
@@ -72,6 +103,7 @@ pub fn text_report(audit: &Audit) -> String {
         )),
         None => out.push_str(&format!("process {}\n", audit.pid)),
     }
+    out.push_str(&format!("{}\n{}\n", role_line(audit), pidfile_line(audit)));
     let width = audit.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for check in &audit.checks {
         out.push_str(&format!(
@@ -85,10 +117,64 @@ pub fn text_report(audit: &Audit) -> String {
     out
 }
 
-/// One JSON object: `pid`, `process` (the tour's snapshot object), `checks`
-/// (`[{id, status, detail}]`) and `verdict`.
+/// A table cell: pipes escaped, no line breaks.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// A Markdown section: a heading, the role and pid file, a table of checks, the verdict.
+///
+/// Exists for `daemonlab inspect PID --format markdown`: a handout or an issue comment.
+pub fn markdown_report(audit: &Audit) -> String {
+    let mut out = String::new();
+    let comm = audit.process.as_ref().map_or("?", |p| p.comm.as_str());
+    out.push_str(&format!("## Process {} ({})\n\n", audit.pid, cell(comm)));
+    if let Some(p) = &audit.process {
+        out.push_str(&format!(
+            "ppid {}, pgid {}, sid {}, tty {}\n\n",
+            p.ppid,
+            p.pgid,
+            p.sid,
+            p.tty.as_deref().unwrap_or("none")
+        ));
+    }
+    out.push_str(&format!(
+        "- {}\n- {}\n\n",
+        cell(&role_line(audit)),
+        cell(&pidfile_line(audit))
+    ));
+    out.push_str("| check | status | detail |\n|---|---|---|\n");
+    for c in &audit.checks {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.id,
+            label(c.status),
+            cell(&c.detail)
+        ));
+    }
+    out.push_str(&format!("\n**Verdict:** {}\n", cell(&audit.verdict)));
+    out
+}
+
+/// One JSON object: `pid`, `role`, `main_pid`, `pidfile` (null or `{path, content,
+/// locked_by}`), `process` (the tour's snapshot object), `checks` (`[{id, status,
+/// detail}]`) and `verdict`.
 ///
 /// Exists for scripts and CI: the keys are stable.
 pub fn json_report(audit: &Audit) -> String {
     serde_json::to_string(audit).expect("an audit is plain data and always serializes")
+}
+
+/// The JSON object printed on stdout when `pid` could not be inspected: `{"pid",
+/// "error", "role"}` (`pid` null when the text was not a PID; `role` null unless the
+/// error says one, as for a kernel thread).
+///
+/// Exists so a script reading stdout gets an answer it can parse in every case.
+pub fn error_json(pid: Option<i64>, error: &InspectError) -> String {
+    serde_json::json!({
+        "pid": pid,
+        "error": error.to_string(),
+        "role": error.role(),
+    })
+    .to_string()
 }

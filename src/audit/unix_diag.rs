@@ -32,9 +32,18 @@ const UNIX_DIAG_MSG: usize = 16;
 pub(crate) struct UnixSocket {
     /// The bound path; abstract names are shown with a leading '@', as `ss` does.
     pub name: Option<String>,
-    /// Inode of the connected peer, if any.
+    /// Inode of the connected peer, if any; `Some(0)` when the peer has been closed (a
+    /// datagram client whose server went away keeps a dangling peer).
     pub peer: Option<u64>,
+    /// `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_SEQPACKET`.
+    pub kind: u8,
+    /// The kernel's state: `TCP_LISTEN` (10) for a listening socket, `TCP_ESTABLISHED`
+    /// (1) for a connected one, `TCP_CLOSE` (7) otherwise.
+    pub state: u8,
 }
+
+/// `TCP_LISTEN`, as unix_diag reports a listening Unix socket.
+pub(crate) const UNIX_LISTEN: u8 = 10;
 
 /// Every Unix socket of this network namespace, by inode.
 pub(crate) fn dump() -> std::io::Result<HashMap<u64, UnixSocket>> {
@@ -123,7 +132,11 @@ fn parse_batch(batch: &[u8], out: &mut HashMap<u64, UnixSocket>) -> std::io::Res
 /// A `unix_diag_msg` and its attributes.
 fn parse_socket(body: &[u8]) -> Option<(u64, UnixSocket)> {
     let inode = u64::from(u32_at(body, 4)?);
-    let mut socket = UnixSocket::default();
+    let mut socket = UnixSocket {
+        kind: *body.get(1)?,
+        state: *body.get(2)?,
+        ..UnixSocket::default()
+    };
     let mut at = UNIX_DIAG_MSG;
     while at + 4 <= body.len() {
         let len = usize::from(u16_at(body, at)?);
@@ -179,6 +192,17 @@ mod tests {
         let peer = client_entry.peer.expect("a connected client has a peer");
         assert_eq!(peer, inode_of(&server));
         assert_eq!(table[&peer].name.as_deref(), path.to_str());
+        assert_eq!(client_entry.kind, libc::SOCK_DGRAM as u8);
+    }
+
+    #[test]
+    fn a_listening_stream_socket_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("s")).unwrap();
+        let table = dump().expect("sock_diag dump");
+        let entry = &table[&inode_of(&listener)];
+        assert_eq!(entry.state, UNIX_LISTEN);
+        assert_eq!(entry.kind, libc::SOCK_STREAM as u8);
     }
 
     #[test]

@@ -348,6 +348,9 @@ pub fn ps_row(
         command: command.to_string(),
         kernel_thread: command.starts_with('['),
         daemon_like: tty.is_none() && !command.starts_with('[') && sid == pid,
+        comm: command.trim_matches(['[', ']']).to_string(),
+        role: crate::probe::ps::Role::Process,
+        main_pid: pid,
     }
 }
 
@@ -399,6 +402,9 @@ pub fn inspect_demo(theme: Theme, lessons: LessonSet) -> App {
     };
     let audit = Audit {
         pid: DAEMON,
+        role: crate::audit::Role::Daemon,
+        main_pid: DAEMON,
+        pidfile: None,
         process: app.process.clone(),
         checks: vec![
             check(

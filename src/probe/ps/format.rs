@@ -7,14 +7,17 @@ use super::parse::StatLine;
 
 /// procps's STAT column: the state letter, then the flags this table knows about.
 ///
-/// `L` (locked pages) is left out: it needs `status`, which the table does not read.
-pub(super) fn stat_column(st: &StatLine) -> String {
+/// `locked` is VmLck > 0, from `status`: procps's `L`.
+pub(super) fn stat_column(st: &StatLine, locked: bool) -> String {
     let mut s = String::with_capacity(6);
     s.push(char::from(st.state));
     if st.nice < 0 {
         s.push('<');
     } else if st.nice > 0 {
         s.push('N');
+    }
+    if locked {
+        s.push('L');
     }
     if st.sid == st.pid {
         s.push('s');
@@ -108,8 +111,8 @@ fn int_width(n: i64) -> usize {
         .map_or(1, |d| d as usize + 1)
 }
 
-/// The table as `ps -axj` prints it.
-pub(super) fn text(rows: &[PsRow]) -> String {
+/// The table as `ps -axj` prints it, with a ROLE column before COMMAND if `roles`.
+pub(super) fn text(rows: &[PsRow], roles: bool) -> String {
     let max =
         |f: &dyn Fn(&PsRow) -> usize, floor: usize| rows.iter().map(f).fold(floor, usize::max);
     let ppid_w = max(&|r| int_width(r.ppid.into()), PID_WIDTH);
@@ -128,8 +131,21 @@ pub(super) fn text(rows: &[PsRow]) -> String {
     let _ = writeln!(
         out,
         "{:>ppid_w$} {:>pid_w$} {:>pgid_w$} {:>sid_w$} {:<tty_w$} {:>tpgid_w$} {:<stat_w$} \
-         {:>uid_w$} {:>time_w$} COMMAND",
-        "PPID", "PID", "PGID", "SID", "TTY", "TPGID", "STAT", "UID", "TIME"
+         {:>uid_w$} {:>time_w$} {}",
+        "PPID",
+        "PID",
+        "PGID",
+        "SID",
+        "TTY",
+        "TPGID",
+        "STAT",
+        "UID",
+        "TIME",
+        if roles {
+            "ROLE          COMMAND"
+        } else {
+            "COMMAND"
+        }
     );
     for r in rows {
         let _ = writeln!(
@@ -145,7 +161,34 @@ pub(super) fn text(rows: &[PsRow]) -> String {
             r.stat,
             r.uid,
             r.time,
-            r.command
+            if roles {
+                format!("{:<13} {}", r.role.name(), r.command)
+            } else {
+                r.command.clone()
+            }
+        );
+    }
+    out
+}
+
+/// The table as Markdown, the role as its own column.
+pub(super) fn markdown(rows: &[PsRow]) -> String {
+    let mut out = String::from(
+        "| PPID | PID | PGID | SID | TTY | STAT | UID | ROLE | COMMAND |\n|---:|---:|---:|---:|---|---|---:|---|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | `{}` |",
+            r.ppid,
+            r.pid,
+            r.pgid,
+            r.sid,
+            r.tty.as_deref().unwrap_or("?"),
+            r.stat,
+            r.uid,
+            r.role.name(),
+            r.command.replace('|', "\\|").replace('`', "'")
         );
     }
     out
@@ -182,10 +225,11 @@ mod tests {
 
     #[test]
     fn stat_letters_in_procps_order() {
-        assert_eq!(stat_column(&line(b'S', 0, 1, 9, 9, 9, -1)), "Ss");
-        assert_eq!(stat_column(&line(b'S', -5, 4, 9, 9, 9, -1)), "S<sl");
-        assert_eq!(stat_column(&line(b'R', 19, 1, 9, 9, 3, 9)), "RN+");
-        assert_eq!(stat_column(&line(b'I', 0, 1, 9, 0, 0, -1)), "I");
+        assert_eq!(stat_column(&line(b'S', 0, 1, 9, 9, 9, -1), false), "Ss");
+        assert_eq!(stat_column(&line(b'S', -5, 4, 9, 9, 9, -1), false), "S<sl");
+        assert_eq!(stat_column(&line(b'S', -5, 4, 9, 9, 9, -1), true), "S<Lsl");
+        assert_eq!(stat_column(&line(b'R', 19, 1, 9, 9, 3, 9), false), "RN+");
+        assert_eq!(stat_column(&line(b'I', 0, 1, 9, 0, 0, -1), false), "I");
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!
 //! Cost: one readdir pass over /proc, then per process an `O_PATH` open of `/proc/PID`
 //! relative to one /proc fd, an `fstat` of it (the UID), and one open+read+close each
-//! of `stat` and `cmdline` (skipped for kernel threads, which have none) relative to
-//! that, into one reused buffer; `status` is never read. The directory fd costs the same
+//! of `stat`, `cmdline` and `status` (the last two skipped for kernel threads) relative
+//! to that, into one reused buffer; `status` only for procps's `L` (VmLck > 0). The directory fd costs the same
 //! as naming "PID/stat" from /proc (measured) and pins the process, like `probe::read`.
 //! Nearly all of the ~21 µs per process is the kernel formatting stat and copying
 //! cmdline out of another address space; with 2000 extra processes the table takes
@@ -18,6 +18,9 @@
 mod format;
 mod order;
 mod parse;
+pub mod role;
+
+pub use role::{Role, classify, is_service_manager};
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -51,8 +54,8 @@ pub struct PsRow {
     pub tty: Option<String>,
     /// Foreground process group of the controlling terminal; -1 without one.
     pub tpgid: Pid,
-    /// procps's STAT: the state letter, then '<' (nice < 0), 'N' (nice > 0), 's'
-    /// (session leader), 'l' (multi-threaded), '+' (in its terminal's foreground group).
+    /// procps's STAT: the state letter, then '<' (nice < 0), 'N' (nice > 0), 'L' (pages
+    /// locked in memory, VmLck > 0), 's' (session leader), 'l' (multi-threaded), '+' (in its terminal's foreground group).
     pub stat: String,
     /// Owner of `/proc/PID`, which the kernel sets to the process's *effective* UID
     /// (the directory keeps it even for non-dumpable processes). That is what
@@ -71,6 +74,12 @@ pub struct PsRow {
     /// Looks like a daemon from the kernel's point of view; see [`is_daemon_like`] for
     /// the rule.
     pub daemon_like: bool,
+    /// The command name the kernel keeps (stat's second field, at most 15 bytes).
+    pub comm: String,
+    /// What the process is, from the whole table; see [`role::classify`].
+    pub role: Role,
+    /// The process the role refers to: a worker's daemon, otherwise the process itself.
+    pub main_pid: Pid,
 }
 
 /// A column to sort the table by, for the Processes tab's sort key.
@@ -188,6 +197,12 @@ fn read_row(
             Err(_) => 0,
         }
     };
+    // procps's `L`: pages locked in memory (VmLck > 0), which only `status` shows. It
+    // goes after cmdline in the same buffer; kernel threads have no memory to lock.
+    let locked = !kernel_thread
+        && read_file(dir.as_fd(), c"status", buf, stat_len + cmd_len)
+            .ok()
+            .is_some_and(|n| vm_locked(&buf[stat_len + cmd_len..stat_len + cmd_len + n]));
     let cmdline = &buf[stat_len..stat_len + cmd_len];
 
     Some(PsRow {
@@ -197,12 +212,15 @@ fn read_row(
         sid: st.sid,
         tty: ttys.name(st.tty_nr),
         tpgid: st.tpgid,
-        stat: format::stat_column(&st),
+        stat: format::stat_column(&st, locked),
         uid,
         time: format::cpu_time(st.cpu_ticks, ticks_per_second),
         command: format::command(cmdline, &buf[st.comm.clone()], st.state),
         kernel_thread,
         daemon_like: false,
+        comm: String::from_utf8_lossy(&buf[st.comm.clone()]).into_owned(),
+        role: Role::Process,
+        main_pid: pid,
     })
 }
 
@@ -237,6 +255,14 @@ fn read_file(
         }
     }
     Ok(end - start)
+}
+
+/// Whether a status file's `VmLck:` line is above 0 kB.
+fn vm_locked(status: &[u8]) -> bool {
+    status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"VmLck:"))
+        .is_some_and(|rest| rest.iter().any(|b| (b'1'..=b'9').contains(b)))
 }
 
 /// A reusable "PID" C string relative to the /proc fd, so no path is allocated.
@@ -305,6 +331,19 @@ fn mark_daemons(rows: &mut [PsRow]) {
             .map(|j| rows[j].tty.is_some());
         rows[i].daemon_like = is_daemon_like(&rows[i], leader_has_tty);
     }
+    mark_roles(rows);
+}
+
+/// Fill in `role` and `main_pid` once every row is known. Rows must be sorted by PID.
+///
+/// Exists apart from [`read_table`] so hand-made tables (the UI's fixtures, tests) get
+/// the same roles.
+pub fn mark_roles(rows: &mut [PsRow]) {
+    let roles: Vec<(Role, Pid)> = rows.iter().map(|r| role::classify(rows, r)).collect();
+    for (row, (role, main)) in rows.iter_mut().zip(roles) {
+        row.role = role;
+        row.main_pid = main;
+    }
 }
 
 /// The table as `ps -axj` prints it: header "PPID PID PGID SID TTY TPGID STAT UID TIME
@@ -312,7 +351,23 @@ fn mark_daemons(rows: &mut [PsRow]) {
 ///
 /// Exists so `daemonlab ps` output can be compared line by line with the real `ps`.
 pub fn text_table(rows: &[PsRow]) -> String {
-    format::text(rows)
+    format::text(rows, false)
+}
+
+/// [`text_table`] with a ROLE column before COMMAND (daemon, service, worker, job,
+/// kernel_thread, zombie, init, process): the marks `daemonlab ps` prints.
+///
+/// Exists so the marks are visible without JSON, while [`text_table`] stays
+/// comparable with `ps -axj` line by line.
+pub fn marked_text_table(rows: &[PsRow]) -> String {
+    format::text(rows, true)
+}
+
+/// The table as Markdown: one row per process, the role included.
+///
+/// Exists for `daemonlab ps --format markdown`: a handout of a system's daemons.
+pub fn markdown_table(rows: &[PsRow]) -> String {
+    format::markdown(rows)
 }
 
 /// The table as a JSON array of objects with the [`PsRow`] field names as keys; `tty`
@@ -323,11 +378,15 @@ pub fn json_table(rows: &[PsRow]) -> String {
     serde_json::to_string(rows).expect("a PsRow holds only strings, integers and booleans")
 }
 
-/// Only the rows whose `daemon_like` is set, order kept.
+/// Only the rows whose role is daemon or service, order kept, without this process
+/// itself (zombies, jobs, workers and kernel threads have other roles).
 ///
 /// Exists for `daemonlab ps --daemons`: the list APUE 13.2 asks the reader to study.
 pub fn daemons_only(rows: Vec<PsRow>) -> Vec<PsRow> {
-    rows.into_iter().filter(|r| r.daemon_like).collect()
+    let me = std::process::id() as Pid;
+    rows.into_iter()
+        .filter(|r| r.pid != me && matches!(r.role, Role::Daemon | Role::Service))
+        .collect()
 }
 
 /// Sort the table by `key`; ties always fall back to ascending PID, so the order is

@@ -79,6 +79,9 @@ mod tests {
             command: command.into(),
             kernel_thread: false,
             daemon_like: false,
+            comm: command.into(),
+            role: super::super::Role::Process,
+            main_pid: pid,
         }
     }
 

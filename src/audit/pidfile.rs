@@ -1,0 +1,269 @@
+//! Finding a process's single-instance guard: its pid file, a lock file, a bound address.
+//!
+//! APUE 13.5's already_running() keeps a pid file *locked* for the daemon's life; many
+//! real daemons instead write an unlocked one (and check it, or create it with O_EXCL,
+//! at start), or rely on a port only one process can bind. A pid file is found three
+//! ways: through a locked descriptor, through the command line (`-p`, `--pidfile`, `-P`,
+//! `PidFile`), and in the usual places (/run/NAME.pid, /run/NAME/NAME.pid, /var/run/…)
+//! when the file there holds this PID.
+
+use std::path::{Path, PathBuf};
+
+use crate::locks::proc_locks::{self, FileId, LockEntry};
+
+/// A pid file, as the top-level `pidfile` of an audit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PidFile {
+    /// Where it is (a descriptor's target, or the path found).
+    pub path: String,
+    /// What it holds, exactly (a trailing newline or NUL kept).
+    pub content: String,
+    /// The PID holding a lock on it, per /proc/locks or fdinfo; `None` when unlocked.
+    pub locked_by: Option<i32>,
+}
+
+/// How a pid file or lock file was found, for the check's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FoundBy {
+    /// A descriptor of the process with a lock on it.
+    LockedFd(i32),
+    /// A path on its command line.
+    CommandLine,
+    /// A conventional path whose content is this PID.
+    UsualPlace,
+}
+
+/// A guard found, with what is needed to judge it.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub file: PidFile,
+    pub by: FoundBy,
+    /// The lock's kind and access ("POSIX WRITE"), when locked.
+    pub lock: Option<String>,
+}
+
+/// The number a pid file names, ignoring a trailing newline, NUL or spaces (what
+/// `pgrep -F`, `start-stop-daemon` and `$(cat)` all ignore too).
+pub(crate) fn named_pid(content: &str) -> Option<i32> {
+    content
+        .trim_end_matches(['\n', '\0', ' ', '\t', '\r'])
+        .trim_start()
+        .parse()
+        .ok()
+}
+
+/// What follows the number, when anything does ("\n", "\0"), for the harmless-suffix note.
+pub(crate) fn suffix(content: &str) -> &str {
+    let digits_end = content
+        .trim_start()
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(content.len(), |i| {
+            i + (content.len() - content.trim_start().len())
+        });
+    &content[digits_end..]
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    if bytes.len() > 4096 {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn lock_on<'a>(path: &Path, locks: &'a [LockEntry]) -> Option<&'a LockEntry> {
+    let id = FileId::of_metadata(&std::fs::metadata(path).ok()?);
+    locks.iter().find(|l| !l.waiter && id.matches(l))
+}
+
+/// Paths a command line names as a pid file: `-p X`, `-P X`, `--pidfile X`,
+/// `--pidfile=X`, `--pid-file[=]X`, `-o PidFile=X`, `PidFile=X`.
+pub(crate) fn command_line_paths(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = argv.iter().skip(1).peekable();
+    while let Some(arg) = it.next() {
+        let lower = arg.to_ascii_lowercase();
+        let value = if matches!(
+            arg.as_str(),
+            "-p" | "-P" | "--pidfile" | "--pid-file" | "-o"
+        ) {
+            it.next().cloned()
+        } else {
+            Some(arg.clone())
+        };
+        let Some(value) = value else { break };
+        let lower_value = value.to_ascii_lowercase();
+        let path = if matches!(lower.as_str(), "-p" | "--pidfile" | "--pid-file") {
+            Some(value)
+        } else if let Some(rest) = ["pidfile=", "--pidfile=", "--pid-file=", "-opidfile="]
+            .iter()
+            .find_map(|k| {
+                lower_value
+                    .starts_with(k)
+                    .then(|| value[k.len()..].to_owned())
+            })
+        {
+            Some(rest)
+        } else if lower_value.starts_with("pidfile ") {
+            Some(value["pidfile ".len()..].trim().to_owned())
+        } else {
+            None
+        };
+        if let Some(p) = path.filter(|p| !p.is_empty()) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The usual places for NAME's pid file.
+fn usual_paths(names: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for name in names {
+        for dir in ["/run", "/var/run"] {
+            out.push(PathBuf::from(format!("{dir}/{name}.pid")));
+            out.push(PathBuf::from(format!("{dir}/{name}/{name}.pid")));
+        }
+    }
+    out
+}
+
+/// Candidate names: the comm and the executable's name, with and without a final "d"
+/// (cron writes crond.pid, syslogd's binary is rsyslogd).
+fn names(pid: i32, comm: &str) -> Vec<String> {
+    let mut base = vec![comm.to_owned()];
+    if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe"))
+        && let Some(n) = exe.file_name()
+    {
+        base.push(
+            n.to_string_lossy()
+                .trim_end_matches(" (deleted)")
+                .to_owned(),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for n in base {
+        let variants = [
+            n.clone(),
+            format!("{n}d"),
+            n.strip_suffix('d').unwrap_or(&n).to_owned(),
+            n.strip_prefix('r').unwrap_or(&n).to_owned(),
+        ];
+        for v in variants {
+            if !v.is_empty() && !v.contains('/') && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Look for the pid file of `pid` (whose comm and descriptors are given), and any lock
+/// file. `locked_fds` are its descriptors that carry a lock, with their locks.
+pub(crate) fn find(
+    pid: i32,
+    comm: &str,
+    locked_fds: &[(crate::probe::FdEntry, Vec<LockEntry>)],
+) -> (Option<Found>, Option<Found>) {
+    let mut lock_file = None;
+    // 1. A locked descriptor: the already_running() shape.
+    for (fd, locks) in locked_fds {
+        let Some(content) = read_text(Path::new(&format!("/proc/{pid}/fd/{}", fd.fd))) else {
+            continue;
+        };
+        let lock = &locks[0];
+        let found = Found {
+            file: PidFile {
+                path: fd.target.clone(),
+                content: content.clone(),
+                locked_by: Some(pid),
+            },
+            by: FoundBy::LockedFd(fd.fd),
+            lock: Some(format!("{} {}", lock.class, lock.access)),
+        };
+        if content.trim_matches(['\n', '\0', ' ']).is_empty() {
+            lock_file.get_or_insert(found);
+        } else {
+            return (Some(found), lock_file);
+        }
+    }
+    let all_locks = proc_locks::read().unwrap_or_default();
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let make = |path: &Path, by: FoundBy| -> Option<Found> {
+        let content = read_text(path)?;
+        let lock = lock_on(path, &all_locks);
+        Some(Found {
+            file: PidFile {
+                path: path.to_string_lossy().into_owned(),
+                content,
+                locked_by: lock.map(|l| l.pid),
+            },
+            by,
+            lock: lock.map(|l| format!("{} {}", l.class, l.access)),
+        })
+    };
+    // 2. The command line.
+    for p in command_line_paths(&argv) {
+        let path = match (Path::new(&p).is_absolute(), &cwd) {
+            (true, _) => PathBuf::from(&p),
+            (false, Some(cwd)) => cwd.join(&p),
+            (false, None) => continue,
+        };
+        if path.is_file()
+            && let Some(found) = make(&path, FoundBy::CommandLine)
+        {
+            return (Some(found), lock_file);
+        }
+    }
+    // 3. The usual places, only when the file names this process.
+    for path in usual_paths(&names(pid, comm)) {
+        if let Some(found) = make(&path, FoundBy::UsualPlace)
+            && named_pid(&found.file.content) == Some(pid)
+        {
+            return (Some(found), lock_file);
+        }
+    }
+    (None, lock_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn command_lines_name_their_pid_files() {
+        assert_eq!(
+            command_line_paths(&argv("food -p /tmp/a.pid")),
+            ["/tmp/a.pid"]
+        );
+        assert_eq!(command_line_paths(&argv("food --pidfile=/x")), ["/x"]);
+        assert_eq!(command_line_paths(&argv("food --pidfile /y -f")), ["/y"]);
+        assert_eq!(command_line_paths(&argv("sshd -o PidFile=/z")), ["/z"]);
+        assert_eq!(command_line_paths(&argv("food -P /w")), ["/w"]);
+        assert!(command_line_paths(&argv("food -f")).is_empty());
+        assert!(command_line_paths(&argv("-p")).is_empty());
+    }
+
+    #[test]
+    fn a_trailing_newline_or_nul_still_names_the_pid() {
+        assert_eq!(named_pid("123\n"), Some(123));
+        assert_eq!(named_pid("123\0"), Some(123));
+        assert_eq!(named_pid("123"), Some(123));
+        assert_eq!(named_pid("12 3"), None);
+        assert_eq!(suffix("123\0"), "\0");
+        assert_eq!(suffix("123\n"), "\n");
+        assert_eq!(suffix("123"), "");
+    }
+}

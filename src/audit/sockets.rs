@@ -1,0 +1,271 @@
+//! What each descriptor of a process is: a socket's family, type, state and address, a
+//! pipe's or socketpair's other end.
+//!
+//! TCP and UDP come from the procfs crate's tables of the process's own network namespace
+//! (`/proc/PID/net/tcp`, `tcp6`, `udp`, `udp6`), and Unix sockets' paths and types from
+//! its `/proc/PID/net/unix`. Two things procfs cannot give: whether a Unix socket listens
+//! (the kernel shows it only in the `Flags` column, `__SO_ACCEPTCON`, which
+//! `UnixNetEntry` drops) and who is at the other end (an unbound client has no path of
+//! its own). Both come from sock_diag ([`super::unix_diag`]). The other end of a pipe
+//! or socketpair is found by scanning the fd tables of /proc for the same inode — the
+//! only way there is, and a cost paid only for the few inodes a report names.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use procfs::net::{TcpState, UdpState};
+
+use super::unix_diag::{self, UNIX_LISTEN, UnixSocket};
+
+/// One socket, described.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SocketInfo {
+    /// "TCP", "TCPv6", "UDP", "UDPv6", "Unix stream", "Unix datagram", "Unix seqpacket".
+    pub kind: String,
+    /// Listening (TCP/Unix stream) or bound with no peer (UDP): a second instance binding
+    /// the same address fails with EADDRINUSE.
+    pub listening: bool,
+    /// The local address ("0.0.0.0:80", "[::]:22") or bound Unix path.
+    pub local: Option<String>,
+    /// The remote address, or the bound path of the Unix peer.
+    pub peer: Option<String>,
+    /// A connected Unix socket whose peer has been closed.
+    pub peer_gone: bool,
+    /// The inode of the Unix peer, to look its holder up.
+    pub peer_inode: Option<u64>,
+}
+
+/// Every socket the process's namespace lists, by inode.
+#[derive(Debug, Default)]
+pub(crate) struct SocketTable {
+    pub by_inode: HashMap<u64, SocketInfo>,
+    /// Why some part could not be read (shown when a socket is left undescribed).
+    pub problem: Option<String>,
+}
+
+fn ip(addr: &SocketAddr) -> String {
+    addr.to_string()
+}
+
+impl SocketTable {
+    /// Read the tables of `pid`'s network namespace (and sock_diag for Unix peers).
+    pub(crate) fn read(pid: i32) -> SocketTable {
+        let mut table = SocketTable::default();
+        let process = match procfs::process::Process::new(pid) {
+            Ok(p) => p,
+            Err(e) => {
+                table.problem = Some(e.to_string());
+                return table;
+            }
+        };
+        for (name, entries) in [("TCP", process.tcp()), ("TCPv6", process.tcp6())] {
+            match entries {
+                Ok(list) => {
+                    for e in list {
+                        let listening = e.state == TcpState::Listen;
+                        table.by_inode.insert(
+                            e.inode,
+                            SocketInfo {
+                                kind: name.into(),
+                                listening,
+                                local: Some(ip(&e.local_address)),
+                                peer: (!listening).then(|| ip(&e.remote_address)),
+                                peer_gone: false,
+                                peer_inode: None,
+                            },
+                        );
+                    }
+                }
+                Err(e) => table.problem = Some(format!("{name}: {e}")),
+            }
+        }
+        for (name, entries) in [("UDP", process.udp()), ("UDPv6", process.udp6())] {
+            match entries {
+                Ok(list) => {
+                    for e in list {
+                        let connected = e.state == UdpState::Established;
+                        table.by_inode.insert(
+                            e.inode,
+                            SocketInfo {
+                                kind: name.into(),
+                                listening: !connected && e.local_address.port() != 0,
+                                local: Some(ip(&e.local_address)),
+                                peer: connected.then(|| ip(&e.remote_address)),
+                                peer_gone: false,
+                                peer_inode: None,
+                            },
+                        );
+                    }
+                }
+                Err(e) => table.problem = Some(format!("{name}: {e}")),
+            }
+        }
+        let diag: HashMap<u64, UnixSocket> = match unix_diag::dump() {
+            Ok(d) => d,
+            Err(e) => {
+                table.problem = Some(format!("sock_diag: {e}"));
+                HashMap::new()
+            }
+        };
+        match process.unix() {
+            Ok(list) => {
+                for e in list {
+                    let d = diag.get(&e.inode);
+                    table
+                        .by_inode
+                        .insert(e.inode, unix_info(e.socket_type, e.path, d, &diag));
+                }
+            }
+            Err(e) => table.problem = Some(format!("Unix: {e}")),
+        }
+        table
+    }
+}
+
+fn unix_info(
+    socket_type: u16,
+    path: Option<std::path::PathBuf>,
+    diag: Option<&UnixSocket>,
+    all: &HashMap<u64, UnixSocket>,
+) -> SocketInfo {
+    let kind = match i32::from(socket_type) {
+        libc::SOCK_STREAM => "Unix stream",
+        libc::SOCK_DGRAM => "Unix datagram",
+        libc::SOCK_SEQPACKET => "Unix seqpacket",
+        _ => "Unix",
+    };
+    let local = path.map(|p| p.to_string_lossy().into_owned());
+    let peer_inode = diag.and_then(|d| d.peer);
+    let peer_gone = peer_inode.is_some_and(|p| p == 0 || !all.contains_key(&p));
+    let peer = peer_inode
+        .and_then(|p| all.get(&p))
+        .and_then(|p| p.name.clone());
+    SocketInfo {
+        kind: kind.into(),
+        listening: diag.is_some_and(|d| d.state == UNIX_LISTEN),
+        local,
+        peer,
+        peer_gone,
+        peer_inode: peer_inode.filter(|&p| p != 0),
+    }
+}
+
+/// The PIDs (other than `except`) holding a descriptor on `target` ("pipe:[123]",
+/// "socket:[45]"), with their command names, scanning every fd table we may read.
+pub(crate) fn holders(targets: &[String], except: i32) -> HashMap<String, Vec<(i32, String)>> {
+    let mut found: HashMap<String, Vec<(i32, String)>> = HashMap::new();
+    if targets.is_empty() {
+        return found;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == except {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let link = link.to_string_lossy();
+            if let Some(t) = targets.iter().find(|t| **t == link) {
+                let list = found.entry(t.clone()).or_default();
+                if !list.iter().any(|(p, _)| *p == pid) {
+                    let comm = crate::locks::comm(pid).unwrap_or_else(|| "?".into());
+                    list.push((pid, comm));
+                }
+            }
+        }
+    }
+    found
+}
+
+impl SocketInfo {
+    /// The socket in a few words: "TCP listening on 0.0.0.0:80", "Unix datagram
+    /// connected to /dev/log".
+    pub(crate) fn describe(&self) -> String {
+        let kind = &self.kind;
+        let local = self.local.as_deref();
+        if self.listening {
+            let verb = if kind.starts_with("UDP") {
+                "bound to"
+            } else {
+                "listening on"
+            };
+            return format!("{kind} {verb} {}", local.unwrap_or("?"));
+        }
+        if kind.starts_with("TCP") || kind.starts_with("UDP") {
+            return match (&self.peer, local) {
+                (Some(peer), Some(local)) => format!("{kind} {local} → {peer}"),
+                (_, Some(local)) => format!("{kind} {local}"),
+                _ => kind.clone(),
+            };
+        }
+        match (&self.peer, local, self.peer_gone) {
+            (_, _, true) => format!("{kind} socket whose peer has closed"),
+            (Some(peer), _, _) => format!("{kind} socket connected to {peer}"),
+            (None, Some(local), _) => format!("{kind} socket bound to {local}"),
+            (None, None, _) if self.peer_inode.is_some() => format!("{kind} socket (connected)"),
+            (None, None, _) => format!("{kind} socket (unconnected)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .unwrap()
+            .ino()
+    }
+
+    #[test]
+    fn a_tcp_listener_and_a_unix_listener_are_described() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sock");
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let table = SocketTable::read(std::process::id() as i32);
+        let t = &table.by_inode[&inode_of(&tcp)];
+        assert!(t.listening);
+        assert_eq!(t.describe(), format!("TCP listening on 127.0.0.1:{port}"));
+        let u = &table.by_inode[&inode_of(&unix)];
+        assert!(u.listening, "{u:?}");
+        assert_eq!(
+            u.describe(),
+            format!("Unix stream listening on {}", path.display())
+        );
+    }
+
+    #[test]
+    fn a_datagram_client_whose_server_closed_has_lost_its_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let server = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        client.connect(&path).unwrap();
+        let table = SocketTable::read(std::process::id() as i32);
+        let c = &table.by_inode[&inode_of(&client)];
+        assert_eq!(c.peer.as_deref(), path.to_str(), "{c:?}");
+        drop(server);
+        let table = SocketTable::read(std::process::id() as i32);
+        let c = &table.by_inode[&inode_of(&client)];
+        assert!(c.peer_gone, "{c:?}");
+    }
+}
