@@ -243,6 +243,7 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
     /// Print a shell completion script to stdout.
     #[command(after_help = "Examples:
   daemonlab completions bash > ~/.local/share/bash-completion/completions/daemonlab
+                                                        (mkdir -p that directory first)
   daemonlab completions zsh > ~/.zfunc/_daemonlab
   daemonlab completions fish > ~/.config/fish/completions/daemonlab.fish")]
     Completions {

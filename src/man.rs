@@ -34,7 +34,8 @@ pub fn render(command: &clap::Command, out: &mut dyn Write) -> io::Result<()> {
 
 /// `daemonlab man`: the top-level page.
 pub fn write_top_page(out: &mut dyn Write) -> io::Result<()> {
-    let mut command = Cli::command();
+    // No `help` subcommand in the page: `man --dir` writes no daemonlab-help(1) to name.
+    let mut command = Cli::command().disable_help_subcommand(true);
     command.build();
     render(&command, out)
 }

@@ -18,6 +18,7 @@ fn log(lab: &mut Lab, severity: Severity, message: &str) -> daemonlab::lab::Acti
     lab.syslog_request(Request::Log {
         severity,
         message: message.into(),
+        errno: None,
     })
     .unwrap()
 }

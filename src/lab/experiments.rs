@@ -672,10 +672,10 @@ fn sighup_not_ignored(options: &LabOptions, ev: &mut Evidence) -> Result<bool, L
     let after = probe::snapshot(member, None).ok();
     ev.add(format!(
         "orphaned group: the job {} exited, leaving group {} with no parent in the session; the kernel sent \
-         SIGHUP, then SIGCONT; the member's handlers (each blocking the other) ran: {:?}; now {}",
+         SIGHUP, then SIGCONT; the member's handlers (each blocking the other) ran: {}; now {}",
         job.pid,
         job.pgid,
-        got.lines().collect::<Vec<_>>(),
+        got.lines().collect::<Vec<_>>().join(" then "),
         after.as_ref().map(ids).unwrap_or_else(|| "gone".into())
     ));
     ev.add(
@@ -1256,6 +1256,7 @@ fn chroot_syslog(options: &LabOptions, ev: &mut Evidence) -> Result<bool, LabErr
         let out = lab.syslog_request(Request::Log {
             severity: Severity::Info,
             message: "hello from inside the chroot".into(),
+            errno: None,
         })?;
         let detail = if out.ok {
             out.detail.clone()

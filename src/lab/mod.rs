@@ -801,7 +801,7 @@ impl Lab {
 
     fn lost(&self, step: StepId, reason: String) -> LabError {
         LabError::Lost {
-            step: step.name(),
+            step: step.info().short,
             reason,
         }
     }

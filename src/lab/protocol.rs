@@ -23,7 +23,13 @@ pub enum Request {
     /// Carry out one step, whatever the current state (free order is allowed).
     Step { step: StepId },
     /// `syslog(severity, message)`; an implicit `openlog` first if there was none, as in libc.
-    Log { severity: Severity, message: String },
+    Log {
+        severity: Severity,
+        message: String,
+        /// errno to set just before the call, so `%m` shows a chosen, known error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        errno: Option<i32>,
+    },
     /// `setlogmask(mask)`.
     SetLogMask { mask: u8 },
     /// `closelog(); openlog(ident, option, facility)`, to try the options one by one.

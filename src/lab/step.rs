@@ -167,6 +167,24 @@ impl StepId {
         &STEPS[self as usize]
     }
 
+    /// A few words for a table column or a sentence, never the code's id
+    /// (`"fork again"`, not `second_fork`).
+    pub fn label(self) -> &'static str {
+        match self {
+            StepId::Start => "start",
+            StepId::Umask => "umask",
+            StepId::Getrlimit => "getrlimit",
+            StepId::Fork => "fork",
+            StepId::Setsid => "setsid",
+            StepId::IgnoreSighup => "ignore HUP",
+            StepId::SecondFork => "fork again",
+            StepId::Chdir => "chdir",
+            StepId::CloseFds => "close fds",
+            StepId::DevNull => "/dev/null",
+            StepId::Openlog => "openlog",
+        }
+    }
+
     /// The id as lessons and JSON spell it (`"second_fork"`).
     pub fn name(self) -> &'static str {
         match self {

@@ -317,7 +317,7 @@ impl Subject {
             Err(e) => return Err(e.into()),
         };
         Ok(format!(
-            "closed 0..={last} except {keep} with {method} (limit {}); kept {keep}, the lab's own control \
+            "closed descriptors 0 to {last} except {keep} with {method} (limit {}); kept {keep}, the lab's own control \
              channel, on purpose (a real daemon closes everything; daemon(7)'s notification pipe comes after)",
             show_limit(hard)
         ))
@@ -449,7 +449,22 @@ impl Subject {
 
     fn syslog_request(&mut self, request: Request) {
         let result = match request {
-            Request::Log { severity, message } => self.log(severity, &message).map(|r| {
+            Request::Log {
+                severity,
+                message,
+                errno,
+            } => {
+                if let Some(errno) = errno {
+                    // Open first (as syslog() would), so nothing between here and the
+                    // call can change errno.
+                    if self.syslog.is_none() {
+                        let _ = self.open_logger(0, Facility::User);
+                    }
+                    Errno::set_raw(errno);
+                }
+                self.log(severity, &message)
+            }
+            .map(|r| {
                 format!(
                     "syslog(LOG_{}, \"{message}\"): {r}",
                     severity.name().to_uppercase()

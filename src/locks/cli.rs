@@ -155,8 +155,12 @@ pub fn race(opts: RaceOptions, out: &mut dyn Write) -> io::Result<bool> {
         },
         many => writeln!(
             out,
-            "result: {} contenders believe they hold the lock: {many:?}",
-            many.len()
+            "result: {} contenders believe they hold the lock: pids {}",
+            many.len(),
+            many.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )?,
     }
     Ok(exactly_one)

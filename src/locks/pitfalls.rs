@@ -505,7 +505,13 @@ fn stale_pid_file(scene: &mut Scene, dir: &Path) -> io::Result<bool> {
                 && evidence.table.holders.len() == 1
         }
         Ok(Outcome::AlreadyRunning { holder }) => {
-            scene.say(format!("the new instance was refused: holder {holder:?}"));
+            scene.say(format!(
+                "the new instance was refused: {}",
+                match holder {
+                    Some(pid) => format!("pid {pid} holds the lock"),
+                    None => "the kernel did not name the holder".into(),
+                }
+            ));
             false
         }
         Err(e) => return Err(io::Error::other(e)),
@@ -681,9 +687,10 @@ fn close_drops_lock(scene: &mut Scene, dir: &Path) -> io::Result<bool> {
     let held = match already_running(&path, kind, LockMode::Try).map_err(io::Error::other)? {
         Outcome::Acquired(held) => held,
         Outcome::AlreadyRunning { holder } => {
-            return Err(io::Error::other(format!(
-                "the file is already locked by {holder:?}"
-            )));
+            return Err(io::Error::other(match holder {
+                Some(pid) => format!("the file is already locked by pid {pid}"),
+                None => "the file is already locked".to_string(),
+            }));
         }
     };
     scene.say(format!(
@@ -736,15 +743,25 @@ fn hand_over(scene: &mut Scene, kind: LockKind, exe: &Path, dir: &Path) -> io::R
     let holder = contenders.spawn(kind, LockMode::Wait)?;
     if !contenders.wait_for(holder, wait, |s| *s == ContenderState::Holding) {
         return Err(io::Error::other(format!(
-            "the first contender did not get the lock: {:?}",
-            contenders.outcomes()
+            "the first contender did not get the lock: {}",
+            contenders
+                .outcomes()
+                .iter()
+                .map(|c| format!("pid {} {}", c.pid, super::cli::state_words(&c.state)))
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
     }
     let waiter = contenders.spawn(kind, LockMode::Wait)?;
     if !contenders.wait_for(waiter, wait, |s| *s == ContenderState::Waiting) {
         return Err(io::Error::other(format!(
-            "the second contender did not queue: {:?}",
-            contenders.outcomes()
+            "the second contender did not queue: {}",
+            contenders
+                .outcomes()
+                .iter()
+                .map(|c| format!("pid {} {}", c.pid, super::cli::state_words(&c.state)))
+                .collect::<Vec<_>>()
+                .join("; ")
         )));
     }
     // "waiting" is said just before the call that sleeps: wait for the kernel's `->` line.
@@ -762,9 +779,13 @@ fn hand_over(scene: &mut Scene, kind: LockKind, exe: &Path, dir: &Path) -> io::R
     let granted = contenders.wait_for(waiter, wait, |s| *s == ContenderState::Holding);
     let handed_at = contenders.since(waiter).unwrap_or_else(Instant::now);
     scene.say(format!(
-        "SIGKILL to pid {} (through its pidfd); it was reaped: {:?}",
+        "SIGKILL to pid {} (through its pidfd); the lab reaped it: {}",
         killed.unwrap_or(holder),
-        contenders.list().first().map(|c| c.state.clone())
+        contenders
+            .list()
+            .first()
+            .map(|c| super::cli::state_words(&c.state))
+            .unwrap_or_else(|| "no longer listed".into())
     ));
     if !granted {
         return Ok(false);

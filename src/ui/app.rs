@@ -846,8 +846,8 @@ impl App {
         self.shown_step = outcome.step;
         let info = outcome.step.info();
         self.last_result = Some(match &outcome.error {
-            None => format!("{} {}: {}", info.index, info.id.name(), outcome.detail),
-            Some(e) => format!("{} {} failed: {}", info.index, info.id.name(), e.message),
+            None => format!("{} {}: {}", info.index, info.id.label(), outcome.detail),
+            Some(e) => format!("{} {} failed: {}", info.index, info.id.label(), e.message),
         });
         self.changed = outcome.changed.clone();
         self.changed_outside = false;
@@ -856,7 +856,7 @@ impl App {
         }
         self.notice = match (&outcome.error, &outcome.cross_check) {
             (Some(e), _) => Some(Notice {
-                text: format!("{} failed: {}", outcome.step.name(), e.message),
+                text: format!("{} failed: {}", outcome.step.info().short, e.message),
                 error: true,
             }),
             (None, Some(mismatch)) => Some(Notice {

@@ -112,12 +112,22 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                 Ok(Command::Log(severity)) => {
                     // Numbered, so two presses are two messages, not one folded repeat.
                     self.test_messages += 1;
+                    // %m is strerror(errno): the subject sets errno to ENOENT on purpose, so
+                    // the message shows what %m does instead of whatever errno was left.
                     let message = format!(
-                        "test message {} at LOG_{}; errno says: %m",
+                        "test message {} at LOG_{}; errno set to ENOENT, so %m gives: %m",
                         self.test_messages,
                         severity.name().to_uppercase()
                     );
-                    self.syslog_request(&mut live, "syslog", Request::Log { severity, message });
+                    self.syslog_request(
+                        &mut live,
+                        "syslog",
+                        Request::Log {
+                            severity,
+                            message,
+                            errno: Some(libc::ENOENT),
+                        },
+                    );
                 }
                 Ok(Command::SetLogMask(mask)) => {
                     self.syslog_request(&mut live, "setlogmask", Request::SetLogMask { mask })

@@ -50,7 +50,7 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
                 Span::raw(format!(
                     "— Enter runs {} ({})",
                     app.selected.info().index,
-                    app.selected.name()
+                    app.selected.info().short
                 )),
             ]),
             (false, Some(next), Mode::Guided) => Line::from(vec![

@@ -8,9 +8,10 @@ use crate::ui::app::{App, HistoryRow, Pane};
 use crate::ui::render::pane_block;
 
 /// The `ps -axj` columns: header, snapshot field, value.
+/// In the order `ps -axj` prints them.
 const COLUMNS: [(&str, &str); 6] = [
-    ("PID", "pid"),
     ("PPID", "ppid"),
+    ("PID", "pid"),
     ("PGID", "pgid"),
     ("SID", "sid"),
     ("TTY", "tty"),
@@ -58,7 +59,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         header.push("step");
         let longest = shown
             .iter()
-            .map(|r| r.step.name().len() + if r.ok { 0 } else { 2 })
+            .map(|r| r.step.label().chars().count() + if r.ok { 0 } else { 2 })
             .max()
             .unwrap_or(4);
         constraints.push(Constraint::Length(longest as u16));
@@ -71,9 +72,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let mut cells = vec![Cell::from(info.index.to_string())];
         if with_name {
             let name = if row.ok {
-                info.id.name().to_string()
+                info.id.label().to_string()
             } else {
-                format!("{} ✗", info.id.name())
+                format!("{} ✗", info.id.label())
             };
             cells.push(Cell::from(name).style(if row.ok {
                 app.theme.text

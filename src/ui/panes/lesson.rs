@@ -127,7 +127,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
         None => {
             let what = step
-                .map(|s| format!("step {}", s.name()))
+                .map(|s| format!("step {} ({})", s.info().index, s.info().short))
                 .unwrap_or_else(|| "this place".into());
             body.push(Line::styled(
                 format!("No lesson for {what} in this lesson set."),

@@ -59,7 +59,8 @@ fn render_pidfile(app: &App, area: Rect, buf: &mut Buffer) {
             e.pidfile.display().to_string(),
             match &e.content {
                 Some(c) if c.is_empty() => "(empty)".to_string(),
-                Some(c) => format!("{:?}", c),
+                // Quoted, with a newline or NUL shown as \n or \0, so the bytes are visible.
+                Some(c) => format!("\"{}\"", c.escape_default()),
                 None => "(no file yet)".to_string(),
             },
         ),
