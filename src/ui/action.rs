@@ -173,6 +173,8 @@ pub enum LabEvent {
     /// The process table, read again.
     Ps {
         rows: Vec<PsRow>,
+        /// Live processes this lab started (tracked by pidfd): the only ones marked "lab".
+        ours: Vec<i32>,
     },
     /// The checklist for one PID, read again.
     Inspected {

@@ -749,8 +749,9 @@ impl App {
             }
             // The event loop reads the ring through the feed; nothing to keep here.
             LabEvent::SyslogFeed { .. } => {}
-            LabEvent::Ps { rows } => {
+            LabEvent::Ps { rows, ours } => {
                 self.processes.rows = rows;
+                self.processes.ours = ours;
                 let shown = self.processes.visible().len();
                 self.processes.selected = self.processes.selected.min(shown.saturating_sub(1));
             }

@@ -386,7 +386,24 @@ pub fn processes_demo(theme: Theme, lessons: LessonSet) -> App {
             "daemonlab __subject --control-fd 100",
         ),
     ];
-    app.handle_lab(LabEvent::Ps { rows });
+    // Roles as `ps` gives them, from the same rule.
+    let classified: Vec<_> = rows
+        .iter()
+        .map(|r| crate::probe::ps::classify(&rows, r))
+        .collect();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .zip(classified)
+        .map(|(mut r, (role, main_pid))| {
+            r.role = role;
+            r.main_pid = main_pid;
+            r
+        })
+        .collect();
+    app.handle_lab(LabEvent::Ps {
+        rows,
+        ours: vec![LAB, STAND_IN, DAEMON],
+    });
     app
 }
 

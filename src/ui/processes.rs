@@ -17,6 +17,9 @@ pub const SORTS: [SortKey; 5] = [
 #[derive(Debug, Clone, Default)]
 pub struct ProcessesView {
     pub rows: Vec<PsRow>,
+    /// Live processes this lab started: the rows marked "lab" (another student's lab on the
+    /// same machine is not ours).
+    pub ours: Vec<i32>,
     pub hide_kernel: bool,
     pub filter: String,
     /// Typing into the filter (after `/`).

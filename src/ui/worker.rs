@@ -398,7 +398,12 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
     fn report_watched(&self, live: Option<&Live>) {
         if self.watch_ps {
             match crate::probe::ps::read_table() {
-                Ok(rows) => (self.report)(LabEvent::Ps { rows }),
+                Ok(rows) => {
+                    let mut ours = live.map(|l| l.lab.guard().alive()).unwrap_or_default();
+                    ours.extend(live.and_then(|l| l.lab.janitor().pid()).map(|p| p as i32));
+                    ours.push(std::process::id() as i32);
+                    (self.report)(LabEvent::Ps { rows, ours })
+                }
                 Err(e) => (self.report)(LabEvent::Note {
                     generation: self.generation,
                     message: format!("cannot read the process table from /proc: {e}"),

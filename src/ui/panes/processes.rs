@@ -6,6 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
 
+use crate::probe::ps::Role;
 use crate::ui::app::App;
 use crate::ui::processes::SORTS;
 
@@ -13,12 +14,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.processes;
     let [table_area, legend] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
-    // The explorer itself, its shell stand-in and the subject.
-    let lab_pids: Vec<i32> = app
-        .lab
-        .as_ref()
-        .map(|l| vec![l.lab_pid, l.session_pid, l.subject_pid])
-        .unwrap_or_default();
+    // What this lab started and tracks, nothing matched by name.
+    let lab_pids = &view.ours;
     let rows = view.visible();
     let room = table_area.height.saturating_sub(3) as usize;
     let first = view.selected.saturating_sub(room.saturating_sub(1));
@@ -32,11 +29,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .skip(first)
         .take(room)
         .map(|(i, (depth, r))| {
-            let mark = if lab_pids.contains(&r.pid) || r.command.contains("daemonlab __") {
+            let mark = if lab_pids.contains(&r.pid) {
                 "lab"
             } else if r.kernel_thread {
                 "kthr"
-            } else if r.daemon_like {
+            } else if matches!(r.role, Role::Daemon | Role::Service) {
                 "dmn"
             } else {
                 ""
@@ -108,7 +105,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Span::styled(" the lab's own   ", app.theme.muted),
         Span::styled("dmn", app.theme.text),
         Span::styled(
-            " likely daemon: no tty, in a session of its own   ",
+            " daemon or service (what ps --daemons keeps)   ",
             app.theme.muted,
         ),
         Span::styled("kthr", app.theme.muted),
