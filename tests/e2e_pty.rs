@@ -357,3 +357,39 @@ fn esc_closes_help_and_never_quits() {
     assert_eq!(app.finish(), 0);
     assert_all_gone(&seen);
 }
+
+#[test]
+fn the_syslog_socket_path_survives_r() {
+    let mut app = App::start();
+    let (first, seen) = app.first_screen();
+    let path = |text: &str| {
+        let at = text.find("logger -u ")? + "logger -u ".len();
+        Some(text[at..].split([' ', '…']).next()?.to_string())
+    };
+    let before = path(&first).expect("the Syslog pane names its socket");
+    assert!(
+        std::fs::symlink_metadata(&before).is_ok(),
+        "{before} exists"
+    );
+    app.press(b"r");
+    let old_subject = seen[0];
+    let text = app.pty.wait("a new subject", |t| {
+        number_after(t, "subject ").is_some_and(|pid| pid != old_subject)
+            && t.contains("logger -u ")
+    });
+    assert_eq!(
+        path(&text).as_deref(),
+        Some(before.as_str()),
+        "same socket after r"
+    );
+    let mut all = seen.clone();
+    all.extend(number_after(&text, "subject "));
+    all.extend(number_after(&text, "stand-in "));
+    app.press(b"q");
+    assert_eq!(app.finish(), 0);
+    assert_all_gone(&all);
+    assert!(
+        std::fs::symlink_metadata(&before).is_err(),
+        "{before} is removed at exit"
+    );
+}

@@ -84,6 +84,9 @@ pub struct LabOptions {
     pub system_syslog: bool,
     /// How many messages the syslog receiver keeps (`--syslog-buffer`).
     pub syslog_buffer: usize,
+    /// Bind the lab's receiver here instead of in its runtime directory: the explorer
+    /// keeps one path for its whole run, so a `logger -u PATH` typed elsewhere survives r.
+    pub syslog_path: Option<PathBuf>,
     /// Also listen for syslog over UDP here (APUE's network path); off by default.
     pub syslog_udp: Option<std::net::SocketAddr>,
     /// Also show kernel messages from /dev/kmsg, where readable.
@@ -111,6 +114,7 @@ impl LabOptions {
             system_syslog: false,
             syslog_buffer: receiver::DEFAULT_CAPACITY,
             syslog_udp: None,
+            syslog_path: None,
             kmsg: false,
         }
     }
@@ -914,7 +918,11 @@ fn bind_receiver(
             .to_string();
         return Ok((receiver, note, false));
     }
+    let private = options.syslog_path.clone().unwrap_or(private);
     let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
+    if options.syslog_path.is_some() {
+        watch(janitor, janitor::Entry::socket(&private));
+    }
     let note = format!(
         "the lab's own syslogd at {} (try: logger -u {} hello)",
         private.display(),

@@ -51,8 +51,16 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("lab-worker".into())
         .spawn(move || {
+            // One syslog socket path for the whole run, kept across r: a directory of the
+            // explorer's own (its janitor removes it, whatever happens) holds it.
+            let mut options = options;
+            let stable = stable_syslog_dir(&options);
+            if let Some((dir, _)) = &stable {
+                options.syslog_path = Some(dir.path().join("log"));
+            }
             Worker {
                 options,
+                _stable: stable,
                 report,
                 guard_slot,
                 generation: 0,
@@ -67,6 +75,8 @@ pub fn spawn(
 
 struct Worker<R> {
     options: LabOptions,
+    /// The directory that holds the run's syslog socket, and the janitor that removes it.
+    _stable: Option<(tempfile::TempDir, crate::janitor::Janitor)>,
     report: R,
     guard_slot: GuardSlot,
     generation: u64,
@@ -77,6 +87,21 @@ struct Worker<R> {
     watch_ps: bool,
     /// Keep this PID's audit fresh (`Some(None)`: the lab's daemon).
     watch_inspect: Option<Option<i32>>,
+}
+
+/// A private directory for the run's syslog socket, with a janitor watching it; `None`
+/// (each lab then binds in its own runtime directory) if either cannot be made.
+fn stable_syslog_dir(options: &LabOptions) -> Option<(tempfile::TempDir, crate::janitor::Janitor)> {
+    if options.system_syslog {
+        return None;
+    }
+    let janitor = crate::janitor::Janitor::start(&options.exe).ok()?;
+    let dir = crate::janitor::making(|| {
+        let dir = crate::lab::private_runtime_dir(options.runtime_base.clone()).ok()?;
+        janitor.add(&crate::janitor::Entry::dir(dir.path()).ok()?);
+        Some(dir)
+    })?;
+    Some((dir, janitor))
 }
 
 /// The lab and what the worker last showed of it.
@@ -200,7 +225,12 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                     }
                 }
                 Ok(Command::RunExperiment(experiment)) => {
-                    let report = experiments::run(experiment, &self.options)
+                    // Experiments start labs of their own: not on the explorer's socket path.
+                    let options = LabOptions {
+                        syslog_path: None,
+                        ..self.options.clone()
+                    };
+                    let report = experiments::run(experiment, &options)
                         .map(Box::new)
                         .map_err(|e| format!("{} could not run: {e}", experiment.name()));
                     (self.report)(LabEvent::Experiment { report });

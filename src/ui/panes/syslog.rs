@@ -134,10 +134,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     if let Some(lab) = &app.lab {
         let path = lab.syslog_socket.display();
-        lines.push(Line::from(vec![
-            Span::styled("try: ", app.theme.muted),
-            Span::styled(format!("logger -u {path} hello"), app.theme.code),
-        ]));
+        // A stopped receiver has no socket: a logger command would only get ECONNREFUSED.
+        lines.push(if view.receiver_running {
+            Line::from(vec![
+                Span::styled("try: ", app.theme.muted),
+                Span::styled(format!("logger -u {path} hello"), app.theme.code),
+            ])
+        } else {
+            Line::styled(
+                format!("stopped: no socket at {path} until S starts it again"),
+                app.theme.error,
+            )
+        });
     }
     lines.push(Line::styled(client, app.theme.muted));
     if visible.is_empty() {
