@@ -106,6 +106,32 @@ impl Guard {
         self.lock().helpers.push(child);
     }
 
+    /// Send `signal` to the tracked process `pid` through the pidfd opened while it was
+    /// surely ours; an untracked PID is refused, never signalled by number.
+    pub fn signal(&self, pid: Pid, signal: i32) -> std::io::Result<()> {
+        let tracked = self.lock();
+        let Some((_, pidfd)) = tracked.processes.iter().find(|(p, _)| *p == pid) else {
+            return Err(std::io::Error::other(format!(
+                "pid {pid} is not a process this lab started"
+            )));
+        };
+        // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                pidfd.as_raw_fd(),
+                signal,
+                std::ptr::null::<u8>(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
     /// PIDs of tracked processes that are still alive.
     pub fn alive(&self) -> Vec<Pid> {
         self.lock()

@@ -752,6 +752,13 @@ impl Lab {
         })
     }
 
+    /// SIGKILL the subject, by the pidfd the lab opened when it started or forked it.
+    pub fn kill_subject(&self) -> Result<(), LabError> {
+        self.guard
+            .signal(self.subject, libc::SIGKILL)
+            .map_err(LabError::Channel)
+    }
+
     /// Send a request that is not a step and return the subject's answer.
     pub(crate) fn ask(&mut self, request: Request) -> Result<String, LabError> {
         let lost = |reason: String| LabError::Lost {

@@ -208,6 +208,8 @@ pub enum Command {
         mode: LockMode,
     },
     KillHolder,
+    /// SIGKILL the lab's own subject (it holds the lock after K), once confirmed.
+    KillSubject,
     StopContenders,
     RunPitfall {
         pitfall: Pitfall,

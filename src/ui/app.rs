@@ -355,6 +355,9 @@ impl App {
     }
 
     fn apply(&mut self, action: Action) -> Option<Command> {
+        if action != Action::KillHolder {
+            self.locks.confirm_kill = false;
+        }
         match action {
             Action::Help => {
                 self.help = !self.help;
@@ -570,12 +573,39 @@ impl App {
             Action::SpawnContender | Action::SpawnTen => {
                 let count = if action == Action::SpawnTen { 10 } else { 1 };
                 let (kind, mode) = (self.locks.kind, self.locks.mode);
+                self.note(
+                    &format!(
+                        "starting {count} {} contender{} in {} mode: each runs already_running() on the pid file",
+                        kind.name(),
+                        if count == 1 { "" } else { "s" },
+                        mode.name()
+                    ),
+                    false,
+                );
                 return Some(Command::SpawnContenders { count, kind, mode });
             }
-            Action::KillHolder => return Some(Command::KillHolder),
-            Action::StopContenders => return Some(Command::StopContenders),
-            Action::ToggleLockMode => self.locks.mode = self.locks.mode.toggle(),
-            Action::CycleLockKind => self.locks.kind = self.locks.kind.next(),
+            Action::KillHolder => return self.kill_holder(),
+            Action::StopContenders => {
+                self.note(
+                    "ending every contender: their stdin closes (their lifeline), then SIGKILL by pidfd for any left",
+                    false,
+                );
+                return Some(Command::StopContenders);
+            }
+            Action::ToggleLockMode => {
+                self.locks.mode = self.locks.mode.toggle();
+                self.note(
+                    &format!("new contenders will {}", mode_words(self.locks.mode)),
+                    false,
+                );
+            }
+            Action::CycleLockKind => {
+                self.locks.kind = self.locks.kind.next();
+                self.note(
+                    &format!("new contenders will lock with {}", self.locks.kind.name()),
+                    false,
+                );
+            }
             Action::NextPitfall => {
                 self.locks.pitfall = (self.locks.pitfall + 1) % PITFALLS.len();
                 self.locks.report = None;
@@ -621,6 +651,59 @@ impl App {
 
     fn run(&mut self, step: StepId) -> Option<Command> {
         self.ask(Command::Run(step))
+    }
+
+    /// `k` on the Locks tab: kill the holding contender; if the holder is the lab's own
+    /// subject (after K), say so and ask for a second `k` first.
+    fn kill_holder(&mut self) -> Option<Command> {
+        if let Some(c) = self
+            .locks
+            .contenders
+            .iter()
+            .find(|c| c.state == crate::locks::ContenderState::Holding)
+        {
+            self.note(
+                &format!(
+                    "SIGKILL to contender pid {} (by pidfd): watch a waiter take the lock",
+                    c.pid
+                ),
+                false,
+            );
+            return Some(Command::KillHolder);
+        }
+        let subject = self.lab.as_ref().map(|l| l.subject_pid);
+        let held_by_subject = subject.is_some_and(|pid| {
+            self.locks.evidence.as_ref().is_some_and(|e| {
+                e.table.holders.iter().any(|h| h.pid == pid) || e.fd_holders.contains(&pid)
+            })
+        });
+        match (held_by_subject, subject) {
+            (true, Some(pid)) if self.locks.confirm_kill => {
+                self.locks.confirm_kill = false;
+                self.note(
+                    &format!("SIGKILL to the subject pid {pid}: its lock goes with it; the lab's lesson ends here — r starts again"),
+                    false,
+                );
+                Some(Command::KillSubject)
+            }
+            (true, Some(pid)) => {
+                self.locks.confirm_kill = true;
+                self.note(
+                    &format!(
+                        "the lock is held by the lab's own subject (pid {pid}, after K), not a contender: press k again to SIGKILL it (ends this lab's daemon), any other key cancels"
+                    ),
+                    false,
+                );
+                None
+            }
+            _ => {
+                self.note(
+                    "no contender holds the lock: c starts one, C starts ten",
+                    false,
+                );
+                None
+            }
+        }
     }
 
     /// Send a command to the lab unless one is still running.
@@ -876,6 +959,14 @@ impl App {
             changed: outcome.changed,
         });
         self.process = Some(outcome.process);
+    }
+}
+
+/// A lock mode in the words of the status line.
+fn mode_words(mode: crate::locks::LockMode) -> &'static str {
+    match mode {
+        crate::locks::LockMode::Try => "try the lock and give up at once if it is held",
+        crate::locks::LockMode::Wait => "wait in the kernel until the lock is free",
     }
 }
 
@@ -1184,5 +1275,47 @@ mod tests {
         });
         assert_eq!(app.changed, ["state"]);
         assert!(app.changed_outside);
+    }
+
+    #[test]
+    fn k_kills_a_contender_but_asks_before_killing_the_subject() {
+        use crate::locks::{ContenderState, Evidence, LockTable, proc_locks};
+        let mut app = fixtures::locks_demo(Theme::mono(), LessonSet::embedded());
+        assert_eq!(app.update(Action::KillHolder), Some(Command::KillHolder));
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("contender pid 4301")
+        );
+        // Now the subject (after K) holds the lock and no contender does.
+        let subject = app.lab.as_ref().unwrap().subject_pid;
+        for c in &mut app.locks.contenders {
+            c.state = ContenderState::Exited {
+                status: "exit 1".into(),
+            };
+        }
+        let line = format!("1: POSIX  ADVISORY  WRITE {subject} 00:1f:2047 0 EOF\n");
+        app.locks.evidence = Some(Evidence {
+            table: LockTable {
+                holders: proc_locks::parse(&line),
+                waiters: Vec::new(),
+            },
+            ..Evidence::default()
+        });
+        assert_eq!(
+            app.update(Action::KillHolder),
+            None,
+            "the first k only asks"
+        );
+        assert!(app.notice.as_ref().unwrap().text.contains("press k again"));
+        app.update(Action::CycleLockKind);
+        assert_eq!(
+            app.update(Action::KillHolder),
+            None,
+            "another key cancelled"
+        );
+        assert_eq!(app.update(Action::KillHolder), Some(Command::KillSubject));
     }
 }

@@ -26,6 +26,8 @@ pub struct LocksView {
     pub running: bool,
     /// Lines the evidence is scrolled down by.
     pub scroll: u16,
+    /// `k` was pressed once while the lab's own subject held the lock: a second `k` kills it.
+    pub confirm_kill: bool,
 }
 
 impl Default for LocksView {
@@ -39,6 +41,7 @@ impl Default for LocksView {
             report: None,
             running: false,
             scroll: 0,
+            confirm_kill: false,
         }
     }
 }

@@ -183,6 +183,18 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         self.report_locks(l);
                     }
                 }
+                Ok(Command::KillSubject) => {
+                    if let Some(l) = live.as_ref() {
+                        if let Err(e) = l.lab.kill_subject() {
+                            (self.report)(LabEvent::Note {
+                                generation: self.generation,
+                                message: format!("cannot kill the subject: {e}"),
+                                error: true,
+                            });
+                        }
+                        self.report_locks(l);
+                    }
+                }
                 Ok(Command::StopContenders) => {
                     if let Some(l) = live.as_ref() {
                         l.contenders.stop_all();

@@ -26,10 +26,21 @@ fn kind_text(kind: LockKind) -> &'static str {
     }
 }
 
-fn mode_text(mode: LockMode) -> &'static str {
-    match mode {
-        LockMode::Try => "try — refuse at once (F_SETLK, LOCK_NB)",
-        LockMode::Wait => "wait — block in the kernel until free (F_SETLKW)",
+/// The mode in the call the chosen kind really makes.
+fn mode_text(kind: LockKind, mode: LockMode) -> &'static str {
+    match (kind, mode) {
+        (LockKind::Fcntl, LockMode::Try) => "try — refuse at once (fcntl F_SETLK)",
+        (LockKind::Fcntl, LockMode::Wait) => {
+            "wait — block in the kernel until free (fcntl F_SETLKW)"
+        }
+        (LockKind::Flock, LockMode::Try) => "try — refuse at once (flock LOCK_EX|LOCK_NB)",
+        (LockKind::Flock, LockMode::Wait) => {
+            "wait — block in the kernel until free (flock LOCK_EX)"
+        }
+        (LockKind::Ofd, LockMode::Try) => "try — refuse at once (fcntl F_OFD_SETLK)",
+        (LockKind::Ofd, LockMode::Wait) => {
+            "wait — block in the kernel until free (fcntl F_OFD_SETLKW)"
+        }
     }
 }
 
@@ -81,7 +92,7 @@ fn render_pidfile(app: &App, area: Rect, buf: &mut Buffer) {
         ]),
         Line::from(vec![
             Span::styled("                  ", app.theme.muted),
-            Span::styled(mode_text(view.mode), app.theme.next),
+            Span::styled(mode_text(view.kind, view.mode), app.theme.next),
             Span::styled("  (w)", app.theme.key),
         ]),
     ];
