@@ -34,7 +34,7 @@ pub struct SessionPicture {
     pub sid: Pid,
     /// Equals `sid`: the leader is named by the session, even after it exits.
     pub leader_pid: Pid,
-    /// Whether the leader is still in the process table (a zombie counts).
+    /// Whether the leader is still running: not exited, and not a zombie.
     pub leader_alive: bool,
     /// The controlling terminal ("pts/3"); `None` for a session without one.
     pub tty: Option<String>,
@@ -45,6 +45,8 @@ pub struct SessionPicture {
     /// The process outside the session that adopted one of its lab processes after the
     /// parent exited: PID 1 or the nearest subreaper.
     pub adopter: Option<Adopter>,
+    /// The lab processes of this session that [`SessionPicture::adopter`] took over.
+    pub adopted: Vec<Pid>,
     /// Members of this session in the previous picture that have exited since, shown
     /// once, faded, with who adopted their children.
     pub gone: Vec<GoneProcess>,
@@ -57,7 +59,7 @@ pub struct GroupPicture {
     pub pgid: Pid,
     /// Equals `pgid`: a group keeps its leader's number after the leader is gone.
     pub leader_pid: Pid,
-    /// Whether a member has `pid == pgid`.
+    /// Whether a member that is not a zombie has `pid == pgid`.
     pub leader_alive: bool,
     /// POSIX's orphaned process group: no member has a parent in a different group of
     /// the same session, so no job-control shell can look after it (APUE 9.10).
@@ -171,7 +173,7 @@ pub fn picture(
                     GroupPicture {
                         pgid,
                         leader_pid: pgid,
-                        leader_alive: in_group.iter().any(|m| m.pid == pgid),
+                        leader_alive: in_group.iter().any(|m| m.pid == pgid && m.state != 'Z'),
                         orphaned,
                         members: in_group
                             .iter()
@@ -185,21 +187,31 @@ pub fn picture(
                     }
                 })
                 .collect();
-            // Every member shares the session's terminal; the leader's word is best.
-            let holder = by_pid
+            // Every member shares the session's terminal; the leader's word is best. A
+            // zombie has let go of it.
+            let leader = by_pid
                 .get(&sid)
-                .filter(|r| r.sid == sid)
                 .copied()
-                .or_else(|| members.iter().copied().find(|r| r.tty_nr != 0));
+                .filter(|r| r.sid == sid && r.state != 'Z');
+            let holder = leader.or_else(|| {
+                members
+                    .iter()
+                    .copied()
+                    .find(|r| r.state != 'Z' && r.tty_nr != 0)
+            });
             let tty = holder.and_then(|r| tty_name(r.tty_nr));
             let foreground_pgid = holder
                 .filter(|r| r.tty_nr != 0 && r.tpgid > 0)
                 .map(|r| r.tpgid);
-            let adopter = interest.iter().find_map(|i| {
-                let r = by_pid.get(&i.pid).filter(|r| r.sid == sid)?;
-                let born_of = i.birth_parent?;
-                (r.ppid != born_of && r.ppid > 0).then(|| adopter_named(r.ppid))
-            });
+            let adopted: Vec<&ProcStat> = interest
+                .iter()
+                .filter_map(|i| {
+                    let r = by_pid.get(&i.pid).filter(|r| r.sid == sid)?;
+                    let born_of = i.birth_parent?;
+                    (r.ppid != born_of && r.ppid > 0).then_some(*r)
+                })
+                .collect();
+            let adopter = adopted.first().map(|r| adopter_named(r.ppid));
             let gone = previous_members
                 .iter()
                 .filter(|(pid, (was_in, _))| *was_in == sid && !by_pid.contains_key(pid))
@@ -233,11 +245,12 @@ pub fn picture(
             SessionPicture {
                 sid,
                 leader_pid: sid,
-                leader_alive: by_pid.get(&sid).is_some_and(|r| r.sid == sid),
+                leader_alive: leader.is_some(),
                 tty,
                 foreground_pgid,
                 groups,
                 adopter,
+                adopted: adopted.iter().map(|r| r.pid).collect(),
                 gone,
             }
         })
@@ -344,6 +357,7 @@ mod tests {
                 comm: "systemd".into()
             })
         );
+        assert_eq!(s.adopted, [4213]);
         assert_eq!(s.gone.len(), 1, "{:?}", s.gone);
         let gone = &s.gone[0];
         assert_eq!((gone.pid, gone.pgid), (4201, 4201));
@@ -389,6 +403,18 @@ mod tests {
         assert_eq!(s.gone.len(), 1);
         assert_eq!(s.gone[0].pid, 4213);
         assert_eq!(s.gone[0].children, [4220]);
+    }
+
+    #[test]
+    fn a_zombie_leader_is_not_alive_but_still_a_member() {
+        let mut zombie = row(4213, 1, 4213, 4213, false, -1);
+        zombie.state = 'Z';
+        let rows = system(&[zombie, row(4220, 4213, 4213, 4213, false, -1)]);
+        let pictures = picture(&rows, &interest(4220, 4213), &[]);
+        let s = &pictures[1];
+        assert!(!s.leader_alive && !s.groups[0].leader_alive);
+        assert_eq!(members(&s.groups[0]), [4213, 4220]);
+        assert!(s.adopter.is_none(), "its parent has not exited yet");
     }
 
     #[test]
