@@ -132,6 +132,17 @@ fn text_and_markdown_tours_tell_the_whole_story() {
         11
     );
     assert!(markdown.contains("| **?** |"), "changed TTY is bold");
+
+    // The session picture after every step: boxes in text, a code block in Markdown.
+    assert_eq!(
+        text.matches("  sessions session ⊃ process group").count(),
+        11
+    );
+    assert!(
+        text.contains("    ╔═ session") && text.contains("· ORPHANED"),
+        "{text}"
+    );
+    assert_eq!(markdown.matches("```text\n╔═ session").count(), 11);
 }
 
 #[test]

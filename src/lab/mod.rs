@@ -25,6 +25,7 @@ use serde::Serialize;
 use tempfile::TempDir;
 
 use crate::janitor::{self, Janitor};
+use crate::probe::sessions::{self, Interest, SessionPicture};
 use crate::probe::{self, Pid, ProbeError, ProcSnapshot};
 use crate::syslog::receiver::{self, Message, Receiver};
 use guard::Guard;
@@ -162,6 +163,8 @@ pub struct StepOutcome {
     pub cross_check: Option<String>,
     /// Datagrams the lab's receiver got from the subject during this step.
     pub syslog: Vec<Message>,
+    /// Every session holding the stand-in or the subject, read from /proc after the step.
+    pub sessions: Vec<SessionPicture>,
 }
 
 /// The result of a syslog request that is not a step.
@@ -309,6 +312,8 @@ pub struct Lab {
     /// Where the subject's syslog messages go, in words for the UI.
     syslog_note: String,
     last: ProcSnapshot,
+    /// The session picture after the last step (or at start), to tell who exited since.
+    last_sessions: Vec<SessionPicture>,
     // After the receiver, so the socket file is gone before the directory is removed.
     runtime: TempDir,
     /// Removes the runtime directory (and /dev/log, mounts) if the lab dies before `Drop`
@@ -432,6 +437,7 @@ impl Lab {
             .find(|fd| fd.fd >= protocol::CONTROL_FD_MIN && fd.target.starts_with("socket:"))
             .map(|fd| fd.fd)
             .unwrap_or(protocol::CONTROL_FD_MIN);
+        let last_sessions = scan_sessions(session_pid, ids.pid, session_pid, &[]);
         cleanup.0 = None;
         tracing::info!(
             session = session_pid,
@@ -458,6 +464,7 @@ impl Lab {
             syslog,
             syslog_note,
             last,
+            last_sessions,
             runtime,
             janitor,
         })
@@ -523,6 +530,13 @@ impl Lab {
         let changed = process.changed_fields(&self.last);
         let cross_check = cross_check(&ids, &process);
         self.last = process.clone();
+        let sessions = scan_sessions(
+            self.session_pid,
+            self.subject,
+            self.birth_parent,
+            &self.last_sessions,
+        );
+        self.last_sessions = sessions.clone();
         let (ok, detail, error) = match result {
             Ok(detail) => (true, detail, None),
             Err((errno, message)) => (false, String::new(), Some(StepError::new(errno, message))),
@@ -551,7 +565,13 @@ impl Lab {
             changed,
             cross_check,
             syslog,
+            sessions,
         })
+    }
+
+    /// The session picture after the last step, or at start before any.
+    pub fn sessions(&self) -> &[SessionPicture] {
+        &self.last_sessions
     }
 
     /// Read /proc for the subject now (the TUI's periodic refresh).
@@ -873,6 +893,30 @@ fn spawn_lifeline_reader(lifeline: UnixStream, log: Arc<SessionLog>) -> Result<(
         })
         .map(|_| ())
         .map_err(LabError::Channel)
+}
+
+/// The sessions holding the stand-in and the subject; an unreadable /proc gives none,
+/// which the picture shows as empty rather than failing the step.
+fn scan_sessions(
+    stand_in: Pid,
+    subject: Pid,
+    birth_parent: Pid,
+    previous: &[SessionPicture],
+) -> Vec<SessionPicture> {
+    let interest = [
+        Interest {
+            pid: stand_in,
+            birth_parent: None,
+        },
+        Interest {
+            pid: subject,
+            birth_parent: Some(birth_parent),
+        },
+    ];
+    sessions::scan(&interest, previous).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot scan /proc for the session picture");
+        Vec::new()
+    })
 }
 
 /// A snapshot once the subject is back to waiting for a request: right after its reply it

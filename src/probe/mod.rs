@@ -16,6 +16,7 @@ mod diff;
 mod fds;
 pub mod ps;
 mod read;
+pub mod sessions;
 mod signals;
 pub(crate) mod stat;
 mod status;

@@ -3,6 +3,7 @@
 
 pub mod experiment;
 mod render;
+pub mod sessions;
 pub mod tour;
 
 pub use render::{fd_label, process_lines};

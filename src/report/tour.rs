@@ -27,6 +27,7 @@ struct Record<'a> {
     terminal: &'a [String],
     shell: &'a [String],
     syslog: Vec<&'a str>,
+    sessions: &'a [crate::probe::sessions::SessionPicture],
 }
 
 #[derive(Serialize)]
@@ -291,8 +292,18 @@ fn text(
     for (label, value) in extras(outcome, terminal, shell) {
         writeln!(out, "  {label:<8} {value}")?;
     }
+    writeln!(out, "  sessions {SESSIONS_CAPTION}")?;
+    for line in super::sessions::text_lines(&outcome.sessions, DRAWING_WIDTH) {
+        writeln!(out, "    {line}")?;
+    }
     writeln!(out)
 }
+
+/// What the session drawing shows, where the book draws it.
+const SESSIONS_CAPTION: &str = "session ⊃ process group ⊃ process, as in APUE 9.4–9.6";
+
+/// Width of the session drawing in the text and Markdown tours: fits 80 columns indented.
+const DRAWING_WIDTH: usize = 72;
 
 fn markdown(
     lab: &Lab,
@@ -342,7 +353,11 @@ fn markdown(
     for (label, value) in extras(outcome, terminal, shell) {
         writeln!(out, "- {label}: `{value}`")?;
     }
-    writeln!(out)
+    writeln!(out, "- sessions ({SESSIONS_CAPTION}):\n\n```text")?;
+    for line in super::sessions::text_lines(&outcome.sessions, DRAWING_WIDTH) {
+        writeln!(out, "{line}")?;
+    }
+    writeln!(out, "```\n")
 }
 
 fn json(
@@ -372,6 +387,7 @@ fn json(
         terminal,
         shell,
         syslog: outcome.syslog.iter().map(|m| m.text.as_str()).collect(),
+        sessions: &outcome.sessions,
     };
     serde_json::to_writer(&mut *out, &record)?;
     writeln!(out)

@@ -40,6 +40,8 @@ pub enum Action {
     FocusPrev,
     /// Zoom the focused pane to the whole screen, and back.
     Zoom,
+    /// Show the session picture where History is, and back.
+    ToggleSessions,
     /// Scroll the lesson pane.
     LessonDown,
     LessonUp,

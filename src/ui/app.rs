@@ -144,6 +144,10 @@ pub struct App {
     /// The subject has ended (killed, exited): steps have nothing to run on until r.
     pub subject_ended: Option<String>,
     pub history: Vec<HistoryRow>,
+    /// The sessions holding the lab's processes after the last step.
+    pub sessions: Vec<crate::probe::sessions::SessionPicture>,
+    /// The session picture is shown in History's place (`s`).
+    pub show_sessions: bool,
     /// What the last step's call returned, in the subject's words.
     pub last_result: Option<String>,
     pub terminal: Vec<String>,
@@ -292,6 +296,8 @@ impl App {
             hung_up: false,
             subject_ended: None,
             history: Vec::new(),
+            sessions: Vec::new(),
+            show_sessions: false,
             last_result: None,
             terminal: Vec::new(),
             syslog: SyslogView::default(),
@@ -509,6 +515,11 @@ impl App {
             Action::FocusNext => self.focus = self.focus.offset(1),
             Action::FocusPrev => self.focus = self.focus.offset(-1),
             Action::Zoom => self.zoomed = !self.zoomed,
+            Action::ToggleSessions => {
+                self.show_sessions = !self.show_sessions;
+                // Focus goes with it, so z zooms the picture.
+                self.focus = Pane::History;
+            }
             Action::LessonDown if self.tab == Tab::Locks => {
                 self.locks.scroll = self.locks.scroll.saturating_add(5)
             }
@@ -741,6 +752,7 @@ impl App {
         self.hung_up = false;
         self.subject_ended = None;
         self.history.clear();
+        self.sessions.clear();
         self.last_result = None;
         self.terminal.clear();
         self.syslog = SyslogView {
@@ -952,6 +964,7 @@ impl App {
                 error: false,
             }),
         };
+        self.sessions = outcome.sessions;
         self.history.push(HistoryRow {
             step: outcome.step,
             ok: outcome.ok,

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use crate::lab::protocol::SelfIds;
 use crate::lab::{Forked, STEPS, StepError, StepId, StepOutcome};
 use crate::lessons::LessonSet;
-use crate::probe::{Adopter, Disposition, FdEntry, ProcSnapshot, SignalSets};
+use crate::probe::sessions::{self, Interest, SessionPicture};
+use crate::probe::{Adopter, Disposition, FdEntry, ProcSnapshot, ProcStat, SignalSets};
 use crate::syslog::receiver::{Message, Source};
 
 use super::action::LabEvent;
@@ -137,12 +138,79 @@ fn apply(step: StepId, before: &ProcSnapshot) -> ProcSnapshot {
     p
 }
 
-fn outcome(step: StepId, before: &ProcSnapshot) -> StepOutcome {
+/// A stat row for the fixture process table.
+fn stat(pid: i32, ppid: i32, pgid: i32, sid: i32, tty_nr: i32, tpgid: i32, comm: &str) -> ProcStat {
+    ProcStat {
+        pid,
+        comm: comm.to_string(),
+        state: 'S',
+        ppid,
+        pgid,
+        sid,
+        tty_nr,
+        tpgid,
+    }
+}
+
+/// The session picture for a subject in state `p`, born of `birth_parent`: the process
+/// table is init, sshd, a login shell running the explorer, the stand-in and the subject.
+fn sessions_for(
+    p: &ProcSnapshot,
+    birth_parent: i32,
+    previous: &[SessionPicture],
+) -> Vec<SessionPicture> {
+    let pts3 = start_snapshot().tty_nr;
+    // The shell owns the foreground whenever its job is not in it.
+    let shell_tpgid = if p.sid == STAND_IN { p.tpgid } else { STAND_IN };
+    let rows = [
+        stat(1, 0, 1, 1, 0, -1, "systemd"),
+        stat(990, 1, 990, 990, 0, -1, "sshd"),
+        stat(1500, 990, 1500, 1500, 34816, LAB, "bash"),
+        stat(LAB, 1500, LAB, 1500, 34816, LAB, "daemonlab"),
+        stat(
+            STAND_IN,
+            LAB,
+            STAND_IN,
+            STAND_IN,
+            pts3,
+            shell_tpgid,
+            "daemonlab",
+        ),
+        stat(p.pid, p.ppid, p.pgid, p.sid, p.tty_nr, p.tpgid, &p.comm),
+    ];
+    let interest = [
+        Interest {
+            pid: STAND_IN,
+            birth_parent: None,
+        },
+        Interest {
+            pid: p.pid,
+            birth_parent: Some(birth_parent),
+        },
+    ];
+    sessions::picture(&rows, &interest, previous)
+}
+
+/// The session picture at start, before any step.
+pub fn start_sessions() -> Vec<SessionPicture> {
+    sessions_for(&start_snapshot(), STAND_IN, &[])
+}
+
+fn outcome(
+    step: StepId,
+    before: &ProcSnapshot,
+    birth_parent: &mut i32,
+    sessions_before: &[SessionPicture],
+) -> StepOutcome {
     let process = apply(step, before);
     let forked = step.forks().then_some(Forked {
         parent: before.pid,
         child: process.pid,
     });
+    if let Some(f) = forked {
+        *birth_parent = f.parent;
+    }
+    let sessions = sessions_for(&process, *birth_parent, sessions_before);
     let syslog = if step == StepId::Openlog {
         let datagram = format!(
             "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}",
@@ -172,17 +240,21 @@ fn outcome(step: StepId, before: &ProcSnapshot) -> StepOutcome {
         process,
         cross_check: None,
         syslog,
+        sessions,
     }
 }
 
 /// The outcomes of the whole tour in the book's order.
 pub fn tour() -> Vec<StepOutcome> {
     let mut before = start_snapshot();
+    let mut birth_parent = STAND_IN;
+    let mut sessions_before = start_sessions();
     STEPS
         .iter()
         .map(|info| {
-            let o = outcome(info.id, &before);
+            let o = outcome(info.id, &before, &mut birth_parent, &sessions_before);
             before = o.process.clone();
+            sessions_before = o.sessions.clone();
             o
         })
         .collect()
@@ -211,6 +283,7 @@ pub fn setsid_eperm() -> StepOutcome {
         process,
         cross_check: None,
         syslog: Vec::new(),
+        sessions: start_sessions(),
     }
 }
 

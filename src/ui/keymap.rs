@@ -238,6 +238,14 @@ pub const BINDINGS: &[Binding] = &[
         when: When::Lab,
     },
     Binding {
+        label: "s",
+        keys: &[Key::Char('s')],
+        action: Action::ToggleSessions,
+        description: "show the session picture in History's place, and back",
+        hint: None,
+        when: When::Lab,
+    },
+    Binding {
         label: "Tab",
         keys: &[Key::Code(KeyCode::Tab)],
         action: Action::NextTab,

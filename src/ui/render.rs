@@ -99,6 +99,7 @@ fn render_pane(app: &App, pane: Pane, area: Rect, buf: &mut Buffer) {
     match pane {
         Pane::Steps => panes::steps::render(app, area, buf),
         Pane::Process => panes::process::render(app, area, buf),
+        Pane::History if app.show_sessions => panes::sessions::render(app, area, buf),
         Pane::History => panes::history::render(app, area, buf),
         Pane::Lesson => panes::lesson::render(app, area, buf),
         Pane::Terminal => panes::terminal::render(app, area, buf),

@@ -12,6 +12,7 @@ pub mod lesson;
 pub mod locks;
 pub mod process;
 pub mod processes;
+pub mod sessions;
 pub mod steps;
 pub mod syslog;
 pub mod terminal;
