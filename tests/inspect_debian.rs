@@ -478,3 +478,53 @@ fn atd_brackets_root_with_seteuid() {
     assert_check(&audit, "session", "warn", &["leads its own session"]);
     assert_check(&audit, "credentials", "pass", &["deliberate seteuid()"]);
 }
+
+#[test]
+fn supervisord_and_its_program() {
+    const CASE: &str = "supervisord_and_its_program";
+    let Ok(out) = Command::new("supervisord").arg("--version").output() else {
+        eprintln!("SKIPPED {CASE}: supervisord is not installed (pip install supervisor)");
+        return;
+    };
+    assert!(out.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let conf = dir.path().join("supervisord.conf");
+    let pidfile = dir.path().join("supervisord.pid");
+    std::fs::write(
+        &conf,
+        format!(
+            "[supervisord]\npidfile={d}/supervisord.pid\nlogfile={d}/supervisord.log\nchildlogdir={d}\n[unix_http_server]\nfile={d}/sup.sock\n[program:nap]\ncommand=/bin/sleep 600\n"
+        ),
+    )
+    .unwrap();
+    let status = Command::new("supervisord")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "supervisord: {status}");
+    let pid = wait_pid_file(&pidfile);
+    let _stop = Started::new(pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while children(pid).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let audit = inspect(pid);
+    assert_role(&audit, "daemon", pid);
+    // Named by pidfile= in the file given with -c.
+    assert_pidfile(&audit, &pidfile, None);
+    let program = *children(pid)
+        .first()
+        .expect("supervisord starts its program");
+    let audit = inspect(program);
+    assert_role(&audit, "service", program);
+    assert_check(
+        &audit,
+        "session",
+        "pass",
+        &["its service manager supervisord"],
+    );
+    assert_check(&audit, "stdio", "pass", &["shared with supervisord"]);
+}

@@ -321,6 +321,14 @@ fn session(f: &Facts) -> Check {
                         s.sid, l.comm, l.pid
                     ),
                 ),
+                Some(l) if f.role == Role::Service && l.pid == s.ppid => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "in session {} of its service manager {} (pid {}), which has no terminal: a supervised program needs no setsid() of its own",
+                        s.sid, l.comm, l.pid
+                    ),
+                ),
                 Some(l) => check(
                     "session",
                     Status::Warn,
