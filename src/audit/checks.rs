@@ -321,6 +321,14 @@ fn session(f: &Facts) -> Check {
                         s.sid, l.comm, l.pid
                     ),
                 ),
+                Some(l) if f.role == Role::Service && l.pid == s.ppid => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "in session {} of its service manager {} (pid {}), which has no terminal: a supervised program needs no setsid() of its own",
+                        s.sid, l.comm, l.pid
+                    ),
+                ),
                 Some(l) => check(
                     "session",
                     Status::Warn,
@@ -832,13 +840,15 @@ fn signal_mask(f: &Facts) -> Check {
         .ignored
         .iter()
         .map(String::as_str)
-        .filter(|s| {
-            matches!(
-                *s,
-                "SIGINT" | "SIGQUIT" | "SIGTSTP" | "SIGTTIN" | "SIGTTOU" | "SIGHUP"
-            )
-        })
+        .filter(|s| matches!(*s, "SIGINT" | "SIGQUIT" | "SIGTSTP" | "SIGTTIN" | "SIGTTOU"))
         .collect();
+    if sets.ignored.iter().any(|s| s == "SIGHUP") {
+        parts.push(if f.role == Role::Job {
+            "ignores SIGHUP, as what nohup runs does".to_owned()
+        } else {
+            "ignores SIGHUP: APUE 13.3's daemonize() sets that itself before its second fork, and nohup sets it for what it runs; /proc does not say which".to_owned()
+        });
+    }
     if !inherited.is_empty() {
         parts.push(format!(
             "ignores {} — dispositions set to ignore survive fork and exec, so these may be inherited from its launcher (a shell ignores SIGINT and SIGQUIT for `&` jobs without job control; nohup ignores SIGHUP)",
@@ -923,6 +933,15 @@ fn pidfile_lock(f: &Facts) -> Check {
                     file.path
                 ),
             ),
+            (None, Some(_)) if listening_guard(f).is_some() => check(
+                "pidfile_lock",
+                Status::Pass,
+                format!(
+                    "pid file {} ({how}) says {pid} but is not locked, so it goes stale after a crash; the guard is elsewhere: it holds {}, and a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT){note}",
+                    file.path,
+                    listening_guard(f).unwrap_or_default()
+                ),
+            ),
             (None, Some(_)) => check(
                 "pidfile_lock",
                 Status::Warn,
@@ -1005,6 +1024,33 @@ fn is_syslog_path(path: &str) -> bool {
     ) || is_lab_log(path)
 }
 
+/// Programs known to call openlog() and closelog() around every message, so no log
+/// socket stays open between messages, with how we know.
+fn per_message_syslog(comm: &str) -> Option<&'static str> {
+    match comm {
+        "sshd" | "sshd-session" | "sshd-auth" => Some(
+            "OpenSSH's do_log() calls openlog() before and closelog() after each message, so sshd holds no log socket between messages",
+        ),
+        _ => None,
+    }
+}
+
+/// A bound datagram socket named like a syslog receiver's (`/dev/log`, `…/log`,
+/// `…/dev-log`, `…/syslog`), wherever it is: rsyslogd's imuxsock at a private path.
+fn is_log_socket_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    matches!(name, "log" | "dev-log" | "syslog" | "log.sock")
+}
+
+/// A log file among its descriptors, beyond stdio (nginx's error_log, or an access log).
+fn own_log_file(fds: &[FdEntry]) -> Option<String> {
+    fds.iter()
+        .filter(|fd| fd.fd >= 2)
+        .map(|fd| fd.target.as_str())
+        .find(|t| t.starts_with('/') && (t.ends_with(".log") || t.starts_with("/var/log/")))
+        .map(str::to_owned)
+}
+
 /// The lab's receiver: `<runtime>/daemonlab-XXXX/log`.
 fn is_lab_log(path: &str) -> bool {
     path.strip_suffix("/log")
@@ -1027,6 +1073,40 @@ fn syslog(f: &Facts) -> Check {
         .filter(|fd| fd.target.starts_with("socket:"))
         .map(|fd| (fd.fd, fd.target.as_str()))
         .collect();
+    if let Some(how) = per_message_syslog(&f.snap.comm) {
+        return check(
+            "syslog",
+            Status::Pass,
+            format!("no log socket needs to stay open: {how}"),
+        );
+    }
+    if let Some(own) = sockets
+        .iter()
+        .filter_map(|(_, t)| f.socket(t))
+        .find(|s| {
+            s.kind == "Unix datagram"
+                && s.peer.is_none()
+                && s.local.as_deref().is_some_and(is_log_socket_name)
+        })
+        .and_then(|s| s.local.clone())
+    {
+        return check(
+            "syslog",
+            Status::Pass,
+            format!("it is a log receiver itself: a Unix datagram socket bound to {own}"),
+        );
+    }
+    if sockets.is_empty()
+        && let Some(file) = own_log_file(fds)
+    {
+        return check(
+            "syslog",
+            Status::Pass,
+            format!(
+                "no log socket, but it writes its own log file {file}: daemon(7) allows a log file instead of syslog"
+            ),
+        );
+    }
     if sockets.is_empty() {
         return check(
             "syslog",
@@ -1085,6 +1165,16 @@ fn syslog(f: &Facts) -> Check {
             ),
         );
     }
+    if let Some(file) = own_log_file(fds) {
+        return check(
+            "syslog",
+            Status::Pass,
+            format!(
+                "none of its {} socket(s) is a log socket, but it writes its own log file {file}: daemon(7) allows a log file instead of syslog",
+                sockets.len()
+            ),
+        );
+    }
     check(
         "syslog",
         Status::Warn,
@@ -1127,7 +1217,13 @@ fn credentials(f: &Facts) -> Check {
         Some(n) => format!("seccomp mode {n}"),
         None => "seccomp not reported".into(),
     });
-    let status = if st.ruid != st.euid || st.rgid != st.egid {
+    let status = if st.ruid == 0 && st.euid != 0 {
+        parts.push(format!(
+            "a deliberate seteuid(): real uid 0, so it acts as uid {} but can switch back to root when it needs to (atd does, to run each job as its owner) — bracketing privileges, not a set-user-ID program that forgot to drop them",
+            st.euid
+        ));
+        Status::Pass
+    } else if st.ruid != st.euid || st.rgid != st.egid {
         parts.push(
             "real and effective IDs differ, as in a set-user-ID program that has not dropped them"
                 .into(),
@@ -1275,6 +1371,20 @@ mod tests {
         assert_eq!(format_age(125.0), "2m 5s");
         assert_eq!(format_age(3.0 * 3600.0 + 60.0), "3h 1m");
         assert_eq!(format_age(2.0 * 86_400.0 + 7200.0), "2d 2h");
+    }
+
+    #[test]
+    fn an_ignored_sighup_is_not_called_only_inherited() {
+        let mut f = facts();
+        f.snap.signals.ignored = vec!["SIGHUP".into(), "SIGINT".into()];
+        let c = signal_mask(&f);
+        assert!(c.detail.contains("daemonize() sets that itself"), "{c:?}");
+        assert!(
+            c.detail.contains("ignores SIGINT — ") && !c.detail.contains("SIGINT, SIGHUP"),
+            "{c:?}"
+        );
+        f.role = Role::Job;
+        assert!(signal_mask(&f).detail.contains("as what nohup runs does"));
     }
 
     #[test]

@@ -116,6 +116,72 @@ pub(crate) fn command_line_paths(argv: &[String]) -> Vec<String> {
     out
 }
 
+/// Paths the command line names less directly, trusted only when the file there holds
+/// this PID: rsyslogd's `-i X`, nginx's `-g 'pid X;'`, and the pid file a configuration
+/// file given with `-f`/`-c` names (sshd's `PidFile X`, nginx's `pid X;`, supervisord's
+/// `pidfile=X`).
+pub(crate) fn indirect_paths(argv: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = argv.iter().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-i" => out.extend(it.next().cloned()),
+            // Peeked, not taken: in a rewritten title the next word is `pid` itself.
+            "-g" => out.extend(
+                it.clone()
+                    .next()
+                    .map_or(Vec::new(), |g| config_pid_paths(g)),
+            ),
+            "-f" | "-c" | "--config-file" | "--configuration" => {
+                if let Some(text) = it.next().and_then(|c| read_config(Path::new(c))) {
+                    out.extend(config_pid_paths(&text));
+                }
+            }
+            // `-g 'pid X;'` once a rewritten title has split it into words.
+            "pid" => out.extend(
+                it.clone()
+                    .next()
+                    .filter(|p| p.starts_with('/'))
+                    .map(|p| p.trim_end_matches(';').to_owned()),
+            ),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The words of a command line. sshd and nginx rewrite theirs into one title
+/// ("sshd: /usr/sbin/sshd -f X [listener] …", "nginx: master process /usr/sbin/nginx -g
+/// pid X; …") that still holds the original words, separated by spaces.
+pub(crate) fn proctitle_words(argv: Vec<String>) -> Vec<String> {
+    match argv.as_slice() {
+        [title] if title.contains(' ') => title.split_whitespace().map(String::from).collect(),
+        _ => argv,
+    }
+}
+
+/// A configuration file, when it is small enough to be one.
+fn read_config(path: &Path) -> Option<String> {
+    let bytes = std::fs::read(path).ok()?;
+    (bytes.len() <= 1 << 20).then(|| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `PidFile X`, `pid X;`, `pidfile = X` in configuration text (one directive per line or
+/// per `;`), comments skipped.
+fn config_pid_paths(text: &str) -> Vec<String> {
+    text.split(['\n', ';'])
+        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .filter_map(|line| {
+            let (key, value) = line
+                .split_once('=')
+                .or_else(|| line.split_once(char::is_whitespace))?;
+            matches!(key.trim().to_ascii_lowercase().as_str(), "pid" | "pidfile")
+                .then(|| value.trim().trim_matches('"').to_owned())
+        })
+        .filter(|v| v.starts_with('/'))
+        .collect()
+}
+
 /// The usual places for NAME's pid file.
 fn usual_paths(names: &[String]) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -197,6 +263,7 @@ pub(crate) fn find(
                 .collect()
         })
         .unwrap_or_default();
+    let argv = proctitle_words(argv);
     let make = |path: &Path, by: FoundBy| -> Option<Found> {
         let content = read_text(path)?;
         let lock = lock_on(path, &all_locks);
@@ -223,9 +290,16 @@ pub(crate) fn find(
             return (Some(found), lock_file);
         }
     }
-    // 3. The usual places, only when the file names this process.
-    for path in usual_paths(&names(pid, comm)) {
-        if let Some(found) = make(&path, FoundBy::UsualPlace)
+    // 3. Indirectly named and the usual places, only when the file names this process.
+    let indirect = indirect_paths(&argv)
+        .into_iter()
+        .map(|p| (p, FoundBy::CommandLine));
+    let usual = usual_paths(&names(pid, comm))
+        .into_iter()
+        .map(|p| (p.to_string_lossy().into_owned(), FoundBy::UsualPlace));
+    for (path, by) in indirect.chain(usual) {
+        let path = PathBuf::from(path);
+        if let Some(found) = make(&path, by)
             && named_pid(&found.file.content) == Some(pid)
         {
             return (Some(found), lock_file);
@@ -254,6 +328,38 @@ mod tests {
         assert_eq!(command_line_paths(&argv("food -P /w")), ["/w"]);
         assert!(command_line_paths(&argv("food -f")).is_empty());
         assert!(command_line_paths(&argv("-p")).is_empty());
+    }
+
+    #[test]
+    fn options_and_configuration_files_name_pid_files_indirectly() {
+        assert_eq!(
+            indirect_paths(&argv("rsyslogd -f /nonexistent -i /tmp/r.pid")),
+            ["/tmp/r.pid"]
+        );
+        let nginx = vec![
+            "nginx".to_owned(),
+            "-g".to_owned(),
+            "pid /tmp/n.pid; error_log /tmp/e.log;".to_owned(),
+        ];
+        assert_eq!(indirect_paths(&nginx), ["/tmp/n.pid"]);
+        assert_eq!(
+            config_pid_paths("Port 22\n# PidFile /old\nPidFile /run/x.pid\n"),
+            ["/run/x.pid"]
+        );
+        assert_eq!(
+            config_pid_paths("[supervisord]\npidfile = /tmp/s.pid\n"),
+            ["/tmp/s.pid"]
+        );
+        assert!(config_pid_paths("pidfile relative.pid").is_empty());
+        let title = proctitle_words(vec![
+            "nginx: master process /usr/sbin/nginx -g pid /tmp/n.pid; error_log /e;".into(),
+        ]);
+        assert_eq!(indirect_paths(&title), ["/tmp/n.pid"]);
+        let title = proctitle_words(vec![
+            "sshd: /usr/sbin/sshd -o PidFile=/tmp/s.pid -p 2222 [listener] 0 of 10-100 startups"
+                .into(),
+        ]);
+        assert_eq!(command_line_paths(&title), ["/tmp/s.pid", "2222"]);
     }
 
     #[test]

@@ -170,6 +170,11 @@ fn classify_depth(rows: &[PsRow], row: &PsRow, depth: usize) -> (Role, Pid) {
     if row.sid == row.pid {
         return (if managed { Role::Service } else { Role::Daemon }, row.pid);
     }
+    // A program a supervisor forked without setsid() (supervisord's) lives in its
+    // manager's session: the live leader is the manager, not a launching shell.
+    if managed && row.sid == row.ppid {
+        return (Role::Service, row.pid);
+    }
     // Not a session leader: is the session's leader still alive? sid 0 means it lives
     // outside this PID namespace, which from here is as good as gone.
     match find(rows, row.sid) {
@@ -265,6 +270,17 @@ mod tests {
             row(310, 300, 305, false, "daemonlab"),
         ]);
         assert_eq!(role_of(&rows, 310), (Role::Daemon, 310));
+    }
+
+    #[test]
+    fn a_program_in_its_supervisors_session_is_a_service_not_a_job() {
+        let rows = table(vec![
+            row(1, 0, 0, false, "init"),
+            row(70, 1, 70, false, "supervisord"),
+            row(71, 70, 70, false, "sleep"),
+        ]);
+        assert_eq!(role_of(&rows, 70), (Role::Daemon, 70));
+        assert_eq!(role_of(&rows, 71), (Role::Service, 71));
     }
 
     #[test]
