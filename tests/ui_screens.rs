@@ -365,3 +365,50 @@ fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
         "a row of the help is repeated"
     );
 }
+
+/// Every state that leaves a notice, at both sizes: the notice is on screen whole, wrapped
+/// across the status rows if it must be, never cut with an ellipsis.
+#[test]
+fn every_notice_is_shown_whole() {
+    let long_note = || {
+        let mut app = app_after(4);
+        // One of the longest notices the explorer writes: the hang-up's.
+        app.handle_lab(LabEvent::Note {
+            generation: 0,
+            message: "hung up: pid 4213 survived — the hang-up took the terminal from its session: TTY ?, \
+                      0/1/2 now on a dead terminal — details in the Process pane; r starts a new lab"
+                .into(),
+            error: false,
+        });
+        app
+    };
+    let states: [Screen; 4] = [
+        ("free_mode_eperm", free_mode_with_eperm),
+        ("long_note", long_note),
+        ("locks_tab", || {
+            let mut app = fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded());
+            app.update(Action::KillHolder);
+            app
+        }),
+        ("toggle_free", || {
+            let mut app = app_after(3);
+            app.update(Action::ToggleFree);
+            app
+        }),
+    ];
+    for (name, make) in states {
+        let app = make();
+        let text = app.notice.as_ref().expect("a notice").text.clone();
+        let want = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (width, height) in [(120, 40), (80, 24)] {
+            let terminal = draw(&app, width, height);
+            let screen = rows(&terminal).join(" ");
+            let screen = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                screen.contains(&want),
+                "{name} at {width}x{height}: the notice is not whole on screen:\n{want}\n{}",
+                rows(&terminal).join("\n")
+            );
+        }
+    }
+}

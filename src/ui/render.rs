@@ -26,10 +26,11 @@ impl Widget for &App {
             too_small(self, area, buf);
             return;
         }
+        let status_rows = panes::footer::status_lines(self, area.width).len().max(1) as u16;
         let [top, body, status, footer] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Fill(1),
-            Constraint::Length(1),
+            Constraint::Length(status_rows),
             Constraint::Length(1),
         ])
         .areas(area);

@@ -8,19 +8,43 @@ use ratatui::widgets::Widget;
 use crate::ui::app::{App, Mode};
 use crate::ui::keymap;
 
-pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
-    let line = match &app.notice {
-        Some(n) if n.error => Line::from(vec![
+/// The most rows the status line may take from the panes above it.
+pub const MAX_STATUS_ROWS: usize = 4;
+
+/// The status rows for a screen `width` wide: a notice is wrapped, never cut (up to
+/// [`MAX_STATUS_ROWS`]; a longer one is rare and ends in an ellipsis).
+pub fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+    let notice = match &app.notice {
+        Some(n) if n.error => Some(Line::from(vec![
             Span::styled(" ✗ ", app.theme.error),
-            Span::styled(
-                super::fit(&n.text, area.width.saturating_sub(3)),
-                app.theme.error,
-            ),
-        ]),
-        Some(n) => Line::from(vec![
+            Span::styled(n.text.clone(), app.theme.error),
+        ])),
+        Some(n) => Some(Line::from(vec![
             Span::styled(" • ", app.theme.muted),
-            Span::raw(super::fit(&n.text, area.width.saturating_sub(3))),
-        ]),
+            Span::raw(n.text.clone()),
+        ])),
+        None => None,
+    };
+    if let Some(line) = notice {
+        let mut rows = super::wrap_line(&line, usize::from(width), 3);
+        if rows.len() > MAX_STATUS_ROWS {
+            rows.truncate(MAX_STATUS_ROWS);
+            if let Some(last) = rows.last_mut() {
+                last.spans.push(Span::raw("…"));
+            }
+        }
+        return rows;
+    }
+    vec![status_line(app)]
+}
+
+pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+    ratatui::widgets::Paragraph::new(status_lines(app, area.width)).render(area, buf);
+}
+
+fn status_line(app: &App) -> Line<'static> {
+    let line = match &app.notice {
+        Some(_) => Line::raw(""),
         None if app.guide.is_some() => {
             let i = app.guide.unwrap_or(0);
             let lesson = app.lessons.lessons.get(i);
@@ -66,7 +90,7 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
             }
         },
     };
-    line.render(area, buf);
+    line
 }
 
 pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
