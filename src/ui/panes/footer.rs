@@ -43,7 +43,7 @@ pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 fn status_line(app: &App) -> Line<'static> {
-    let line = match &app.notice {
+    match &app.notice {
         Some(_) => Line::raw(""),
         None if app.guide.is_some() => {
             let i = app.guide.unwrap_or(0);
@@ -89,8 +89,7 @@ fn status_line(app: &App) -> Line<'static> {
                 Line::styled(" all steps done — r starts again", app.theme.ok)
             }
         },
-    };
-    line
+    }
 }
 
 pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {

@@ -10,7 +10,13 @@ use crate::ui::render::pane_block;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let pty = app.lab.as_ref().map(|l| l.pty.as_str()).unwrap_or("pty");
-    let title = format!(" Terminal {pty} — what the subject printed ");
+    // The title says as much as the pane's width allows, never a cut word.
+    let long = format!(" Terminal {pty} — what the subject printed ");
+    let title = if long.chars().count() + 2 <= usize::from(area.width) {
+        long
+    } else {
+        format!(" Terminal {pty} ")
+    };
     // Whole lines, wrapped (continuations indented), newest at the bottom: in a narrow
     // pane a line cut at the border would hide what the subject said.
     let room = area.height.saturating_sub(2) as usize;
