@@ -10,6 +10,8 @@ use crate::ui::app::App;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.experiments;
+    // The margin too: no letters of the pane below show around the menu.
+    Clear.render(area, buf);
     let area = area.inner(Margin {
         horizontal: 2,
         vertical: 1,
@@ -36,10 +38,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 Span::raw("")
             };
+            // The short name fits the list whole; the chosen one's title is on the right.
             let line = Line::from(vec![
-                Span::raw(format!(" {} ", i + 1)),
+                Span::raw(format!(" {:>2} ", i + 1)),
                 root,
-                Span::raw(e.title()),
+                Span::raw(e.name()),
             ]);
             if i == view.selected {
                 line.style(app.theme.selected)
