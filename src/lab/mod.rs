@@ -201,6 +201,8 @@ pub struct HangUpOutcome {
     pub orphaned: Option<bool>,
     /// What a read from its fd 0 and a write to its fd 1 gave afterwards.
     pub stdio: Option<String>,
+    /// The session picture after the hang-up (the stand-in's session gone or emptied).
+    pub sessions: Vec<SessionPicture>,
 }
 
 impl HangUpOutcome {
@@ -760,7 +762,15 @@ impl Lab {
         } else {
             (None, None, None, Some(self.how_it_ended()))
         };
+        let sessions = scan_sessions(
+            self.session_pid,
+            subject,
+            self.birth_parent,
+            &self.last_sessions,
+        );
+        self.last_sessions = sessions.clone();
         Ok(HangUpOutcome {
+            sessions,
             stand_in: self.session_pid,
             stand_in_status,
             signalled,

@@ -832,6 +832,7 @@ impl App {
                     }
                 }
                 self.changed_outside = false;
+                self.sessions = outcome.sessions.clone();
                 self.note(
                     &format!(
                         "hung up: {} — details in the Process pane; r starts a new lab",
