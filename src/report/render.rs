@@ -46,7 +46,16 @@ pub fn process_lines(
         if names.is_empty() {
             "—".to_string()
         } else {
-            names.join(" ")
+            names
+                .iter()
+                .map(|n| match n.as_str() {
+                    // Real-time signals glibc keeps for itself (NPTL): not the program's.
+                    "SIG32" => "SIG32 (glibc's thread cancellation)".to_string(),
+                    "SIG33" => "SIG33 (glibc's set*id broadcast to threads)".to_string(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
         }
     };
     let fds = match &p.fds {
