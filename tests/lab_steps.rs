@@ -173,7 +173,7 @@ fn every_step_changes_what_the_book_says_it_changes() {
     assert!(
         !lines
             .iter()
-            .any(|l| l.contains("[9 dev_null]") || l.contains("[10 openlog]")),
+            .any(|l| l.contains("[9 /dev/null]") || l.contains("[10 openlog]")),
         "{lines:?}"
     );
 

@@ -412,3 +412,48 @@ fn every_notice_is_shown_whole() {
         }
     }
 }
+
+/// No screen shows a Rust Debug form or a step's code id where words belong.
+#[test]
+fn no_screen_shows_code_forms() {
+    let screens: [Screen; 9] = [
+        ("processes_tab", || {
+            fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
+        ("inspect_tab", || {
+            fixtures::inspect_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
+        ("locks_tab", || {
+            fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded())
+        }),
+        ("after_step_0", || app_after(1)),
+        ("after_setsid", || app_after(5)),
+        ("after_last_step", || app_after(11)),
+        ("help_popup", help),
+        ("free_mode_eperm", free_mode_with_eperm),
+        ("experiments_menu", experiments_menu),
+    ];
+    let forbidden = [
+        "Some(",
+        "None)",
+        "..=",
+        "{ status:",
+        "Exited {",
+        "second_fork",
+        "dev_null",
+        "ignore_sighup",
+        "close_fds",
+        "Step 0: ",
+    ];
+    for (name, make) in screens {
+        for (width, height) in [(120, 40), (80, 24)] {
+            let screen = rows(&draw(&make(), width, height)).join("\n");
+            for form in forbidden {
+                assert!(
+                    !screen.contains(form),
+                    "{name} at {width}x{height} shows {form:?}:\n{screen}"
+                );
+            }
+        }
+    }
+}

@@ -181,7 +181,7 @@ impl Subject {
                 print_line(&format!(
                     "pid {pid}: [{} {}] {detail}",
                     info.index,
-                    step.name()
+                    step.label()
                 ));
                 Reply::Done {
                     step,
@@ -193,7 +193,7 @@ impl Subject {
                 print_line(&format!(
                     "pid {pid}: [{} {}] failed: {}",
                     info.index,
-                    step.name(),
+                    step.label(),
                     failure.message
                 ));
                 Reply::Failed {

@@ -80,8 +80,7 @@ pub fn run(
         if pause && let Some(next) = STEPS.get(i + 1) {
             eprint!(
                 "-- Enter runs step {} ({}); Ctrl-D stops the tour -- ",
-                next.index,
-                next.id.name()
+                next.index, next.short
             );
             let mut line = String::new();
             if input.read_line(&mut line)? == 0 {
@@ -274,7 +273,7 @@ fn text(
         out,
         "── step {} · {} — {} (APUE {})",
         info.index,
-        info.id.name(),
+        info.id.label(),
         info.title,
         info.section
     )?;
@@ -323,9 +322,9 @@ fn markdown(
     };
     writeln!(
         out,
-        "## Step {} · `{}` — {} (APUE {})\n",
+        "## Step {} · {} — {} (APUE {})\n",
         info.index,
-        info.id.name(),
+        info.id.label(),
         info.title,
         info.section
     )?;

@@ -295,7 +295,7 @@ fn terminal_lines(outcomes: &[StepOutcome]) -> Vec<String> {
             "pid {}: [{} {}] {}",
             o.process.pid,
             o.step.info().index,
-            o.step.name(),
+            o.step.label(),
             o.detail
         ));
     }
