@@ -115,7 +115,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     title.push(' ');
 
-    let room = area.height.saturating_sub(4) as usize;
+    let room = area.height.saturating_sub(2) as usize;
     let visible: Vec<&Message> = view.visible().collect();
     let end = visible.len().saturating_sub(view.scroll);
     let start = end.saturating_sub(room);
@@ -158,8 +158,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     // Messages wrap (continuations indented) and the newest stay at the bottom: as many
     // whole messages as fit, then the top of the oldest one shown is cut (z shows more).
+    // In a short pane the messages come first: the hints give way, the evidence does not.
     let width = usize::from(area.width.saturating_sub(2));
-    let message_rows = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());
+    // The hints wrap too: a socket path cut at the border is one nobody can type.
+    let mut lines: Vec<Line> = lines
+        .iter()
+        .flat_map(|l| super::wrap_line(l, width, 2))
+        .collect();
+    let inner = usize::from(area.height.saturating_sub(2));
+    if !visible.is_empty() && inner.saturating_sub(lines.len()) < 3 {
+        // Too short for both: the hints give way (z, or a taller window, brings them back).
+        lines.clear();
+    }
+    let message_rows = inner.saturating_sub(lines.len());
     let mut rows: Vec<Line> = Vec::new();
     for message in visible[start..end].iter().rev() {
         if rows.len() >= message_rows {
