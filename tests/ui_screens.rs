@@ -457,3 +457,35 @@ fn no_screen_shows_code_forms() {
         }
     }
 }
+
+#[test]
+fn inspect_scrolls_to_every_check_at_80x24() {
+    let mut app = fixtures::inspect_demo(Theme::default_colors(), LessonSet::embedded());
+    let ids: Vec<String> = app
+        .inspect
+        .audit
+        .as_ref()
+        .unwrap()
+        .checks
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    let first = rows(&draw(&app, 80, 24)).join("\n");
+    let mut seen = first.clone();
+    for _ in 0..40 {
+        app.update(Action::SelectDown);
+        seen.push_str(&rows(&draw(&app, 80, 24)).join("\n"));
+    }
+    for id in &ids {
+        assert!(
+            seen.contains(id.as_str()),
+            "check {id} never on screen at 80x24"
+        );
+    }
+    if ids.iter().any(|id| !first.contains(id.as_str())) {
+        assert!(
+            first.contains("↓ PgDn for more"),
+            "the title says there is more:\n{first}"
+        );
+    }
+}

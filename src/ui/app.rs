@@ -400,6 +400,12 @@ impl App {
                 }
                 self.experiments.open = true;
             }
+            Action::SelectDown if self.tab == Tab::Inspect => {
+                self.inspect.scroll = self.inspect.scroll.saturating_add(1)
+            }
+            Action::SelectUp if self.tab == Tab::Inspect => {
+                self.inspect.scroll = self.inspect.scroll.saturating_sub(1)
+            }
             Action::SelectUp if self.tab == Tab::Processes => {
                 self.processes.selected = self.processes.selected.saturating_sub(1)
             }
@@ -519,6 +525,12 @@ impl App {
                 self.show_sessions = !self.show_sessions;
                 // Focus goes with it, so z zooms the picture.
                 self.focus = Pane::History;
+            }
+            Action::LessonDown if self.tab == Tab::Inspect => {
+                self.inspect.scroll = self.inspect.scroll.saturating_add(10)
+            }
+            Action::LessonUp if self.tab == Tab::Inspect => {
+                self.inspect.scroll = self.inspect.scroll.saturating_sub(10)
             }
             Action::LessonDown if self.tab == Tab::Locks => {
                 self.locks.scroll = self.locks.scroll.saturating_add(5)

@@ -86,6 +86,8 @@ pub struct InspectView {
     pub pid: Option<i32>,
     pub audit: Option<Audit>,
     pub error: Option<String>,
+    /// Rows the checklist is scrolled down by (clamped when drawn).
+    pub scroll: u16,
 }
 
 #[cfg(test)]

@@ -53,8 +53,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else if view.error.is_none() {
         lines.push(Line::styled("reading /proc…", app.theme.muted));
     }
+    // Scrolled by ↓/↑ and PgDn/PgUp; the title says when there is more below.
+    let visible = usize::from(area.height.saturating_sub(2));
+    let last_start = lines.len().saturating_sub(visible);
+    let first = usize::from(view.scroll).min(last_start);
+    let title = if first < last_start {
+        format!("{title}· ↓ PgDn for more ")
+    } else {
+        title
+    };
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
+        .scroll((first as u16, 0))
         .block(
             Block::new()
                 .borders(Borders::ALL)
