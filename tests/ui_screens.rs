@@ -489,3 +489,34 @@ fn inspect_scrolls_to_every_check_at_80x24() {
         );
     }
 }
+
+#[test]
+fn p_and_z_work_on_the_locks_tab_and_in_the_experiments_menu() {
+    let mut app = fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded());
+    app.update(Action::FocusNext);
+    app.update(Action::Zoom);
+    let screen = rows(&draw(&app, 80, 24)).join("\n");
+    assert!(screen.contains("▸ Contenders"), "{screen}");
+    assert!(
+        !screen.contains("Single-instance daemons"),
+        "zoomed:\n{screen}"
+    );
+    app.update(Action::Back);
+    let screen = rows(&draw(&app, 80, 24)).join("\n");
+    assert!(
+        screen.contains("Single-instance daemons"),
+        "Esc unzooms:\n{screen}"
+    );
+
+    let mut app = experiments_menu();
+    let framed = rows(&draw(&app, 80, 24));
+    app.update(Action::Zoom);
+    let zoomed = rows(&draw(&app, 80, 24));
+    assert!(app.experiments.open && app.experiments.zoomed);
+    assert!(
+        zoomed[1].starts_with("┌ Experiments"),
+        "the menu takes the whole body:\n{}",
+        zoomed.join("\n")
+    );
+    assert_ne!(framed, zoomed);
+}

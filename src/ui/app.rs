@@ -518,6 +518,15 @@ impl App {
             Action::SelectDown => {
                 self.selected = STEPS[(self.selected as usize + 1).min(STEPS.len() - 1)].id
             }
+            Action::FocusNext if self.tab == Tab::Locks => {
+                self.locks.focus = (self.locks.focus + 1) % 4
+            }
+            Action::FocusPrev if self.tab == Tab::Locks => {
+                self.locks.focus = (self.locks.focus + 3) % 4
+            }
+            Action::Zoom if self.experiments.open => {
+                self.experiments.zoomed = !self.experiments.zoomed
+            }
             Action::FocusNext => self.focus = self.focus.offset(1),
             Action::FocusPrev => self.focus = self.focus.offset(-1),
             Action::Zoom => self.zoomed = !self.zoomed,

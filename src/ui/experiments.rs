@@ -15,6 +15,8 @@ pub struct ExperimentsView {
     pub error: Option<String>,
     /// Lines the report is scrolled down by.
     pub scroll: u16,
+    /// z: the menu covers the whole screen, for a long report.
+    pub zoomed: bool,
 }
 
 impl ExperimentsView {

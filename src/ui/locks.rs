@@ -28,6 +28,8 @@ pub struct LocksView {
     pub scroll: u16,
     /// `k` was pressed once while the lab's own subject held the lock: a second `k` kills it.
     pub confirm_kill: bool,
+    /// The part `p` chose and `z` zooms: lock table 0, contenders 1, pitfall 2, syslog 3.
+    pub focus: u8,
 }
 
 impl Default for LocksView {
@@ -42,6 +44,7 @@ impl Default for LocksView {
             running: false,
             scroll: 0,
             confirm_kill: false,
+            focus: 0,
         }
     }
 }

@@ -12,10 +12,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.experiments;
     // The margin too: no letters of the pane below show around the menu.
     Clear.render(area, buf);
-    let area = area.inner(Margin {
-        horizontal: 2,
-        vertical: 1,
-    });
+    let area = if view.zoomed {
+        area
+    } else {
+        area.inner(Margin {
+            horizontal: 2,
+            vertical: 1,
+        })
+    };
     Clear.render(area, buf);
     let outer = Block::new()
         .borders(Borders::ALL)

@@ -18,6 +18,22 @@ fn block<'a>(app: &App, title: impl Into<String>) -> Block<'a> {
         .title(Line::styled(title.into(), app.theme.title))
 }
 
+/// The block of a part `p` and `z` can pick (lock table 0, contenders 1, pitfall 2).
+fn part_block<'a>(app: &App, part: u8, title: impl Into<String>) -> Block<'a> {
+    let focused = app.locks.focus == part;
+    let title = title.into();
+    let title = if focused {
+        format!(" ▸ {}", title.trim_start())
+    } else {
+        title
+    };
+    block(app, title).border_style(if focused {
+        app.theme.border_focused
+    } else {
+        app.theme.border
+    })
+}
+
 fn kind_text(kind: LockKind) -> &'static str {
     match kind {
         LockKind::Fcntl => "fcntl — POSIX record lock, the book's (F_SETLK)",
@@ -45,6 +61,16 @@ fn mode_text(kind: LockKind, mode: LockMode) -> &'static str {
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    // z: the part p chose, on the whole tab.
+    if app.zoomed {
+        match app.locks.focus {
+            0 => render_table(app, area, buf),
+            1 => render_contenders(app, area, buf),
+            2 => render_pitfall(app, area, buf),
+            _ => super::syslog::render(app, area, buf),
+        }
+        return;
+    }
     // The lock table gets the larger share: ten contenders are a holder and nine waiters.
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(5),
@@ -162,8 +188,8 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
         Constraint::Fill(1),
     ];
     let title = " The kernel's lock table (/proc/locks, this pid file) ";
-    let inner = block(app, title).inner(area);
-    block(app, title).render(area, buf);
+    let inner = part_block(app, 0, title).inner(area);
+    part_block(app, 0, title).render(area, buf);
     let text = match (empty, note) {
         (true, _) => "no lock on the pid file — press c to start a contender".to_string(),
         (false, Some(note)) => note,
@@ -236,7 +262,7 @@ fn render_contenders(app: &App, area: Rect, buf: &mut Buffer) {
     let title = format!(" Contenders ({}) ", list.len());
     Table::new(rows, widths)
         .header(header)
-        .block(block(app, title))
+        .block(part_block(app, 1, title))
         .render(area, buf);
 }
 
@@ -276,6 +302,6 @@ fn render_pitfall(app: &App, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .scroll((view.scroll, 0))
-        .block(block(app, title))
+        .block(part_block(app, 2, title))
         .render(area, buf);
 }
