@@ -520,3 +520,28 @@ fn p_and_z_work_on_the_locks_tab_and_in_the_experiments_menu() {
     );
     assert_ne!(framed, zoomed);
 }
+
+#[test]
+fn lock_waiters_come_before_the_footnote() {
+    use daemonlab::locks::{Evidence, LockTable, proc_locks};
+    let mut app = fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded());
+    let mut text = "1: POSIX  ADVISORY  WRITE 5301 00:1f:2047 0 EOF\n".to_string();
+    for pid in 5302..5307 {
+        text.push_str(&format!(
+            "1: -> POSIX  ADVISORY  WRITE {pid} 00:1f:2047 0 EOF\n"
+        ));
+    }
+    let (waiters, holders) = proc_locks::parse(&text).into_iter().partition(|e| e.waiter);
+    app.locks.evidence = Some(Evidence {
+        table: LockTable { holders, waiters },
+        note: Some("a long footnote about how to read the table, ".repeat(6)),
+        ..Evidence::default()
+    });
+    let screen = rows(&draw(&app, 80, 24)).join("\n");
+    for pid in 5301..5307 {
+        assert!(
+            screen.contains(&pid.to_string()),
+            "pid {pid} hidden behind the footnote:\n{screen}"
+        );
+    }
+}

@@ -197,9 +197,15 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             "\"->\" lines are processes blocked in the kernel, waiting for this lock".to_string()
         }
     };
-    // As many rows as the note needs (up to four), the rest for the table.
+    // As many rows as the note needs (up to four), the rest for the table — but the
+    // holders and waiters come first: when they do not all fit, the note shrinks to one
+    // row (z on the table shows it whole).
     let width = usize::from(inner.width.max(1));
-    let note_rows = text.chars().count().div_ceil(width).clamp(1, 4) as u16 + 1;
+    let mut note_rows = text.chars().count().div_ceil(width).clamp(1, 4) as u16 + 1;
+    let table_rows = rows.len() as u16 + 1;
+    if table_rows + note_rows > inner.height {
+        note_rows = note_rows.min(inner.height.saturating_sub(table_rows).max(1));
+    }
     let [table_area, note_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(note_rows)]).areas(inner);
     // Never hide a row silently: the last line says how many did not fit.
