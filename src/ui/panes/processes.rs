@@ -19,16 +19,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rows = view.visible();
     let room = table_area.height.saturating_sub(3) as usize;
     let first = view.selected.saturating_sub(room.saturating_sub(1));
-    let header = Row::new([
+    const HEADERS: [&str; 11] = [
         "", "PPID", "PID", "PGID", "SID", "TTY", "TPGID", "STAT", "UID", "TIME", "COMMAND",
-    ])
-    .style(app.theme.muted);
-    let body = rows
+    ];
+    let shown: Vec<_> = rows.iter().enumerate().skip(first).take(room).collect();
+    let cells: Vec<[String; 11]> = shown
         .iter()
-        .enumerate()
-        .skip(first)
-        .take(room)
-        .map(|(i, (depth, r))| {
+        .map(|(_, (depth, r))| {
             let mark = if lab_pids.contains(&r.pid) {
                 "lab"
             } else if r.kernel_thread {
@@ -38,44 +35,42 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 ""
             };
-            let command = format!("{}{}", "  ".repeat(*depth), r.command);
-            let style = if i == view.selected {
-                app.theme.selected
-            } else if r.kernel_thread {
-                app.theme.muted
-            } else if mark == "lab" {
-                app.theme.next
-            } else {
-                app.theme.text
-            };
-            Row::new(vec![
-                Cell::from(mark),
-                Cell::from(r.ppid.to_string()),
-                Cell::from(r.pid.to_string()),
-                Cell::from(r.pgid.to_string()),
-                Cell::from(r.sid.to_string()),
-                Cell::from(r.tty.clone().unwrap_or_else(|| "?".into())),
-                Cell::from(r.tpgid.to_string()),
-                Cell::from(r.stat.clone()),
-                Cell::from(r.uid.to_string()),
-                Cell::from(r.time.clone()),
-                Cell::from(command),
-            ])
-            .style(style)
-        });
-    let widths = [
-        Constraint::Length(4),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(7),
-        Constraint::Fill(1),
-    ];
+            [
+                mark.to_string(),
+                r.ppid.to_string(),
+                r.pid.to_string(),
+                r.pgid.to_string(),
+                r.sid.to_string(),
+                r.tty.clone().unwrap_or_else(|| "?".into()),
+                r.tpgid.to_string(),
+                r.stat.clone(),
+                r.uid.to_string(),
+                r.time.clone(),
+                format!("{}{}", "  ".repeat(*depth), r.command),
+            ]
+        })
+        .collect();
+    // Each column as wide as what it shows now; COMMAND gets all the rest.
+    let mut widths: Vec<Constraint> = (0..10)
+        .map(|c| {
+            let widest = cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
+            Constraint::Length(widest.max(HEADERS[c].len()) as u16)
+        })
+        .collect();
+    widths.push(Constraint::Fill(1));
+    let body = shown.iter().zip(cells).map(|((i, (_, r)), cells)| {
+        let style = if *i == view.selected {
+            app.theme.selected
+        } else if r.kernel_thread {
+            app.theme.muted
+        } else if cells[0] == "lab" {
+            app.theme.next
+        } else {
+            app.theme.text
+        };
+        Row::new(cells.into_iter().map(Cell::from).collect::<Vec<_>>()).style(style)
+    });
+    let header = Row::new(HEADERS).style(app.theme.muted);
     let sort = format!("{:?}", SORTS[view.sort % SORTS.len()]).to_lowercase();
     let mut title = format!(" Processes · {} shown · sort {sort}", rows.len());
     if view.tree {
