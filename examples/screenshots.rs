@@ -134,9 +134,9 @@ fn tour(s: &mut Session) -> Result<()> {
     s.press(b"2")?;
     s.wait("the Locks tab", |t| t.contains("lock table"))?;
     s.frame();
-    if !s.text().contains("(F_SETLKW)") {
+    if !s.text().contains("F_SETLKW)") {
         s.press(b"w")?;
-        s.wait("wait mode", |t| t.contains("(F_SETLKW)"))?;
+        s.wait("wait mode", |t| t.contains("F_SETLKW)"))?;
         s.frame();
     }
     s.press(b"C")?;
