@@ -53,7 +53,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     // Each column as wide as what it shows now; COMMAND gets all the rest.
     let mut widths: Vec<Constraint> = (0..10)
         .map(|c| {
-            let widest = cells.iter().map(|row| row[c].chars().count()).max().unwrap_or(0);
+            let widest = cells
+                .iter()
+                .map(|row| row[c].chars().count())
+                .max()
+                .unwrap_or(0);
             Constraint::Length(widest.max(HEADERS[c].len()) as u16)
         })
         .collect();
