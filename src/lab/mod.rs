@@ -274,18 +274,6 @@ impl HangUpOutcome {
     }
 }
 
-/// POSIX's orphaned process group: no member has a parent in a different group of the
-/// same session. An empty group (no rows) is not called orphaned.
-fn group_is_orphaned(rows: &[probe::ps::PsRow], pgid: Pid, sid: Pid) -> bool {
-    let members: Vec<_> = rows.iter().filter(|r| r.pgid == pgid).collect();
-    !members.is_empty()
-        && !members.iter().any(|m| {
-            rows.iter()
-                .find(|r| r.pid == m.ppid)
-                .is_some_and(|parent| parent.pgid != pgid && parent.sid == sid)
-        })
-}
-
 /// A fork as the parent reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Forked {
@@ -748,11 +736,21 @@ impl Lab {
         // Read, so reap it: the stand-in is gone, not a zombie, from here on.
         self.guard.reap_exited();
         let alive = subject_fd.as_ref().is_some_and(|fd| !guard::has_exited(fd));
+        let sessions = scan_sessions(
+            self.session_pid,
+            subject,
+            self.birth_parent,
+            &self.last_sessions,
+        );
+        self.last_sessions = sessions.clone();
         let (process, orphaned, stdio, ended) = if alive {
             let process = settled_snapshot(subject, self.birth_parent)?;
-            let orphaned = probe::ps::read_table()
-                .ok()
-                .map(|rows| group_is_orphaned(&rows, process.pgid, process.sid));
+            // The session picture's verdict: one rule for "orphaned" in the whole lab.
+            let orphaned = sessions
+                .iter()
+                .flat_map(|s| &s.groups)
+                .find(|g| g.pgid == process.pgid)
+                .map(|g| g.orphaned);
             let stdio = match self.ask(Request::TryStdio) {
                 Ok(detail) => Some(detail),
                 Err(e) => Some(format!("could not ask: {e}")),
@@ -762,13 +760,6 @@ impl Lab {
         } else {
             (None, None, None, Some(self.how_it_ended()))
         };
-        let sessions = scan_sessions(
-            self.session_pid,
-            subject,
-            self.birth_parent,
-            &self.last_sessions,
-        );
-        self.last_sessions = sessions.clone();
         Ok(HangUpOutcome {
             sessions,
             stand_in: self.session_pid,
