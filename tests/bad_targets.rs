@@ -65,6 +65,16 @@ fn run(args: &[&str], umask: Option<&str>) -> Ran {
             command
         }
     };
+    collect(
+        &mut command,
+        &format!("daemonlab {}", args.join(" ")),
+        LIMIT,
+    )
+}
+
+/// Start `command` with stdin at /dev/null, collect its output, and fail the test if it
+/// does not end within `limit`.
+fn collect(command: &mut Command, what: &str, limit: Duration) -> Ran {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -73,7 +83,7 @@ fn run(args: &[&str], umask: Option<&str>) -> Ran {
         .unwrap();
     let stdout = drain(child.stdout.take().unwrap());
     let stderr = drain(child.stderr.take().unwrap());
-    let status = wait_or_fail(&mut child, &format!("daemonlab {}", args.join(" ")), LIMIT);
+    let status = wait_or_fail(&mut child, what, limit);
     Ran {
         status,
         stdout: stdout.join().unwrap(),
@@ -311,28 +321,13 @@ fn nothing_under_proc_is_opened_for_writing() {
 }
 
 fn run_traced(trace: &Path, args: &[&str]) -> Ran {
-    let mut child = Command::new("strace")
-        .arg("-f")
-        .arg("-qq")
-        .arg("-e")
-        .arg("trace=open,openat,openat2,creat")
-        .arg("-o")
+    let mut command = Command::new("strace");
+    command
+        .args(["-f", "-qq", "-e", "trace=open,openat,openat2,creat", "-o"])
         .arg(trace)
         .arg(common::exe())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = drain(child.stdout.take().unwrap());
-    let stderr = drain(child.stderr.take().unwrap());
-    let status = wait_or_fail(&mut child, "strace daemonlab", LIMIT * 3);
-    Ran {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+        .args(args);
+    collect(&mut command, "strace daemonlab", LIMIT * 3)
 }
 
 /// `locks hold` on `path` until it says it holds the lock; then close its stdin (its

@@ -11,11 +11,8 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use daemonlab::lab::LabOptions;
@@ -53,38 +50,11 @@ struct Outcome {
 }
 
 fn bash_outcomes(bash: &Path) -> [Outcome; 3] {
-    let master = nix::pty::posix_openpt(
-        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
-    )
-    .unwrap();
-    nix::pty::grantpt(&master).unwrap();
-    nix::pty::unlockpt(&master).unwrap();
-    let name = nix::pty::ptsname_r(&master).unwrap();
-    let slave: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-        .open(&name)
-        .unwrap()
-        .into();
-    let master: OwnedFd = master.into();
     let mut command = Command::new(bash);
     command
         .args(["--norc", "--noprofile", "-i"])
-        .env("PS1", "$ ")
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .stdout(Stdio::from(slave.try_clone().unwrap()))
-        .stderr(Stdio::from(slave));
-    // SAFETY: setsid and ioctl between fork and exec, both async-signal-safe: bash becomes
-    // a session leader whose controlling terminal is the pty, as in a terminal window.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+        .env("PS1", "$ ");
+    let master = common::pty::attach_new_pty(&mut command, 24, 80);
     let mut shell = command.spawn().expect("start bash");
     drop(command);
     // Unique arguments, so the test finds its own sleeps and nothing else.

@@ -16,11 +16,10 @@ mod common;
 
 use std::io::Write;
 use std::num::NonZeroU16;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,46 +40,7 @@ struct Term {
 
 impl Term {
     fn spawn(mut command: Command) -> Term {
-        // Both ends close-on-exec from the start: another test thread's spawn must not
-        // carry a copy of the master into its child, or closing ours would not hang up.
-        let master = nix::pty::posix_openpt(
-            nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
-        )
-        .expect("posix_openpt");
-        nix::pty::grantpt(&master).expect("grantpt");
-        nix::pty::unlockpt(&master).expect("unlockpt");
-        let name = nix::pty::ptsname_r(&master).expect("ptsname");
-        let size = libc::winsize {
-            ws_row: ROWS,
-            ws_col: COLS,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads the winsize we pass.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-        let slave: OwnedFd = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-            .open(&name)
-            .expect("open the pty slave")
-            .into();
-        let master: OwnedFd = master.into();
-        command
-            .stdin(Stdio::from(slave.try_clone().unwrap()))
-            .stdout(Stdio::from(slave.try_clone().unwrap()))
-            .stderr(Stdio::from(slave));
-        // SAFETY: between fork and exec only setsid and ioctl, both async-signal-safe:
-        // the program becomes a session leader with the pty as its controlling terminal,
-        // as a terminal emulator starts a shell.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        let master = common::pty::attach_new_pty(&mut command, ROWS, COLS);
         let child = command.spawn().expect("start the program on the pty");
         let screen = Arc::new(Mutex::new(vt100::Parser::new(
             NonZeroU16::new(ROWS).unwrap(),

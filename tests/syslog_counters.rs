@@ -44,18 +44,7 @@ fn send_sequence(path: &Path) {
 
 /// What the numbers after each word in `line` say, as a Tally.
 fn tally_in(line: &str) -> Tally {
-    let number_before = |word: &str| -> u64 {
-        let at = line
-            .find(word)
-            .unwrap_or_else(|| panic!("{word} in {line:?}"));
-        line[..at]
-            .trim_end()
-            .rsplit(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap_or_else(|_| panic!("a number before {word} in {line:?}"))
-    };
+    let number_before = |word: &str| common::number_before(line, word);
     Tally {
         received: number_before(" received"),
         shown: number_before(" shown"),

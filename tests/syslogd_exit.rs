@@ -60,29 +60,15 @@ fn stop(mut syslogd: Syslogd) -> String {
     stderr
 }
 
-/// The number just before `word` in `line`.
-fn number_before(line: &str, word: &str) -> u64 {
-    let at = line
-        .find(word)
-        .unwrap_or_else(|| panic!("{word} in {line:?}"));
-    line[..at]
-        .trim_end()
-        .rsplit(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 fn tally_in(summary: &str) -> Tally {
     Tally {
-        received: number_before(summary, " received"),
-        shown: number_before(summary, " shown"),
-        folded: number_before(summary, " folded"),
-        dropped: number_before(summary, " dropped by the lab"),
-        malformed: number_before(summary, " malformed"),
+        received: common::number_before(summary, " received"),
+        shown: common::number_before(summary, " shown"),
+        folded: common::number_before(summary, " folded"),
+        dropped: common::number_before(summary, " dropped by the lab"),
+        malformed: common::number_before(summary, " malformed"),
         truncated: 0,
-        kernel_dropped: Some(number_before(summary, " dropped by the kernel")),
+        kernel_dropped: Some(common::number_before(summary, " dropped by the kernel")),
     }
 }
 

@@ -59,10 +59,9 @@ fn experiments_menu() -> App {
 /// A named way to build one screen's state.
 type Screen = (&'static str, fn() -> App);
 
-/// Every screen the issue lists, at both sizes.
-#[test]
-fn screens() {
-    let screens: [Screen; 9] = [
+/// Every screen the snapshots cover.
+fn all_screens() -> [Screen; 9] {
+    [
         ("processes_tab", || {
             fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
         }),
@@ -78,7 +77,13 @@ fn screens() {
         ("help_popup", help),
         ("free_mode_eperm", free_mode_with_eperm),
         ("experiments_menu", experiments_menu),
-    ];
+    ]
+}
+
+/// Every screen the issue lists, at both sizes.
+#[test]
+fn screens() {
+    let screens = all_screens();
     for (name, make) in screens {
         for (width, height) in [(120, 40), (80, 24)] {
             let terminal = draw(&make(), width, height);
@@ -416,23 +421,7 @@ fn every_notice_is_shown_whole() {
 /// No screen shows a Rust Debug form or a step's code id where words belong.
 #[test]
 fn no_screen_shows_code_forms() {
-    let screens: [Screen; 9] = [
-        ("processes_tab", || {
-            fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
-        }),
-        ("inspect_tab", || {
-            fixtures::inspect_demo(Theme::default_colors(), LessonSet::embedded())
-        }),
-        ("locks_tab", || {
-            fixtures::locks_demo(Theme::default_colors(), LessonSet::embedded())
-        }),
-        ("after_step_0", || app_after(1)),
-        ("after_setsid", || app_after(5)),
-        ("after_last_step", || app_after(11)),
-        ("help_popup", help),
-        ("free_mode_eperm", free_mode_with_eperm),
-        ("experiments_menu", experiments_menu),
-    ];
+    let screens = all_screens();
     let forbidden = [
         "Some(",
         "None)",

@@ -3,7 +3,7 @@
 //! the kernel showed: /proc, wait statuses, stat(2), file contents, syslog datagrams.
 //! `observed` is true only when the kernel's evidence matched the claim.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -11,10 +11,10 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 
-use super::guard::pidfd_open;
+use super::guard::{pidfd_open, pidfd_signal};
 use super::protocol::{self, Reply, Request, SignalStyle};
 use super::terminal::Pty;
-use super::{Lab, LabError, LabOptions, StepId};
+use super::{Answer, Lab, LabError, LabOptions, StepId};
 use crate::probe::{self, Pid, ProcSnapshot};
 
 /// One rule skipped (or one pattern of 13.6/13.7 tried both ways).
@@ -256,56 +256,9 @@ impl Evidence {
     }
 }
 
-/// What the subject answered to a request that is not a step.
-struct Answer {
-    detail: String,
-    made: Option<i32>,
-}
-
 /// Send `request` and wait for its Did/Refused; a refusal is an error naming the request.
 fn ask(lab: &mut Lab, request: Request) -> Result<Answer, LabError> {
-    let name = request_name(&request);
-    let lost = |reason: String| LabError::Lost { step: name, reason };
-    protocol::send(&lab.control, &request).map_err(|e| lost(e.to_string()))?;
-    loop {
-        match protocol::receive::<Reply>(&mut lab.replies) {
-            Ok(Some(Reply::Did { detail, made, .. })) => return Ok(Answer { detail, made }),
-            Ok(Some(Reply::Refused { errno, message, .. })) => {
-                // The message usually names the errno already ("EPERM: …").
-                let errno = errno
-                    .map(|n| format!("{:?}", Errno::from_raw(n)))
-                    .filter(|name| !message.starts_with(name.as_str()))
-                    .map(|name| format!("{name}: "));
-                return Err(LabError::Refused {
-                    request: name,
-                    reason: format!("{}{message}", errno.unwrap_or_default()),
-                });
-            }
-            Ok(Some(_)) => {}
-            Ok(None) => return Err(lost("it closed the control channel".into())),
-            Err(e) => return Err(lost(e.to_string())),
-        }
-    }
-}
-
-fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::OpenTty { .. } => "open a terminal",
-        Request::Open { .. } => "open",
-        Request::Mkdir { .. } => "mkdir",
-        Request::Print { .. } => "print",
-        Request::Chdir { .. } => "chdir",
-        Request::SetCloexec { .. } => "fcntl(F_SETFD)",
-        Request::SpawnHelper { .. } => "fork and exec a helper",
-        Request::SpawnStoppedMember { .. } => "fork a stopped group member",
-        Request::ServeConfig { .. } => "serve a config file",
-        Request::Lock { .. } => "already_running",
-        Request::Openlog { .. } => "openlog",
-        Request::Chroot { .. } => "chroot",
-        Request::Getlogin => "getlogin",
-        Request::TryStdio => "a read and a write on 0 and 1",
-        _ => "request",
-    }
+    lab.ask(request)
 }
 
 /// Run `steps` in order; a failed step is an error naming it.
@@ -423,24 +376,6 @@ fn track(lab: &Lab, pid: Pid) -> Result<OwnedFd, LabError> {
         lab.guard.add_process(pid, copy);
     }
     Ok(pidfd)
-}
-
-fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), std::io::Error> {
-    // SAFETY: pidfd_send_signal on a pidfd we own, no siginfo.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            std::ptr::null::<u8>(),
-            0,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 // ---------------------------------------------------------------- 1. no setsid

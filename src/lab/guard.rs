@@ -40,17 +40,24 @@ fn reap(pidfd: &OwnedFd) {
     );
 }
 
-fn pidfd_kill(pidfd: &OwnedFd) {
+/// Send `signal` through a pidfd: it reaches exactly the process the pidfd was opened
+/// for, never a recycled PID. The one place the lab calls pidfd_send_signal.
+pub fn pidfd_signal(pidfd: &OwnedFd, signal: i32) -> std::io::Result<()> {
     // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
-    unsafe {
+    let rc = unsafe {
         libc::syscall(
             libc::SYS_pidfd_send_signal,
             pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<u8>(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
             0,
         )
     };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[derive(Default)]
@@ -115,21 +122,7 @@ impl Guard {
                 "pid {pid} is not a process this lab started"
             )));
         };
-        // SAFETY: pidfd_send_signal on a pidfd we own; no siginfo.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                pidfd.as_raw_fd(),
-                signal,
-                std::ptr::null::<u8>(),
-                0,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error())
-        }
+        pidfd_signal(pidfd, signal)
     }
 
     /// PIDs of tracked processes that are still alive.
@@ -163,7 +156,7 @@ impl Guard {
         for (pid, pidfd) in &tracked.processes {
             if !has_exited(pidfd) {
                 tracing::warn!(pid, "still running after its channel closed: SIGKILL");
-                pidfd_kill(pidfd);
+                let _ = pidfd_signal(pidfd, libc::SIGKILL);
             }
         }
         if let Some(mut session) = tracked.session.take() {

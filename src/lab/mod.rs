@@ -752,7 +752,7 @@ impl Lab {
                 .find(|g| g.pgid == process.pgid)
                 .map(|g| g.orphaned);
             let stdio = match self.ask(Request::TryStdio) {
-                Ok(detail) => Some(detail),
+                Ok(answer) => Some(answer.detail),
                 Err(e) => Some(format!("could not ask: {e}")),
             };
             self.last = process.clone();
@@ -780,18 +780,25 @@ impl Lab {
             .map_err(LabError::Channel)
     }
 
-    /// Send a request that is not a step and return the subject's answer.
-    pub(crate) fn ask(&mut self, request: Request) -> Result<String, LabError> {
-        let lost = |reason: String| LabError::Lost {
-            step: "request",
-            reason,
-        };
+    /// Send a request that is not a step and wait for its Did/Refused; a refusal is an
+    /// error naming the request and its errno.
+    pub(crate) fn ask(&mut self, request: Request) -> Result<Answer, LabError> {
+        let name = request_name(&request);
+        let lost = |reason: String| LabError::Lost { step: name, reason };
         protocol::send(&self.control, &request).map_err(|e| lost(e.to_string()))?;
         loop {
             match protocol::receive::<Reply>(&mut self.replies) {
-                Ok(Some(Reply::Did { detail, .. })) => return Ok(detail),
-                Ok(Some(Reply::Refused { message, .. })) => {
-                    return Err(lost(format!("the subject refused: {message}")));
+                Ok(Some(Reply::Did { detail, made, .. })) => return Ok(Answer { detail, made }),
+                Ok(Some(Reply::Refused { errno, message, .. })) => {
+                    // The message usually names the errno already ("EPERM: …").
+                    let errno = errno
+                        .map(|n| format!("{:?}", Errno::from_raw(n)))
+                        .filter(|name| !message.starts_with(name.as_str()))
+                        .map(|name| format!("{name}: "));
+                    return Err(LabError::Refused {
+                        request: name,
+                        reason: format!("{}{message}", errno.unwrap_or_default()),
+                    });
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => return Err(lost("it closed the control channel".into())),
@@ -1042,4 +1049,30 @@ fn cross_check(ids: &SelfIds, process: &ProcSnapshot) -> Option<String> {
         .map(|(name, said, kernel)| format!("{name}: the subject says {said}, /proc says {kernel}"))
         .collect();
     (!mismatches.is_empty()).then(|| mismatches.join("; "))
+}
+
+/// What the subject answered to a request that is not a step.
+pub(crate) struct Answer {
+    pub(crate) detail: String,
+    pub(crate) made: Option<i32>,
+}
+
+fn request_name(request: &Request) -> &'static str {
+    match request {
+        Request::OpenTty { .. } => "open a terminal",
+        Request::Open { .. } => "open",
+        Request::Mkdir { .. } => "mkdir",
+        Request::Print { .. } => "print",
+        Request::Chdir { .. } => "chdir",
+        Request::SetCloexec { .. } => "fcntl(F_SETFD)",
+        Request::SpawnHelper { .. } => "fork and exec a helper",
+        Request::SpawnStoppedMember { .. } => "fork a stopped group member",
+        Request::ServeConfig { .. } => "serve a config file",
+        Request::Lock { .. } => "already_running",
+        Request::Openlog { .. } => "openlog",
+        Request::Chroot { .. } => "chroot",
+        Request::Getlogin => "getlogin",
+        Request::TryStdio => "a read and a write on 0 and 1",
+        _ => "request",
+    }
 }

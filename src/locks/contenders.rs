@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -695,16 +695,7 @@ pub(crate) fn describe_status(status: ExitStatus) -> String {
 
 /// SIGKILL through a pidfd: reaches exactly the process we started, never a recycled PID.
 pub(crate) fn send_sigkill(pidfd: &OwnedFd) {
-    // SAFETY: pidfd_send_signal takes a descriptor we own, a signal number and no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
-    }
+    let _ = crate::lab::guard::pidfd_signal(pidfd, libc::SIGKILL);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

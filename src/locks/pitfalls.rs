@@ -744,24 +744,14 @@ fn hand_over(scene: &mut Scene, kind: LockKind, exe: &Path, dir: &Path) -> io::R
     if !contenders.wait_for(holder, wait, |s| *s == ContenderState::Holding) {
         return Err(io::Error::other(format!(
             "the first contender did not get the lock: {}",
-            contenders
-                .outcomes()
-                .iter()
-                .map(|c| format!("pid {} {}", c.pid, super::cli::state_words(&c.state)))
-                .collect::<Vec<_>>()
-                .join("; ")
+            outcomes_in_words(&contenders)
         )));
     }
     let waiter = contenders.spawn(kind, LockMode::Wait)?;
     if !contenders.wait_for(waiter, wait, |s| *s == ContenderState::Waiting) {
         return Err(io::Error::other(format!(
             "the second contender did not queue: {}",
-            contenders
-                .outcomes()
-                .iter()
-                .map(|c| format!("pid {} {}", c.pid, super::cli::state_words(&c.state)))
-                .collect::<Vec<_>>()
-                .join("; ")
+            outcomes_in_words(&contenders)
         )));
     }
     // "waiting" is said just before the call that sleeps: wait for the kernel's `->` line.
@@ -803,6 +793,16 @@ fn hand_over(scene: &mut Scene, kind: LockKind, exe: &Path, dir: &Path) -> io::R
         && (evidence.table.holders[0].pid == waiter || evidence.fd_holders == [waiter]);
     contenders.stop_all();
     Ok(killed == Some(holder) && named && kernel_agrees)
+}
+
+/// Every contender's outcome in words, for an error message.
+fn outcomes_in_words(contenders: &Contenders) -> String {
+    contenders
+        .outcomes()
+        .iter()
+        .map(|c| format!("pid {} {}", c.pid, super::cli::state_words(&c.state)))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

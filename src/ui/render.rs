@@ -26,7 +26,8 @@ impl Widget for &App {
             too_small(self, area, buf);
             return;
         }
-        let status_rows = panes::footer::status_lines(self, area.width).len().max(1) as u16;
+        let status_lines = panes::footer::status_lines(self, area.width);
+        let status_rows = status_lines.len().max(1) as u16;
         let [top, body, status, footer] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Fill(1),
@@ -42,7 +43,7 @@ impl Widget for &App {
             Tab::Lab if self.zoomed => render_pane(self, self.focus, body, buf),
             Tab::Lab => lab_tab(self, body, buf),
         }
-        panes::footer::render_status(self, status, buf);
+        ratatui::widgets::Paragraph::new(status_lines).render(status, buf);
         panes::footer::render_hints(self, footer, buf);
         if self.experiments.open && self.tab == Tab::Lab {
             panes::experiments::render(self, body, buf);

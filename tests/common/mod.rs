@@ -94,3 +94,17 @@ pub fn mounts_under(dir: &std::path::Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The number just before `word` in `line` ("10 received" -> 10); panics naming both.
+pub fn number_before(line: &str, word: &str) -> u64 {
+    let at = line
+        .find(word)
+        .unwrap_or_else(|| panic!("{word} in {line:?}"));
+    line[..at]
+        .trim_end()
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("a number before {word} in {line:?}"))
+}

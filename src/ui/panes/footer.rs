@@ -38,10 +38,6 @@ pub fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     vec![status_line(app)]
 }
 
-pub fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
-    ratatui::widgets::Paragraph::new(status_lines(app, area.width)).render(area, buf);
-}
-
 fn status_line(app: &App) -> Line<'static> {
     match &app.notice {
         Some(_) => Line::raw(""),
