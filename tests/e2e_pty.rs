@@ -14,15 +14,6 @@ use common::{assert_all_gone, become_subreaper, exe};
 const ROWS: u16 = 40;
 const COLS: u16 = 120;
 
-/// The number after `label` on the screen, e.g. `subject 1234`.
-fn number_after(text: &str, label: &str) -> Option<i32> {
-    let rest = &text[text.find(label)? + label.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())?
-        .parse()
-        .ok()
-}
-
 /// The explorer running in a pty.
 struct App {
     pty: PtyApp,
@@ -55,10 +46,11 @@ impl App {
     /// Wait for the first snapshot; returns the screen and the subject's and stand-in's PIDs.
     fn first_screen(&mut self) -> (String, Vec<i32>) {
         let first = self.pty.wait("the first snapshot", |t| {
-            number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
+            common::number_after(t, "subject ")
+                .is_some_and(|pid| t.contains(&format!("PID {pid} ")))
         });
-        let subject = number_after(&first, "subject ").unwrap();
-        let stand_in = number_after(&first, "stand-in ").unwrap();
+        let subject = common::number_after(&first, "subject ").unwrap();
+        let stand_in = common::number_after(&first, "stand-in ").unwrap();
         (first, vec![subject, stand_in])
     }
 
@@ -100,7 +92,7 @@ fn explorer_starts_steps_through_everything_and_quits_cleanly() {
         let text = app.pty.wait(&format!("{done} steps done"), |t| {
             t.matches('✓').count() == done
         });
-        seen.extend(number_after(&text, "subject "));
+        seen.extend(common::number_after(&text, "subject "));
         if done == 4 {
             assert!(
                 text.contains("TTY pts/"),
@@ -155,7 +147,7 @@ fn every_other_exit_path_restores_the_terminal_and_ends_the_lab() {
             let text = app.pty.wait(&format!("{name}: {done} steps"), |t| {
                 t.matches('✓').count() == done
             });
-            seen.extend(number_after(&text, "subject "));
+            seen.extend(common::number_after(&text, "subject "));
         }
         if let Some(keys) = keys {
             app.press(keys);
@@ -226,7 +218,7 @@ fn kill_9_of_the_app_ends_subject_and_stand_in_within_a_second() {
         let text = app
             .pty
             .wait(&format!("{done} steps"), |t| t.matches('✓').count() == done);
-        seen.extend(number_after(&text, "subject "));
+        seen.extend(common::number_after(&text, "subject "));
     }
     let pid = app.pty.child.process_id().unwrap() as i32;
     // SAFETY: SIGKILL to the app this test started and has not reaped.
@@ -259,7 +251,7 @@ fn log_goes_to_the_file_and_never_to_the_screen() {
         let text = app.pty.wait(&format!("{done} steps done"), |t| {
             t.matches('✓').count() == done
         });
-        seen.extend(number_after(&text, "subject "));
+        seen.extend(common::number_after(&text, "subject "));
     }
     let screen = app.pty.text();
     app.press(b"q");
@@ -294,7 +286,7 @@ fn h_after_the_fork_leaves_the_subject_alive_on_a_dead_terminal_and_says_so() {
         let text = app
             .pty
             .wait(&format!("{done} steps"), |t| t.matches('✓').count() == done);
-        seen.extend(number_after(&text, "subject "));
+        seen.extend(common::number_after(&text, "subject "));
     }
     let subject = *seen.last().unwrap();
     app.press(b"H");
@@ -374,7 +366,7 @@ fn the_syslog_socket_path_survives_r() {
     app.press(b"r");
     let old_subject = seen[0];
     let text = app.pty.wait("a new subject", |t| {
-        number_after(t, "subject ").is_some_and(|pid| pid != old_subject)
+        common::number_after(t, "subject ").is_some_and(|pid| pid != old_subject)
             && t.contains("logger -u ")
     });
     assert_eq!(
@@ -383,8 +375,8 @@ fn the_syslog_socket_path_survives_r() {
         "same socket after r"
     );
     let mut all = seen.clone();
-    all.extend(number_after(&text, "subject "));
-    all.extend(number_after(&text, "stand-in "));
+    all.extend(common::number_after(&text, "subject "));
+    all.extend(common::number_after(&text, "stand-in "));
     app.press(b"q");
     assert_eq!(app.finish(), 0);
     assert_all_gone(&all);

@@ -137,14 +137,6 @@ const MOMENTS: [Moment; 4] = [
     Moment::Experiment,
 ];
 
-fn number_after(text: &str, label: &str) -> Option<i32> {
-    let rest = &text[text.find(label)? + label.len()..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())?
-        .parse()
-        .ok()
-}
-
 /// The app itself: the child, or the wrapper shell's daemonlab child.
 fn app_pid(term: &Term, tmp: &Path, wrapped: bool) -> i32 {
     let shell = term.child.id() as i32;
@@ -198,7 +190,7 @@ fn run(moment: Moment, path: ExitPath) {
     let mut term = Term::spawn(command);
     let long = Duration::from_secs(20);
     term.wait(&format!("{label}: first snapshot"), long, |t| {
-        number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
+        common::number_after(t, "subject ").is_some_and(|pid| t.contains(&format!("PID {pid} ")))
     });
     match moment {
         Moment::MidStep => term.press(b" "),

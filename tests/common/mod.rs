@@ -108,3 +108,12 @@ pub fn number_before(line: &str, word: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("a number before {word} in {line:?}"))
 }
+
+/// The number after `label` on a screen, e.g. `subject 1234`.
+pub fn number_after(text: &str, label: &str) -> Option<i32> {
+    let rest = &text[text.find(label)? + label.len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
