@@ -198,6 +198,37 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
         format: InspectFormat,
     },
+    /// Follow any program through its own daemonization, rule by rule.
+    ///
+    /// Starts PROGRAM as a job on a fresh terminal and follows it (and everything it
+    /// forks): each rule as it happens, with the kernel's view of
+    /// the process, then inspect's checks on the daemon it left and the mistakes only the
+    /// order of events shows. Exits 0 when it daemonized with nothing failing, 3 when not,
+    /// 1 when it could not be traced.
+    #[command(after_help = "Examples:
+  daemonlab trace -- ./a.out                            your daemonize() exercise, rule by rule
+  daemonlab trace -- /usr/sbin/cron                     a real daemon (ended when the trace ends)
+  daemonlab trace --format json -- nginx -c /tmp/n.conf one JSON object per event, verdict last
+  daemonlab trace --keep -- ./mydaemon                  leave it running afterwards")]
+    Trace {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        format: TraceFormat,
+        /// Once the original process has exited, end after the rest make no rule call for
+        /// this many milliseconds.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        settle: u64,
+        /// End the whole trace after this many seconds, whatever happens.
+        #[arg(long, default_value_t = 30, value_name = "S")]
+        timeout: u64,
+        /// Leave the program running when the trace ends (under a quiet tracer: its
+        /// seccomp filter stays, and without a tracer its watched calls would fail).
+        #[arg(long)]
+        keep: bool,
+        /// The program and its arguments.
+        #[arg(last = true, required = true, value_name = "PROGRAM")]
+        command: Vec<String>,
+    },
     /// The whole system in the columns of `ps -axj`, with each process's role (daemon,
     /// service, worker, job, kernel_thread, …) marked.
     #[command(after_help = "Examples:
@@ -274,6 +305,10 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
     Session {
         #[arg(long)]
         pty: PathBuf,
+        /// Trace this program (an absolute path) as the job instead of starting
+        /// `__subject`; the arguments after `--` are then its argv.
+        #[arg(long)]
+        trace: Option<PathBuf>,
         /// Arguments passed on to `__subject`.
         #[arg(last = true)]
         subject_args: Vec<String>,
@@ -302,6 +337,15 @@ pub enum InspectFormat {
     /// A Markdown section with a table of rules.
     Markdown,
     /// One JSON object: pid, role, main_pid, pidfile, process, checks, verdict.
+    Json,
+}
+
+/// `daemonlab trace --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TraceFormat {
+    /// One paragraph per rule, as the tour prints steps, then the verdict.
+    Text,
+    /// One JSON object per line, `event` first: syscall, fork, exec, exit, then verdict.
     Json,
 }
 

@@ -15,4 +15,5 @@ pub mod man;
 pub mod probe;
 pub mod report;
 pub mod syslog;
+pub mod trace;
 pub mod ui;

@@ -89,10 +89,79 @@ fn start_log(path: &std::path::Path, level: daemonlab::cli::LogLevel) -> std::io
     Ok(())
 }
 
+fn run_trace(
+    format: daemonlab::cli::TraceFormat,
+    settle: u64,
+    timeout: u64,
+    keep: bool,
+    command: Vec<String>,
+) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("daemonlab trace: cannot find its own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut command = command.into_iter();
+    let options = daemonlab::trace::TraceOptions {
+        exe,
+        program: command.next().unwrap_or_default(),
+        args: command.collect(),
+        settle: std::time::Duration::from_millis(settle),
+        timeout: std::time::Duration::from_secs(timeout),
+    };
+    let result =
+        daemonlab::report::trace::run(&options, format, keep, &mut std::io::stdout().lock());
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(daemonlab::report::trace::RunError::Output(e))
+            if e.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("daemonlab trace: {e}");
+            if format == daemonlab::cli::TraceFormat::Json {
+                let _ = print_out(
+                    &format!(
+                        "{}\n",
+                        serde_json::json!({"event": "error", "error": e.to_string()})
+                    ),
+                    "trace",
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(cli: &Cli) -> ExitCode {
     match cli.command.clone() {
         Some(Command::Janitor) => ExitCode::from(daemonlab::janitor::main() as u8),
-        Some(Command::Session { pty, subject_args }) => {
+        Some(Command::Session {
+            pty,
+            trace: Some(program),
+            subject_args,
+        }) => ExitCode::from(
+            daemonlab::trace::tracer::main(daemonlab::trace::tracer::TracerArgs {
+                pty,
+                program,
+                argv: subject_args,
+            }) as u8,
+        ),
+        Some(Command::Trace {
+            format,
+            settle,
+            timeout,
+            keep,
+            command,
+        }) => run_trace(format, settle, timeout, keep, command),
+        Some(Command::Session {
+            pty,
+            trace: None,
+            subject_args,
+        }) => {
             let subject_exe = match std::env::current_exe() {
                 Ok(exe) => exe,
                 Err(e) => {

@@ -8,6 +8,7 @@
 mod checks;
 mod pidfile;
 mod proc_extra;
+pub(crate) use proc_extra::tgid as proc_extra_tgid;
 mod report;
 mod sockets;
 mod unix_diag;

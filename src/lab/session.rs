@@ -67,7 +67,7 @@ pub fn main(args: SessionArgs) -> i32 {
     }
 }
 
-fn borrow(fd: RawFd) -> BorrowedFd<'static> {
+pub(crate) fn borrow(fd: RawFd) -> BorrowedFd<'static> {
     // SAFETY: only used for 0, 1 and 2, which stay open for the life of this process.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
@@ -86,33 +86,7 @@ fn run(args: SessionArgs) -> Result<(), String> {
         )
     };
 
-    unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    let tty = nix::fcntl::open(
-        &args.pty,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| format!("open {}: {e}", args.pty.display()))?;
-    // SAFETY: TIOCSCTTY takes an int argument; we are a session leader without a terminal.
-    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(format!(
-            "TIOCSCTTY on {}: {}",
-            args.pty.display(),
-            std::io::Error::last_os_error()
-        ));
-    }
-    unistd::dup2_stdin(&tty)
-        .and_then(|()| unistd::dup2_stdout(&tty))
-        .and_then(|()| unistd::dup2_stderr(&tty))
-        .map_err(|e| format!("dup2 of the terminal: {e}"))?;
-    drop(tty);
-
-    // Start the job with default dispositions whatever we inherited, then ignore the
-    // job-control stops as an interactive shell does.
-    set_all(SigHandler::SigDfl);
-    for signal in [Signal::SIGTTOU, Signal::SIGTTIN, Signal::SIGTSTP] {
-        set(signal, SigHandler::SigIgn);
-    }
+    become_shell(&args.pty)?;
 
     let exe =
         CString::new(args.subject_exe.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
@@ -198,6 +172,41 @@ fn run(args: SessionArgs) -> Result<(), String> {
     }
 }
 
+/// What a job-control shell is before it starts a job: the leader of a new session with
+/// `pty` as its controlling terminal on 0, 1 and 2, with default signal dispositions
+/// except the job-control stops it ignores. Shared by the lab's stand-in and the tracer.
+pub(crate) fn become_shell(pty: &std::path::Path) -> Result<(), String> {
+    unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    let tty = nix::fcntl::open(
+        pty,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {e}", pty.display()))?;
+    // SAFETY: TIOCSCTTY takes an int argument; we are a session leader without a terminal.
+    if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(format!(
+            "TIOCSCTTY on {}: {}",
+            pty.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    unistd::dup2_stdin(&tty)
+        .and_then(|()| unistd::dup2_stdout(&tty))
+        .and_then(|()| unistd::dup2_stderr(&tty))
+        .map_err(|e| format!("dup2 of the terminal: {e}"))?;
+    drop(tty);
+
+    // Start the job with default dispositions whatever we inherited, then ignore the
+    // job-control stops as an interactive shell does.
+    set_all(SigHandler::SigDfl);
+    for signal in [Signal::SIGTTOU, Signal::SIGTTIN, Signal::SIGTSTP] {
+        set(signal, SigHandler::SigIgn);
+    }
+
+    Ok(())
+}
+
 /// Stand-in exit status after a hangup that arrived as SIGHUP (128 + 1, as bash).
 pub const EXIT_SIGHUP: i32 = 129;
 
@@ -270,7 +279,7 @@ fn reap(job: Pid, mut events: UnixStream) {
     let _ = events.flush();
 }
 
-fn set(signal: Signal, handler: SigHandler) {
+pub(crate) fn set(signal: Signal, handler: SigHandler) {
     let action = SigAction::new(handler, SaFlags::empty(), SigSet::empty());
     // SAFETY: SIG_DFL, SIG_IGN, or note_sighup, which only calls write(2).
     let _ = unsafe { sigaction(signal, &action) };

@@ -5,6 +5,7 @@ pub mod experiment;
 mod render;
 pub mod sessions;
 pub mod tour;
+pub mod trace;
 
 pub use render::{fd_label, process_lines};
 

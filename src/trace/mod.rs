@@ -1,0 +1,332 @@
+//! `daemonlab trace -- PROGRAM`: any program followed through its own daemonization.
+//!
+//! The program is started as the lab starts its subject — a job of the shell stand-in on a
+//! fresh pty — but the stand-in (`__session --trace`, see `tracer`) also traces it and its
+//! descendants with ptrace, stopping them only on the calls the daemon rules are about
+//! (`filter`). At every such stop the program is still, so the front-end here reads /proc
+//! for it (the same `ProcSnapshot` the lab shows), maps the call to a rule (`rules`), and
+//! only then lets it go on. This process never ptraces and never forks.
+
+pub mod filter;
+pub mod protocol;
+pub mod rules;
+pub mod tracer;
+
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::lab::guard::Guard;
+use crate::lab::protocol as wire;
+use crate::lab::terminal::{Pty, Terminal};
+use protocol::{TracerCommand, TracerMessage};
+
+/// How to run a trace.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// The daemonlab binary to re-execute as `__session --trace`.
+    pub exe: PathBuf,
+    /// The program as typed and its arguments.
+    pub program: String,
+    pub args: Vec<String>,
+    /// How long the processes left after the original one exits must stay quiet.
+    pub settle: Duration,
+    /// The whole run's bound.
+    pub timeout: Duration,
+}
+
+/// Why a program could not be traced at all.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("{0}: not found (looked in PATH: {1}) — give a path such as ./a.out")]
+    NotFound(String, String),
+    #[error("{0}: not an executable file — check it with ls -l, or chmod +x it")]
+    NotExecutable(String),
+    #[error("cannot start the tracer {exe}: {source}")]
+    Spawn {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open a pty for the program: {0}")]
+    Pty(nix::Error),
+    #[error("the tracer did not start the program: {0}")]
+    NoStart(String),
+    #[error("ptrace is not available on this architecture")]
+    Unsupported,
+}
+
+/// The cause and fix when the kernel refuses ptrace, in words.
+pub fn ptrace_refusal_hint() -> String {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u8>().ok());
+    match scope {
+        Some(3) => "Yama's ptrace_scope is 3 (ptrace disabled until reboot); nothing but a reboot with a lower kernel.yama.ptrace_scope allows tracing".into(),
+        Some(2) => "Yama's ptrace_scope is 2 (only CAP_SYS_PTRACE may trace); run as root, or lower it: sysctl kernel.yama.ptrace_scope=1".into(),
+        _ => "in a container this needs CAP_SYS_PTRACE (docker run --cap-add SYS_PTRACE) and a seccomp profile that allows ptrace".into(),
+    }
+}
+
+/// The program's path, found as a shell would (a name with a `/` as given, else PATH).
+pub fn resolve_program(program: &str) -> Result<PathBuf, TraceError> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        if !path.exists() {
+            return Err(TraceError::NotFound(
+                program.into(),
+                "not searched: it names a path".into(),
+            ));
+        }
+        if !executable(&path) {
+            return Err(TraceError::NotExecutable(program.into()));
+        }
+        return Ok(std::fs::canonicalize(&path).unwrap_or(path));
+    }
+    let search = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    for dir in search.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(TraceError::NotFound(program.into(), search))
+}
+
+/// A traced program: the tracer, its pty, and the reports coming from it.
+pub struct Traced {
+    commands: UnixStream,
+    reports: mpsc::Receiver<TracerMessage>,
+    terminal: Arc<Terminal>,
+    guard: Arc<Guard>,
+    pub pty_name: String,
+    pub session_pid: i32,
+    pub job: i32,
+    pub seccomp: bool,
+    pub note: Option<String>,
+    pub path: PathBuf,
+}
+
+impl Traced {
+    /// Start `options.program` as a traced job and wait until it runs.
+    pub fn start(options: &TraceOptions) -> Result<Traced, TraceError> {
+        if !filter::SUPPORTED {
+            return Err(TraceError::Unsupported);
+        }
+        let path = resolve_program(&options.program)?;
+        let pty = Pty::open().map_err(TraceError::Pty)?;
+        let pty_name = pty.short_name();
+        let (commands, tracer_commands) =
+            UnixStream::pair().map_err(|source| spawn(options, source))?;
+        let (reports, tracer_reports) =
+            UnixStream::pair().map_err(|source| spawn(options, source))?;
+        let slave = pty
+            .slave
+            .try_clone()
+            .map_err(|source| spawn(options, source))?;
+        let child = Command::new(&options.exe)
+            .arg("__session")
+            .arg("--pty")
+            .arg(&pty.path)
+            .arg("--trace")
+            .arg(&path)
+            .arg("--")
+            .arg(&options.program)
+            .args(&options.args)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(tracer_commands)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(tracer_reports)))
+            .stderr(Stdio::from(slave))
+            .spawn()
+            .map_err(|source| spawn(options, source))?;
+        let session_pid = child.id() as i32;
+        let guard = Arc::new(Guard::default());
+        guard
+            .set_session(child)
+            .map_err(|source| spawn(options, source))?;
+        guard.add_channel(
+            commands
+                .try_clone()
+                .map_err(|source| spawn(options, source))?,
+        );
+        drop(pty.slave);
+        let terminal =
+            Terminal::spawn_reader(pty.master).map_err(|source| spawn(options, source))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("tracer reports".into())
+            .spawn(move || {
+                let mut input = BufReader::new(reports);
+                while let Ok(Some(message)) = wire::receive::<TracerMessage>(&mut input) {
+                    if tx.send(message).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| spawn(options, source))?;
+        let first = rx.recv_timeout(Duration::from_secs(10));
+        let (job, seccomp, note) = match first {
+            Ok(TracerMessage::Started {
+                job, seccomp, note, ..
+            }) => (job, seccomp, note),
+            other => {
+                std::thread::sleep(Duration::from_millis(50));
+                let said = terminal.lines_since(0).join(" / ");
+                let what = match other {
+                    Ok(TracerMessage::Failed { message }) => message,
+                    Ok(m) => format!("unexpected report {m:?}"),
+                    Err(_) => "no word from it".into(),
+                };
+                return Err(TraceError::NoStart(format!(
+                    "{what}; its terminal said: {}",
+                    if said.trim().is_empty() {
+                        "nothing"
+                    } else {
+                        said.trim()
+                    }
+                )));
+            }
+        };
+        if let Ok(fd) = crate::lab::guard::pidfd_open(job) {
+            guard.add_process(job, fd);
+        }
+        Ok(Traced {
+            commands,
+            reports: rx,
+            terminal,
+            guard,
+            pty_name,
+            session_pid,
+            job,
+            seccomp,
+            note,
+            path,
+        })
+    }
+
+    /// The next report, waiting at most `timeout`. `Err(Disconnected)` once the tracer
+    /// has gone.
+    pub fn next(&self, timeout: Duration) -> Result<TracerMessage, mpsc::RecvTimeoutError> {
+        self.reports.recv_timeout(timeout)
+    }
+
+    /// Let the held process go on.
+    pub fn resume(&self) {
+        let _ = wire::send(&self.commands, &TracerCommand::Resume);
+    }
+
+    /// Leave the program running under a quiet tracer; see [`TracerCommand::Keep`].
+    pub fn keep(&self) {
+        let _ = wire::send(&self.commands, &TracerCommand::Keep);
+    }
+
+    /// What the program wrote to its terminal, from line `from` on.
+    pub fn terminal(&self) -> &Arc<Terminal> {
+        &self.terminal
+    }
+
+    /// End the tracer now: with it, every tracee (PTRACE_O_EXITKILL).
+    pub fn shutdown(&self) {
+        self.guard.shutdown();
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        let _ = self.commands.shutdown(std::net::Shutdown::Both);
+        self.guard.shutdown();
+    }
+}
+
+fn spawn(options: &TraceOptions, source: std::io::Error) -> TraceError {
+    TraceError::Spawn {
+        exe: options.exe.clone(),
+        source,
+    }
+}
+
+/// How a trace ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Every traced process exited.
+    AllExited,
+    /// The original process exited and the rest stayed quiet for the settle time.
+    Settled,
+    /// `--timeout` passed.
+    TimedOut,
+    /// The tracer went away.
+    TracerGone,
+}
+
+impl Ending {
+    pub fn words(self, settle: Duration, timeout: Duration) -> String {
+        match self {
+            Ending::AllExited => "every traced process has exited".into(),
+            Ending::Settled => format!(
+                "the original process exited and the rest made no rule call for {} ms",
+                settle.as_millis()
+            ),
+            Ending::TimedOut => format!("the timeout of {} s passed", timeout.as_secs()),
+            Ending::TracerGone => "the tracer ended".into(),
+        }
+    }
+}
+
+/// Drive a trace to its end, handing every report to `on_report` (which decides what to
+/// print) while the program is held; resumes it afterwards.
+pub fn follow(
+    traced: &Traced,
+    options: &TraceOptions,
+    mut on_report: impl FnMut(&TracerMessage, &mut rules::Tracker),
+    tracker: &mut rules::Tracker,
+) -> Ending {
+    let started = Instant::now();
+    let deadline = started + options.timeout;
+    let mut quiet_since = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ending::TimedOut;
+        }
+        let original_gone = tracker.original_exited();
+        if original_gone && tracker.alive_count() == 0 {
+            return Ending::AllExited;
+        }
+        let mut wait = deadline - now;
+        if original_gone {
+            let settled_at = quiet_since + options.settle;
+            if now >= settled_at {
+                return Ending::Settled;
+            }
+            wait = wait.min(settled_at - now);
+        }
+        match traced.next(wait) {
+            Ok(message) => {
+                let held = match &message {
+                    TracerMessage::Call(call) => call.held,
+                    TracerMessage::Exiting { .. } => true,
+                    TracerMessage::Forked { thread, .. } => !thread,
+                    _ => false,
+                };
+                let rules_before = tracker.rule_count();
+                on_report(&message, tracker);
+                if tracker.rule_count() != rules_before
+                    || matches!(message, TracerMessage::Forked { .. })
+                {
+                    quiet_since = Instant::now();
+                }
+                if held {
+                    traced.resume();
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ending::TracerGone,
+        }
+    }
+}

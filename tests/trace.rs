@@ -1,0 +1,382 @@
+//! `daemonlab trace` on programs whose shape we know: tests/c/tsubject.c, compiled here
+//! with `cc`, daemonizes by the book, as glibc's daemon(3) does, or with one classic
+//! mistake each. The oracle is the kernel (what the calls returned, what /proc says) and
+//! glibc. Each case checks the rules in the order they happened, the findings, the exit
+//! code, and that no process of the program outlives the trace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn tsubject() -> Option<&'static Path> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = std::env::temp_dir().join(format!("tsubject-{}", std::process::id()));
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
+            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
+                Ok(s) if s.success() => Some(out),
+                other => {
+                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// Processes (not zombies) whose command line names `dir`: only ours, since each case has
+/// its own directory.
+fn survivors(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.trim().chars().next());
+            String::from_utf8_lossy(&cmdline).contains(needle) && state != Some('Z')
+        })
+        .collect()
+}
+
+fn wait_gone(dir: &Path) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = survivors(dir);
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+struct Traced {
+    events: Vec<Value>,
+    code: Option<i32>,
+}
+
+impl Traced {
+    fn rules(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "syscall")
+            .filter_map(|e| e["rule"].as_str())
+            .collect()
+    }
+
+    fn verdict(&self) -> &Value {
+        let last = self.events.last().expect("some output");
+        assert_eq!(last["event"], "verdict", "{last:#}");
+        last
+    }
+
+    fn findings(&self) -> Vec<&str> {
+        self.verdict()["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect()
+    }
+
+    fn check(&self, id: &str) -> &str {
+        self.verdict()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .and_then(|c| c["status"].as_str())
+            .unwrap_or_else(|| panic!("no check {id}"))
+    }
+}
+
+fn trace(mode: &str) -> Option<Traced> {
+    let program = tsubject()?;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args([
+            "trace",
+            "--format",
+            "json",
+            "--settle",
+            "300",
+            "--timeout",
+            "20",
+            "--",
+        ])
+        .arg(program)
+        .arg(mode)
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let left = wait_gone(dir.path());
+    assert!(
+        left.is_empty(),
+        "{mode}: processes outlived the trace: {left:?}"
+    );
+    assert!(
+        out.status.code().is_some(),
+        "{mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(Traced {
+        events,
+        code: out.status.code(),
+    })
+}
+
+/// `rules` holds `wanted` in this order (other rules may come between).
+fn in_order(rules: &[&str], wanted: &[&str]) -> bool {
+    let mut it = rules.iter();
+    wanted.iter().all(|w| it.any(|r| r == w))
+}
+
+#[test]
+fn by_the_book_every_rule_in_order_and_daemonized() {
+    let Some(t) = trace("apue") else { return };
+    let rules = t.rules();
+    let book = [
+        "start",
+        "umask",
+        "fork",
+        "setsid",
+        "ignore_sighup",
+        "second_fork",
+        "chdir",
+        "getrlimit",
+        "close_fds",
+        "dev_null",
+        "lock",
+        "pidfile_write",
+    ];
+    assert!(in_order(&rules, &book), "{rules:?}");
+    // One event for the close loop, not a thousand.
+    assert_eq!(rules.iter().filter(|r| **r == "close_fds").count(), 1);
+    let v = t.verdict();
+    assert_eq!(v["daemonized"], true, "{v:#}");
+    assert!(t.findings().is_empty(), "{:?}", t.findings());
+    assert_eq!(t.check("session"), "pass");
+    assert_eq!(t.check("pidfile_lock"), "pass");
+    assert_eq!(t.code, Some(0));
+    // The kernel's view after setsid: a new session, led by the caller, no terminal.
+    let setsid = t.events.iter().find(|e| e["rule"] == "setsid").unwrap();
+    let p = &setsid["process"];
+    assert_eq!(p["sid"], setsid["pid"]);
+    assert_eq!(p["tty"], Value::Null);
+    // The daemon is the second fork's child, and the pid file names it.
+    let second = t
+        .events
+        .iter()
+        .find(|e| e["rule"] == "second_fork")
+        .unwrap();
+    assert_eq!(v["main_pid"], second["result"]);
+}
+
+#[test]
+fn glibc_daemon_forks_once_and_reopens_dev_null() {
+    let Some(t) = trace("daemon3") else { return };
+    let rules = t.rules();
+    assert!(
+        in_order(&rules, &["start", "fork", "setsid", "chdir", "dev_null"]),
+        "{rules:?}"
+    );
+    assert!(!rules.contains(&"second_fork"), "{rules:?}");
+    assert_eq!(t.verdict()["daemonized"], true);
+    assert_eq!(t.check("session"), "warn");
+}
+
+#[test]
+fn setsid_before_fork_fails_with_eperm() {
+    let Some(t) = trace("setsid-first") else {
+        return;
+    };
+    let setsid = t.events.iter().find(|e| e["rule"] == "setsid").unwrap();
+    assert_eq!(setsid["errno"], "EPERM", "{setsid:#}");
+    assert!(
+        t.findings().contains(&"setsid_failed"),
+        "{:?}",
+        t.findings()
+    );
+    assert_eq!(t.verdict()["daemonized"], false);
+    assert_eq!(t.code, Some(3));
+}
+
+#[test]
+fn a_pid_written_before_the_fork_names_the_wrong_process() {
+    let Some(t) = trace("pidfile-before-fork") else {
+        return;
+    };
+    assert!(
+        t.findings().contains(&"pidfile_before_fork"),
+        "{:?}",
+        t.findings()
+    );
+    assert_eq!(t.code, Some(3));
+}
+
+#[test]
+fn a_lock_taken_before_the_fork_is_lost() {
+    let Some(t) = trace("lock-before-fork") else {
+        return;
+    };
+    let f = t.findings();
+    assert!(f.contains(&"lock_before_fork"), "{f:?}");
+    assert!(f.contains(&"pidfile_before_fork"), "{f:?}");
+}
+
+#[test]
+fn closing_every_descriptor_drops_the_lock() {
+    let Some(t) = trace("closed-lock") else {
+        return;
+    };
+    assert!(
+        t.findings().contains(&"closed_lock_fd"),
+        "{:?}",
+        t.findings()
+    );
+    assert_eq!(t.check("pidfile_lock"), "warn");
+}
+
+#[test]
+fn a_session_leader_opening_a_terminal_acquires_it() {
+    let Some(t) = trace("acquire-tty") else {
+        return;
+    };
+    assert!(t.rules().contains(&"acquire_tty"), "{:?}", t.rules());
+    assert!(t.findings().contains(&"acquired_tty"), "{:?}", t.findings());
+    assert_eq!(t.check("controlling_tty"), "fail");
+}
+
+#[test]
+fn a_log_file_opened_into_a_closed_stdio_slot() {
+    let Some(t) = trace("stdio") else { return };
+    assert!(
+        t.findings().contains(&"stdio_not_reopened"),
+        "{:?}",
+        t.findings()
+    );
+}
+
+#[test]
+fn a_program_that_exits_is_not_a_daemon() {
+    let Some(t) = trace("exit") else { return };
+    let v = t.verdict();
+    assert_eq!(v["main_pid"], Value::Null);
+    assert_eq!(v["daemonized"], false);
+    assert_eq!(t.code, Some(3));
+}
+
+#[test]
+fn a_foreground_program_is_called_a_new_style_service_not_a_failure() {
+    let Some(program) = tsubject() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args(["trace", "--timeout", "1", "--"])
+        .arg(program)
+        .arg("foreground")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("never daemonized by itself"), "{text}");
+    assert!(text.contains("new-style service"), "{text}");
+    assert!(wait_gone(dir.path()).is_empty());
+}
+
+#[test]
+fn unrelated_calls_are_not_stopped() {
+    // 200 000 getppid() calls before daemonizing would take half a minute at one ptrace
+    // stop each (~150 µs here), past the 20 s timeout; the filter lets them through, so
+    // the trace sees only the rules and the program daemonizes in time.
+    let Some(t) = trace("busy") else { return };
+    assert_eq!(t.verdict()["daemonized"], true, "{:#}", t.verdict());
+    let calls: u64 = t
+        .events
+        .iter()
+        .filter(|e| e["event"] == "syscall")
+        .map(|e| e["calls"].as_u64().unwrap_or(1))
+        .sum();
+    assert!(calls < 2000, "{calls} calls reported");
+}
+
+#[test]
+fn nothing_outlives_kill_9_of_the_tracer() {
+    let Some(program) = tsubject() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args(["trace", "--format", "json", "--timeout", "60", "--"])
+        .arg(program)
+        .arg("apue")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon exists (its pid file is written), then kill -9 the front-end.
+    let pidfile = dir.path().join("tsubject.pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(&pidfile).map_or(true, |t| t.trim().is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never wrote its pid file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!survivors(dir.path()).is_empty());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = wait_gone(dir.path());
+    assert!(left.is_empty(), "outlived kill -9 of the tracer: {left:?}");
+}
+
+#[test]
+fn keep_leaves_the_daemon_running_until_it_exits() {
+    let Some(program) = tsubject() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args([
+            "trace", "--keep", "--settle", "200", "--format", "json", "--",
+        ])
+        .arg(program)
+        .arg("apue")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let last: Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let main = last["main_pid"].as_i64().unwrap() as i32;
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        survivors(dir.path()).contains(&main),
+        "kept daemon {main} is gone"
+    );
+    // Its watched calls still work (a tracer serves them): ask it to end, politely.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(main), nix::sys::signal::SIGTERM).unwrap();
+    let left = wait_gone(dir.path());
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_missing_program_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args(["trace", "--", "no-such-program-here"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-program-here: not found"), "{err}");
+}
