@@ -380,3 +380,165 @@ fn a_missing_program_is_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-program-here: not found"), "{err}");
 }
+
+/// Whether a daemon with a fixed pid file may be started here, saying loudly why not.
+fn may_start(case: &str, binary: &str, pidfile: &str) -> bool {
+    if !Path::new(binary).exists() {
+        eprintln!("SKIPPED {case}: {binary} is not installed");
+        return false;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED {case}: needs root (it writes {pidfile})");
+        return false;
+    }
+    let running = std::fs::read_to_string(pidfile)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .is_some_and(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == Path::new(binary))
+        });
+    if running {
+        eprintln!("SKIPPED {case}: {binary} already runs ({pidfile}); not fighting it");
+    }
+    !running
+}
+
+fn trace_real(args: &[&str]) -> Traced {
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args([
+            "trace",
+            "--format",
+            "json",
+            "--settle",
+            "500",
+            "--timeout",
+            "20",
+            "--",
+        ])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Traced {
+        events,
+        code: out.status.code(),
+    }
+}
+
+/// Every traced PID of `t` is gone (not even a zombie's living copy).
+fn assert_traced_gone(t: &Traced) {
+    let pids: Vec<i64> = t.events.iter().filter_map(|e| e["pid"].as_i64()).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<i64> = pids
+            .iter()
+            .copied()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit(')').next().map(|r| r.trim().starts_with('Z')))
+                    == Some(false)
+            })
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "outlived the trace: {alive:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn cron_forks_once_takes_its_lock_and_rewrites_its_pid_file() {
+    const CASE: &str = "cron_forks_once_takes_its_lock_and_rewrites_its_pid_file";
+    if !may_start(CASE, "/usr/sbin/cron", "/run/crond.pid") {
+        return;
+    }
+    let t = trace_real(&["/usr/sbin/cron"]);
+    assert_traced_gone(&t);
+    let rules = t.rules();
+    // Debian's cron: flock on /run/crond.pid, one fork (the parent exits), setsid in the
+    // child, /dev/null on 0/1/2, and the PID written again by the child.
+    assert!(
+        in_order(
+            &rules,
+            &[
+                "start",
+                "lock",
+                "fork",
+                "setsid",
+                "dev_null",
+                "pidfile_write"
+            ]
+        ),
+        "{rules:?}"
+    );
+    assert!(!rules.contains(&"second_fork"), "{rules:?}");
+    let v = t.verdict();
+    assert_eq!(v["daemonized"], true, "{v:#}");
+    // flock belongs to the open file, which the child inherited: not lost in the fork.
+    assert!(t.findings().is_empty(), "{:?}", t.findings());
+    assert_eq!(t.check("pidfile_lock"), "pass");
+    // The stale pid file EXITKILL left behind names a dead PID; remove it as cron would.
+    let _ = std::fs::remove_file("/run/crond.pid");
+}
+
+#[test]
+fn nginx_master_forks_workers_that_are_not_a_second_fork() {
+    const CASE: &str = "nginx_master_forks_workers_that_are_not_a_second_fork";
+    if !Path::new("/usr/sbin/nginx").exists() {
+        eprintln!("SKIPPED {CASE}: /usr/sbin/nginx is not installed");
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED {CASE}: needs root (nginx's workers switch user)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let globals = format!("pid {d}/nginx.pid; error_log {d}/error.log;");
+    let t = trace_real(&[
+        "/usr/sbin/nginx",
+        "-c",
+        conf.to_str().unwrap(),
+        "-p",
+        d,
+        "-g",
+        &globals,
+    ]);
+    assert_traced_gone(&t);
+    let rules = t.rules();
+    assert!(
+        in_order(&rules, &["start", "fork", "setsid", "pidfile_write"]),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"second_fork"),
+        "workers are not a second fork: {rules:?}"
+    );
+    let forks = t.events.iter().filter(|e| e["event"] == "fork").count();
+    assert!(forks >= 3, "one daemon fork and two workers: {forks}");
+    let v = t.verdict();
+    assert_eq!(v["daemonized"], true, "{v:#}");
+    // The master (setsid's caller) is the daemon, not a worker.
+    let setsid = t.events.iter().find(|e| e["rule"] == "setsid").unwrap();
+    assert_eq!(v["main_pid"], setsid["pid"]);
+    assert_eq!(t.code, Some(0));
+}

@@ -50,7 +50,9 @@ pub fn run(
         &traced,
         options,
         |message, tracker| {
-            tracker.handle(message);
+            if let Some(message) = message {
+                tracker.handle(message);
+            }
             for event in tracker.take_events() {
                 if failed_write.is_none()
                     && let Err(e) = write_event(&event, format, &pty, out)

@@ -278,12 +278,13 @@ impl Ending {
     }
 }
 
-/// Drive a trace to its end, handing every report to `on_report` (which decides what to
-/// print) while the program is held; resumes it afterwards.
+/// Drive a trace to its end, handing every report to `on_report` (which feeds the
+/// tracker and prints what it has ready) while the program is held, and resuming it
+/// afterwards; `None` means only "print what is ready" (a held fork was settled).
 pub fn follow(
     traced: &Traced,
     options: &TraceOptions,
-    mut on_report: impl FnMut(&TracerMessage, &mut rules::Tracker),
+    mut on_report: impl FnMut(Option<&TracerMessage>, &mut rules::Tracker),
     tracker: &mut rules::Tracker,
 ) -> Ending {
     let started = Instant::now();
@@ -298,7 +299,14 @@ pub fn follow(
         if original_gone && tracker.alive_count() == 0 {
             return Ending::AllExited;
         }
+        if tracker.waiting() {
+            tracker.tick();
+            on_report(None, tracker);
+        }
         let mut wait = deadline - now;
+        if tracker.waiting() {
+            wait = wait.min(Duration::from_millis(50));
+        }
         if original_gone {
             let settled_at = quiet_since + options.settle;
             if now >= settled_at {
@@ -315,7 +323,7 @@ pub fn follow(
                     _ => false,
                 };
                 let rules_before = tracker.rule_count();
-                on_report(&message, tracker);
+                on_report(Some(&message), tracker);
                 if tracker.rule_count() != rules_before
                     || matches!(message, TracerMessage::Forked { .. })
                 {

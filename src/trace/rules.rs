@@ -124,6 +124,17 @@ struct Lock {
     flock: bool,
 }
 
+/// How long a fork waits for its parent to exit before it counts as carrying on.
+const FORK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A fork whose parent's fate is not known yet.
+struct HeldFork {
+    parent: i32,
+    /// Where its `Fork` event is in `events` (the rule event follows it).
+    index: usize,
+    since: Instant,
+}
+
 /// A run of one rule's calls by one process, merged into one event when it ends.
 struct Run {
     event: Event,
@@ -144,6 +155,7 @@ pub struct Tracker {
     /// Pid files seen (locked, or created with a .pid name) and the PID last read in each.
     pidfiles: Vec<(String, Option<i32>)>,
     rules: usize,
+    held_fork: Option<HeldFork>,
     /// Findings waiting for the number of the event that shows them.
     unresolved: Vec<usize>,
     notify_socket: Option<String>,
@@ -188,6 +200,7 @@ impl Tracker {
             locks: Vec::new(),
             pidfiles: Vec::new(),
             rules: 0,
+            held_fork: None,
             unresolved: Vec::new(),
             notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
         }
@@ -208,8 +221,57 @@ impl Tracker {
     }
 
     /// Events ready to print, in order; each is handed out once.
+    ///
+    /// A fork is held back (with everything after it) until its parent's fate is known:
+    /// a parent that exits makes it the rule (`fork`, or `second_fork` after setsid); a
+    /// parent that carries on (nginx's master forking workers) makes it a plain fork.
     pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.events)
+        match &mut self.held_fork {
+            Some(held) => {
+                let ready = self.events.drain(..held.index).collect();
+                held.index = 0;
+                ready
+            }
+            None => std::mem::take(&mut self.events),
+        }
+    }
+
+    /// Settle a held fork whose parent has neither exited nor done anything else for a
+    /// while: it carries on.
+    pub fn tick(&mut self) {
+        if self
+            .held_fork
+            .as_ref()
+            .is_some_and(|h| h.since.elapsed() >= FORK_PATIENCE)
+        {
+            self.settle_fork(false);
+        }
+    }
+
+    /// Whether a fork waits for its parent's fate (the caller should `tick` soon).
+    pub fn waiting(&self) -> bool {
+        self.held_fork.is_some()
+    }
+
+    /// Decide the held fork: `parent_exited` makes it the daemonization rule.
+    fn settle_fork(&mut self, parent_exited: bool) {
+        let Some(held) = self.held_fork.take() else {
+            return;
+        };
+        let setsid = self.procs.get(&held.parent).is_some_and(|p| p.setsid);
+        if let Some(Event::Syscall { rule, what, .. }) = self.events.get_mut(held.index + 1) {
+            if parent_exited {
+                *rule = Some(if setsid { "second_fork" } else { "fork" });
+                what.push_str(", and the parent exits");
+            } else if setsid {
+                // A daemon forking a worker or a helper: not a daemonization step.
+                *rule = None;
+                self.rules -= 1;
+                what.push_str(", and the parent carries on (a worker or helper)");
+            } else {
+                what.push_str(", and the parent carries on");
+            }
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -333,6 +395,13 @@ impl Tracker {
                 entry.closed_stdio = parent.closed_stdio;
                 if !thread {
                     self.flush();
+                    // One fork held at a time: a second one settles the first.
+                    self.settle_fork(false);
+                    self.held_fork = Some(HeldFork {
+                        parent: *pid,
+                        index: self.events.len(),
+                        since: Instant::now(),
+                    });
                     self.push(Event::Fork {
                         seq: 0,
                         pid: *pid,
@@ -367,9 +436,15 @@ impl Tracker {
                 });
             }
             TracerMessage::Exiting { pid, .. } => {
+                if self.held_fork.as_ref().is_some_and(|h| h.parent == *pid) {
+                    self.settle_fork(true);
+                }
                 self.check_pidfiles(*pid);
             }
             TracerMessage::Exited { pid, status } => {
+                if self.held_fork.as_ref().is_some_and(|h| h.parent == *pid) {
+                    self.settle_fork(true);
+                }
                 let thread = self.procs.get(pid).is_some_and(|p| p.thread);
                 if let Some(p) = self.procs.get_mut(pid) {
                     p.alive = false;
@@ -403,6 +478,13 @@ impl Tracker {
             {
                 self.pidfiles[i].1 = now;
                 self.flush();
+                // Told as the act of the process it names when that is one of ours (a
+                // daemon writes its own PID); otherwise of the process that was stopped.
+                let pid = if self.procs.get(&held).is_some_and(|p| p.alive) {
+                    held
+                } else {
+                    pid
+                };
                 let (process, changed) = self.look(pid);
                 let seq = 0;
                 let t_ms = self.t_ms();
@@ -714,7 +796,7 @@ impl Tracker {
             "setuid" | "setgid" | "setgroups" | "setresuid" | "setresgid" | "setreuid"
             | "setregid" => {
                 rule = Some("drop_privileges");
-                what = format!("{name}({}){outcome}", c.args[0] as u32);
+                what = format!("{name}({}){outcome}", c.args[0] as u32 as i32);
             }
             "rt_sigprocmask" => {
                 let Some(mask) = c.extra.mask else { return };
@@ -809,6 +891,11 @@ impl Tracker {
     /// findings only the order of events shows.
     pub fn finish(&mut self) -> Verdict {
         self.flush();
+        let parent_gone = self
+            .held_fork
+            .as_ref()
+            .is_some_and(|h| !self.procs.get(&h.parent).is_some_and(|p| p.alive));
+        self.settle_fork(parent_gone);
         // A PID written after the last stop (write() is not watched) shows now.
         let holders: Vec<i32> = self
             .procs
