@@ -124,6 +124,14 @@ int main(int argc, char **argv) {
         /* A new-style service: does none of it. */
     } else if (!strcmp(mode, "exit")) {
         return 0;
+    } else if (!strcmp(mode, "spin")) {
+        /* For benches/trace.rs: 2 000 000 calls no rule is about, then exit. */
+        for (long i = 0; i < 2000000; i++) (void)getppid();
+        return 0;
+    } else if (!strcmp(mode, "umasks")) {
+        /* For benches/trace.rs: 1 000 rule events (umask), then exit. */
+        for (int i = 0; i < 1000; i++) umask(i & 0777);
+        return 0;
     } else {
         return 64;
     }
