@@ -44,6 +44,8 @@ pub struct TraceOptions {
 pub enum TraceError {
     #[error("{0}: not found (looked in PATH: {1}) — give a path such as ./a.out")]
     NotFound(String, String),
+    #[error("{0}: no such file — check the path")]
+    NoSuchFile(String),
     #[error("{0}: not an executable file — check it with ls -l, or chmod +x it")]
     NotExecutable(String),
     #[error("cannot start the tracer {exe}: {source}")]

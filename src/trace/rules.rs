@@ -528,6 +528,21 @@ impl Tracker {
     }
 
     fn call_inner(&mut self, c: &Call) {
+        // Any other watched call of the same process ends its run: ld.so's open/close of
+        // each library is not a close-everything loop.
+        let run_goes_on = self.run.as_ref().is_none_or(|run| {
+            event_pid(&run.event) != c.pid
+                || match run.event.rule() {
+                    Some("close_fds") => matches!(c.name.as_str(), "close" | "close_range"),
+                    Some("dev_null") => {
+                        matches!(c.name.as_str(), "open" | "openat" | "dup" | "dup2" | "dup3")
+                    }
+                    _ => false,
+                }
+        });
+        if !run_goes_on {
+            self.flush();
+        }
         let ok = c.errno.is_none();
         let path = c.extra.path.clone().unwrap_or_default();
         let fd_target = |fd: i64| {
