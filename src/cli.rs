@@ -198,6 +198,23 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(long, value_enum, default_value_t = InspectFormat::Text)]
         format: InspectFormat,
     },
+    /// The explorer with any program as its subject, held at every rule until Space.
+    ///
+    /// PROGRAM is traced as `daemonlab trace` traces it; here the timeline grows one rule
+    /// at a time, with the kernel's view of the process at each, so a class can
+    /// single-step a real daemon. q ends the explorer and the program with it.
+    #[command(after_help = "Examples:
+  daemonlab run -- ./a.out                              single-step your daemonize()
+  sudo daemonlab run -- /usr/sbin/cron                  a real daemon, rule by rule")]
+    Run {
+        /// Once the original process has exited, call the trace ended after the rest
+        /// make no rule call for this many milliseconds.
+        #[arg(long, default_value_t = 1000, value_name = "MS")]
+        settle: u64,
+        /// The program and its arguments.
+        #[arg(last = true, required = true, value_name = "PROGRAM")]
+        command: Vec<String>,
+    },
     /// Follow any program through its own daemonization, rule by rule.
     ///
     /// Starts PROGRAM as a job on a fresh terminal and follows it (and everything it

@@ -89,6 +89,38 @@ fn start_log(path: &std::path::Path, level: daemonlab::cli::LogLevel) -> std::io
     Ok(())
 }
 
+fn run_program(cli: &Cli, settle: u64, command: Vec<String>) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("daemonlab run: cannot find its own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        eprintln!(
+            "daemonlab run: needs a terminal to draw on — use `daemonlab trace -- PROGRAM` for text or JSON"
+        );
+        return ExitCode::from(2);
+    }
+    let mut command = command.into_iter();
+    let options = daemonlab::trace::TraceOptions {
+        exe,
+        program: command.next().unwrap_or_default(),
+        args: command.collect(),
+        settle: std::time::Duration::from_millis(settle),
+        timeout: std::time::Duration::from_secs(3600),
+    };
+    let theme = Theme::pick(cli.theme, Theme::no_color_requested());
+    match ui::run::run(options, theme) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("daemonlab run: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run_trace(
     format: daemonlab::cli::TraceFormat,
     settle: u64,
@@ -150,6 +182,7 @@ fn run(cli: &Cli) -> ExitCode {
                 argv: subject_args,
             }) as u8,
         ),
+        Some(Command::Run { settle, command }) => run_program(cli, settle, command),
         Some(Command::Trace {
             format,
             settle,

@@ -218,9 +218,9 @@ impl Traced {
         self.reports.recv_timeout(timeout)
     }
 
-    /// Let the held process go on.
-    pub fn resume(&self) {
-        let _ = wire::send(&self.commands, &TracerCommand::Resume);
+    /// Let the held process `pid` go on.
+    pub fn resume(&self, pid: i32) {
+        let _ = wire::send(&self.commands, &TracerCommand::Resume { pid });
     }
 
     /// Leave the program running under a quiet tracer; see [`TracerCommand::Keep`].
@@ -250,6 +250,16 @@ fn spawn(options: &TraceOptions, source: std::io::Error) -> TraceError {
     TraceError::Spawn {
         exe: options.exe.clone(),
         source,
+    }
+}
+
+/// The process a report holds stopped until `resume`, if any.
+pub fn held_pid(message: &TracerMessage) -> Option<i32> {
+    match message {
+        TracerMessage::Call(call) => call.held.then_some(call.pid),
+        TracerMessage::Exiting { pid, .. } => Some(*pid),
+        TracerMessage::Forked { pid, thread, .. } => (!thread).then_some(*pid),
+        _ => None,
     }
 }
 
@@ -318,12 +328,7 @@ pub fn follow(
         }
         match traced.next(wait) {
             Ok(message) => {
-                let held = match &message {
-                    TracerMessage::Call(call) => call.held,
-                    TracerMessage::Exiting { .. } => true,
-                    TracerMessage::Forked { thread, .. } => !thread,
-                    _ => false,
-                };
+                let held = held_pid(&message);
                 let rules_before = tracker.rule_count();
                 on_report(Some(&message), tracker);
                 if tracker.rule_count() != rules_before
@@ -331,8 +336,8 @@ pub fn follow(
                 {
                     quiet_since = Instant::now();
                 }
-                if held {
-                    traced.resume();
+                if let Some(pid) = held {
+                    traced.resume(pid);
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -98,8 +98,8 @@ pub struct Extra {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum TracerCommand {
-    /// Let the held process go on.
-    Resume,
+    /// Let this held process go on.
+    Resume { pid: i32 },
     /// Stop reporting and keep serving the program's stops quietly until it exits, even
     /// after the front-end is gone (its seccomp filter cannot be removed: without a
     /// tracer its watched calls would fail with ENOSYS).

@@ -253,6 +253,18 @@ impl Tracker {
         self.held_fork.is_some()
     }
 
+    /// The parent of the fork that waits for its fate, if one does.
+    pub fn waiting_on(&self) -> Option<i32> {
+        self.held_fork.as_ref().map(|h| h.parent)
+    }
+
+    /// Start a held fork's patience again: the program was held (by a person) meanwhile.
+    pub fn restart_patience(&mut self) {
+        if let Some(h) = &mut self.held_fork {
+            h.since = Instant::now();
+        }
+    }
+
     /// Decide the held fork: `parent_exited` makes it the daemonization rule.
     fn settle_fork(&mut self, parent_exited: bool) {
         let Some(held) = self.held_fork.take() else {

@@ -199,6 +199,7 @@ fn run(args: TracerArgs) -> Result<(), String> {
         seccomp,
         resolved,
         keeping: false,
+        held: HashMap::new(),
     };
     tracer.tracees.insert(job.as_raw(), Tracee::default());
     tracer.send(&TracerMessage::Started {
@@ -226,6 +227,17 @@ struct Tracee {
     parked: bool,
 }
 
+/// How a held tracee goes on when the front-end resumes it.
+enum After {
+    /// From a watched call's exit: run on.
+    GoOn,
+    /// From its exit stop: let it exit.
+    Cont,
+    /// From its fork event: the parent returns from fork; a child parked at its first
+    /// stop starts too.
+    Forked { parked_child: Option<i32> },
+}
+
 struct Entry {
     nr: i64,
     args: [u64; 6],
@@ -241,6 +253,8 @@ struct Tracer {
     resolved: Vec<(syscalls::Sysno, filter::When)>,
     /// After `Keep`: no more reports, and the front-end's going does not end us.
     keeping: bool,
+    /// Tracees stopped until the front-end resumes them.
+    held: HashMap<i32, After>,
 }
 
 /// Why the loop ended.
@@ -256,23 +270,57 @@ impl Tracer {
         wire::send(&mut self.reports, message).map_err(|e| format!("report channel: {e}"))
     }
 
-    /// Wait for the front-end's word on a held process. Err when it has gone.
-    fn await_resume(&mut self) -> Result<(), End> {
+    /// Keep `pid` stopped until the front-end's `Resume` for it (at once after `Keep`).
+    /// Other tracees carry on meanwhile: a parent can exit while its child is held.
+    fn hold(&mut self, pid: Pid, after: After) {
         if self.keeping {
-            return Ok(());
+            self.release(pid, after);
+        } else {
+            self.held.insert(pid.as_raw(), after);
         }
+    }
+
+    fn release(&mut self, pid: Pid, after: After) {
+        match after {
+            After::GoOn => self.go_on(pid, None),
+            After::Cont => {
+                let _ = ptrace::cont(pid, None);
+            }
+            After::Forked { parked_child } => {
+                if let Some(child) = parked_child {
+                    if let Some(t) = self.tracees.get_mut(&child) {
+                        t.parked = false;
+                    }
+                    self.go_on(Pid::from_raw(child), None);
+                }
+                self.go_on(pid, None);
+            }
+        }
+    }
+
+    /// Act on what the front-end said; Err when it has gone.
+    fn read_commands(&mut self) -> Result<(), End> {
         loop {
             let mut line = String::new();
             match self.commands.read_line(&mut line) {
                 Ok(0) | Err(_) => return Err(End::FrontEndGone),
                 Ok(_) => match serde_json::from_str::<TracerCommand>(line.trim()) {
-                    Ok(TracerCommand::Resume) => return Ok(()),
+                    Ok(TracerCommand::Resume { pid }) => {
+                        if let Some(after) = self.held.remove(&pid) {
+                            self.release(Pid::from_raw(pid), after);
+                        }
+                    }
                     Ok(TracerCommand::Keep) => {
                         self.keeping = true;
-                        return Ok(());
+                        for (pid, after) in std::mem::take(&mut self.held) {
+                            self.release(Pid::from_raw(pid), after);
+                        }
                     }
-                    Err(_) => continue,
+                    Err(_) => {}
                 },
+            }
+            if self.commands.buffer().is_empty() {
+                return Ok(());
             }
         }
     }
@@ -324,16 +372,8 @@ impl Tracer {
                 }
                 say = None;
             }
-            if cmd_ready {
-                let mut line = String::new();
-                match self.commands.read_line(&mut line) {
-                    Ok(0) | Err(_) => return Ok(()),
-                    Ok(_) => {
-                        if let Ok(TracerCommand::Keep) = serde_json::from_str(line.trim()) {
-                            self.keeping = true;
-                        }
-                    }
-                }
+            if cmd_ready && self.read_commands().is_err() {
+                return Ok(());
             }
             drain(chld);
             loop {
@@ -441,18 +481,18 @@ impl Tracer {
                     if self.send(&message).is_err() {
                         return Err(End::FrontEndGone);
                     }
-                    if !thread {
+                    let after = After::Forked {
+                        parked_child: parked.then_some(child),
+                    };
+                    if thread {
+                        self.release(pid, after);
+                    } else {
                         // Held: the front-end looks at the new child before it moves.
-                        self.await_resume()?;
+                        self.hold(pid, after);
                     }
-                    if parked {
-                        if let Some(t) = self.tracees.get_mut(&child) {
-                            t.parked = false;
-                        }
-                        self.go_on(Pid::from_raw(child), None);
-                    }
+                } else {
+                    self.go_on(pid, None);
                 }
-                self.go_on(pid, None);
             }
             libc::PTRACE_EVENT_EXEC => {
                 let path = std::fs::read_link(format!("/proc/{pid}/exe"))
@@ -477,8 +517,7 @@ impl Tracer {
                 if self.send(&message).is_err() {
                     return Err(End::FrontEndGone);
                 }
-                self.await_resume()?;
-                let _ = ptrace::cont(pid, None);
+                self.hold(pid, After::Cont);
             }
             libc::PTRACE_EVENT_STOP => {
                 let known = self.tracees.contains_key(&pid.as_raw());
@@ -558,9 +597,10 @@ impl Tracer {
                     return Err(End::FrontEndGone);
                 }
                 if held {
-                    self.await_resume()?;
+                    self.hold(pid, After::GoOn);
+                } else {
+                    self.go_on(pid, None);
                 }
-                self.go_on(pid, None);
                 Ok(())
             }
             _ => {

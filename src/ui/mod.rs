@@ -14,6 +14,7 @@ pub mod locks;
 pub mod panes;
 pub mod processes;
 pub mod render;
+pub mod run;
 pub mod theme;
 pub mod worker;
 
