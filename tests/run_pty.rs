@@ -87,6 +87,16 @@ fn space_steps_a_real_daemon_rule_by_rule_and_q_ends_it() {
         if rule == "setsid" {
             // The kernel's view while held: its own session, no terminal.
             assert!(screen.contains("TTY ?"), "{screen}");
+            // s: the same moment as the chapter's figure, the new session beside the old.
+            app.press(b"s");
+            let picture = app.wait("the session picture", |s| {
+                s.contains("Sessions and process groups")
+            });
+            assert!(picture.contains("no terminal"), "{picture}");
+            app.press(b"s");
+            app.wait("the process again", |s| {
+                s.contains("the kernel's view while it was held")
+            });
         }
         app.press(b" ");
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -121,8 +121,10 @@ fn write_event(
             what,
             process,
             changed,
+            sessions,
             ..
         } => {
+            let draw = matches!(rule, Some("start" | "fork" | "setsid" | "second_fork"));
             let rule = rule.unwrap_or("—");
             writeln!(
                 out,
@@ -134,6 +136,13 @@ fn write_event(
                 }
                 if !changed.is_empty() {
                     writeln!(out, "      changed: {}", changed.join(", "))?;
+                }
+            }
+            // Where the process stands among sessions and groups, after the calls that
+            // move it (the chapter's figures).
+            if draw {
+                for line in super::sessions::text_lines(sessions, 90) {
+                    writeln!(out, "      {line}")?;
                 }
             }
         }

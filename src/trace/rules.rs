@@ -41,6 +41,10 @@ pub enum Event {
         calls: usize,
         process: Option<ProcSnapshot>,
         changed: Vec<&'static str>,
+        /// The sessions and process groups around the stand-in and this process, drawn
+        /// from /proc when the event is told (rule events only), as the tour's `sessions`.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        sessions: Vec<crate::probe::sessions::SessionPicture>,
     },
     Fork {
         seq: u64,
@@ -156,6 +160,8 @@ pub struct Tracker {
     pidfiles: Vec<(String, Option<i32>)>,
     rules: usize,
     held_fork: Option<HeldFork>,
+    /// The session picture of the last rule event, to show who has gone since.
+    last_sessions: Vec<crate::probe::sessions::SessionPicture>,
     /// Findings waiting for the number of the event that shows them.
     unresolved: Vec<usize>,
     notify_socket: Option<String>,
@@ -201,6 +207,7 @@ impl Tracker {
             pidfiles: Vec::new(),
             rules: 0,
             held_fork: None,
+            last_sessions: Vec::new(),
             unresolved: Vec::new(),
             notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
         }
@@ -310,6 +317,27 @@ impl Tracker {
         }
         for i in std::mem::take(&mut self.unresolved) {
             self.findings[i].seq = Some(seq);
+        }
+        if let Event::Syscall {
+            rule: Some(_),
+            pid,
+            sessions,
+            ..
+        } = &mut event
+        {
+            let interest = [
+                crate::probe::sessions::Interest {
+                    pid: self.stand_in,
+                    birth_parent: None,
+                },
+                crate::probe::sessions::Interest {
+                    pid: *pid,
+                    birth_parent: self.procs.get(pid).and_then(|p| p.parent),
+                },
+            ];
+            *sessions =
+                crate::probe::sessions::scan(&interest, &self.last_sessions).unwrap_or_default();
+            self.last_sessions = sessions.clone();
         }
         self.events.push(event);
     }
@@ -435,6 +463,7 @@ impl Tracker {
                         calls: 1,
                         process,
                         changed,
+                        sessions: Vec::new(),
                     });
                 }
             }
@@ -516,6 +545,7 @@ impl Tracker {
                     calls: 1,
                     process,
                     changed,
+                    sessions: Vec::new(),
                 });
             }
         }
@@ -905,6 +935,7 @@ impl Tracker {
             calls: 1,
             process,
             changed,
+            sessions: Vec::new(),
         };
         if mergeable {
             self.run = Some(Run { event, opened });

@@ -95,6 +95,7 @@ pub fn run(options: TraceOptions, theme: Theme) -> color_eyre::Result<ExitCode> 
         state: State::Running,
         verdict: None,
         terminal: terminal_lines,
+        sessions: false,
     };
     let mut terminal = ratatui::init();
     let result = (|| -> color_eyre::Result<()> {
@@ -124,6 +125,7 @@ pub fn run(options: TraceOptions, theme: Theme) -> color_eyre::Result<ExitCode> 
                             view.state = State::Running;
                             let _ = to_worker.send(ToWorker::RunFreely);
                         }
+                        KeyCode::Char('s') => view.sessions = !view.sessions,
                         KeyCode::Up | KeyCode::Char('k') => view.pick(-1),
                         KeyCode::Down | KeyCode::Char('j') => view.pick(1),
                         KeyCode::End => view.picked = None,
@@ -252,6 +254,8 @@ struct View {
     state: State,
     verdict: Option<(Box<Verdict>, String)>,
     terminal: Arc<Pty>,
+    /// `s`: the session picture instead of the process's fields.
+    sessions: bool,
 }
 
 impl View {
@@ -359,7 +363,7 @@ impl View {
             Paragraph::new(vec![
                 Line::styled(format!(" {status}"), self.theme.next),
                 Line::styled(
-                    " Space/n next rule  c run freely  ↑/↓ pick a row  End latest  q quit (ends the program)",
+                    " Space/n next rule  c run freely  ↑/↓ pick a row  End latest  s sessions  q quit (ends the program)",
                     self.theme.muted,
                 ),
             ]),
@@ -424,6 +428,34 @@ impl View {
     }
 
     fn draw_process(&self, f: &mut Frame, area: Rect) {
+        if self.sessions {
+            let pictures = self
+                .timeline
+                .iter()
+                .take(self.picked.map_or(self.timeline.len(), |i| i + 1))
+                .rev()
+                .find_map(|e| match e {
+                    TraceEvent::Syscall { sessions, .. } if !sessions.is_empty() => Some(sessions),
+                    _ => None,
+                });
+            let width = area.width.saturating_sub(2) as usize;
+            let lines: Vec<Line> = match pictures {
+                Some(p) => crate::report::sessions::text_lines(p, width)
+                    .into_iter()
+                    .map(|l| Line::styled(l, self.theme.text))
+                    .collect(),
+                None => vec![Line::styled("no rule yet", self.theme.muted)],
+            };
+            f.render_widget(
+                Paragraph::new(lines).block(
+                    self.block(
+                        " Sessions and process groups at this rule (s: the process) ".into(),
+                    ),
+                ),
+                area,
+            );
+            return;
+        }
         let (title, lines) = match self.shown() {
             Some(TraceEvent::Syscall {
                 seq,
