@@ -464,19 +464,12 @@ fn cron_forks_once_takes_its_lock_and_rewrites_its_pid_file() {
     // Debian's cron: flock on /run/crond.pid, one fork (the parent exits), setsid in the
     // child, /dev/null on 0/1/2, and the PID written again by the child.
     assert!(
-        in_order(
-            &rules,
-            &[
-                "start",
-                "lock",
-                "fork",
-                "setsid",
-                "dev_null",
-                "pidfile_write"
-            ]
-        ),
+        in_order(&rules, &["start", "lock", "fork", "setsid", "dev_null",]),
         "{rules:?}"
     );
+    // write() is not watched: a pid file's new content is seen at the next stop of any
+    // traced process, so where it shows up is not an order of the program's own.
+    assert!(rules.contains(&"pidfile_write"), "{rules:?}");
     assert!(!rules.contains(&"second_fork"), "{rules:?}");
     let v = t.verdict();
     assert_eq!(v["daemonized"], true, "{v:#}");
@@ -525,10 +518,8 @@ fn nginx_master_forks_workers_that_are_not_a_second_fork() {
     ]);
     assert_traced_gone(&t);
     let rules = t.rules();
-    assert!(
-        in_order(&rules, &["start", "fork", "setsid", "pidfile_write"]),
-        "{rules:?}"
-    );
+    assert!(in_order(&rules, &["start", "fork", "setsid"]), "{rules:?}");
+    assert!(rules.contains(&"pidfile_write"), "{rules:?}");
     assert!(
         !rules.contains(&"second_fork"),
         "workers are not a second fork: {rules:?}"
