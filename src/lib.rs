@@ -13,6 +13,7 @@ pub mod lessons;
 pub mod locks;
 pub mod man;
 pub mod probe;
+pub mod process;
 pub mod report;
 pub mod syslog;
 pub mod trace;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use daemonlab::cli::{Cli, Command, LessonsCommand, LocksCommand, SyslogMode};
 use daemonlab::janitor::Janitor;
-use daemonlab::lab::guard::Guard;
+use daemonlab::process::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
 use daemonlab::lab::{Lab, LabOptions};

@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 
-use super::guard::{pidfd_open, pidfd_signal};
+use crate::process::{pidfd_open, pidfd_signal};
 use super::protocol::{self, Reply, Request, SignalStyle};
 use super::terminal::Pty;
 use super::{Answer, Lab, LabError, LabOptions, StepId};

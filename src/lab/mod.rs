@@ -5,7 +5,7 @@
 //! and only that single-threaded stand-in and the subject call `fork()`.
 
 pub mod experiments;
-pub mod guard;
+use crate::process as guard;
 pub mod protocol;
 pub mod session;
 pub mod signals;

@@ -18,7 +18,7 @@ use super::contender::{ContenderEvent, GATE_ENV};
 use super::engine::{Held, holders_by_fdinfo};
 use super::proc_locks::{self, LockTable};
 use super::{LockKind, LockMode, comm};
-use crate::lab::guard::{has_exited, pidfd_open};
+use crate::process::{has_exited, pidfd_open};
 
 /// Where one contender is in its life, as it reported it (and as the lab saw it end).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -695,7 +695,7 @@ pub(crate) fn describe_status(status: ExitStatus) -> String {
 
 /// SIGKILL through a pidfd: reaches exactly the process we started, never a recycled PID.
 pub(crate) fn send_sigkill(pidfd: &OwnedFd) {
-    let _ = crate::lab::guard::pidfd_signal(pidfd, libc::SIGKILL);
+    let _ = crate::process::pidfd_signal(pidfd, libc::SIGKILL);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -27,7 +27,7 @@ use super::engine::{
     Outcome, Probe, already_running, get_lock, probe, try_lock, unlock as release_lock,
 };
 use super::{LockKind, LockMode};
-use crate::lab::guard::{has_exited, pidfd_open};
+use crate::process::{has_exited, pidfd_open};
 
 /// One of the four scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::lab::guard::Guard;
+use crate::process::Guard;
 use crate::lab::protocol as wire;
 use crate::lab::terminal::{Pty, Terminal};
 use protocol::{TracerCommand, TracerMessage};
@@ -195,7 +195,7 @@ impl Traced {
                 )));
             }
         };
-        if let Ok(fd) = crate::lab::guard::pidfd_open(job) {
+        if let Ok(fd) = crate::process::pidfd_open(job) {
             guard.add_process(job, fd);
         }
         Ok(Traced {

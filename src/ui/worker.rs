@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::lab::experiments;
-use crate::lab::guard::Guard;
+use crate::process::Guard;
 use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::locks::pitfalls;

@@ -1,5 +1,6 @@
-//! Ending what the lab started, and only that. Every process is tracked by a pidfd
-//! opened while the lab knew it to be its own, so a signal can never reach a recycled PID.
+//! Ending what daemonlab started, and only that: the one low module that `lab`, `locks`
+//! and `trace` all use. Every process is tracked by a pidfd opened while we knew it to be
+//! our own, so a signal can never reach a recycled PID.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
