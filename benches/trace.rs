@@ -71,6 +71,7 @@ fn trace_to_the_end(mode: &str) {
         args: vec![mode.into(), std::env::temp_dir().display().to_string()],
         settle: Duration::from_millis(100),
         timeout: Duration::from_secs(120),
+        filter: true,
     };
     let traced = Traced::start(&options).expect("the tracer starts");
     let mut tracker = Tracker::new(traced.job, traced.session_pid);

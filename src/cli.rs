@@ -242,6 +242,10 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         /// seccomp filter stays, and without a tracer its watched calls would fail).
         #[arg(long)]
         keep: bool,
+        /// No seccomp filter: stop the program on every system call (PTRACE_SYSCALL), as
+        /// strace does without --seccomp-bpf. Much slower; for comparison.
+        #[arg(long)]
+        no_filter: bool,
         /// The program and its arguments.
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
@@ -326,6 +330,9 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         /// `__subject`; the arguments after `--` are then its argv.
         #[arg(long)]
         trace: Option<PathBuf>,
+        /// With --trace: no seccomp filter, stop on every call (PTRACE_SYSCALL).
+        #[arg(long)]
+        no_filter: bool,
         /// Arguments passed on to `__subject`.
         #[arg(last = true)]
         subject_args: Vec<String>,

@@ -4,12 +4,12 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use daemonlab::cli::{Cli, Command, LessonsCommand, LocksCommand, SyslogMode};
 use daemonlab::janitor::Janitor;
-use daemonlab::process::Guard;
 use daemonlab::lab::session::{self, SessionArgs};
 use daemonlab::lab::subject::{self, SubjectArgs};
 use daemonlab::lab::{Lab, LabOptions};
 use daemonlab::lessons::{self, LessonSet};
 use daemonlab::locks;
+use daemonlab::process::Guard;
 use daemonlab::report::{Format, tour};
 use daemonlab::ui::{self, UiOptions, theme::Theme};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -110,6 +110,7 @@ fn run_program(cli: &Cli, settle: u64, command: Vec<String>) -> ExitCode {
         args: command.collect(),
         settle: std::time::Duration::from_millis(settle),
         timeout: std::time::Duration::from_secs(3600),
+        filter: true,
     };
     let theme = Theme::pick(cli.theme, Theme::no_color_requested());
     match ui::run::run(options, theme) {
@@ -126,6 +127,7 @@ fn run_trace(
     settle: u64,
     timeout: u64,
     keep: bool,
+    no_filter: bool,
     command: Vec<String>,
 ) -> ExitCode {
     let exe = match std::env::current_exe() {
@@ -142,6 +144,7 @@ fn run_trace(
         args: command.collect(),
         settle: std::time::Duration::from_millis(settle),
         timeout: std::time::Duration::from_secs(timeout),
+        filter: !no_filter,
     };
     let result =
         daemonlab::report::trace::run(&options, format, keep, &mut std::io::stdout().lock());
@@ -174,12 +177,14 @@ fn run(cli: &Cli) -> ExitCode {
         Some(Command::Session {
             pty,
             trace: Some(program),
+            no_filter,
             subject_args,
         }) => ExitCode::from(
             daemonlab::trace::tracer::main(daemonlab::trace::tracer::TracerArgs {
                 pty,
                 program,
                 argv: subject_args,
+                filter: !no_filter,
             }) as u8,
         ),
         Some(Command::Run { settle, command }) => run_program(cli, settle, command),
@@ -188,12 +193,14 @@ fn run(cli: &Cli) -> ExitCode {
             settle,
             timeout,
             keep,
+            no_filter,
             command,
-        }) => run_trace(format, settle, timeout, keep, command),
+        }) => run_trace(format, settle, timeout, keep, no_filter, command),
         Some(Command::Session {
             pty,
             trace: None,
             subject_args,
+            ..
         }) => {
             let subject_exe = match std::env::current_exe() {
                 Ok(exe) => exe,

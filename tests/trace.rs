@@ -533,3 +533,51 @@ fn nginx_master_forks_workers_that_are_not_a_second_fork() {
     assert_eq!(v["main_pid"], setsid["pid"]);
     assert_eq!(t.code, Some(0));
 }
+
+#[test]
+fn without_the_filter_every_call_stops_and_the_rules_are_the_same() {
+    let Some(program) = tsubject() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
+        .args([
+            "trace",
+            "--no-filter",
+            "--settle",
+            "300",
+            "--timeout",
+            "60",
+            "--",
+        ])
+        .arg(program)
+        .arg("apue")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("as asked (--no-filter)"), "{text}");
+    // The rule column of each "#N  T ms  pid P  RULE  call" line.
+    let rules: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .filter_map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            (t.get(2) == Some(&"ms")).then(|| t[5])
+        })
+        .collect();
+    let book = [
+        "start",
+        "umask",
+        "fork",
+        "setsid",
+        "ignore_sighup",
+        "second_fork",
+        "chdir",
+        "getrlimit",
+        "close_fds",
+        "dev_null",
+        "lock",
+    ];
+    assert!(in_order(&rules, &book), "{rules:?}\n{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(wait_gone(dir.path()).is_empty());
+}

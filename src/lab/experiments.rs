@@ -11,11 +11,11 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::Serialize;
 
-use crate::process::{pidfd_open, pidfd_signal};
 use super::protocol::{self, Reply, Request, SignalStyle};
 use super::terminal::Pty;
 use super::{Answer, Lab, LabError, LabOptions, StepId};
 use crate::probe::{self, Pid, ProcSnapshot};
+use crate::process::{pidfd_open, pidfd_signal};
 
 /// One rule skipped (or one pattern of 13.6/13.7 tried both ways).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

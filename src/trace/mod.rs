@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::process::Guard;
 use crate::lab::protocol as wire;
 use crate::lab::terminal::{Pty, Terminal};
+use crate::process::Guard;
 use protocol::{TracerCommand, TracerMessage};
 
 /// How to run a trace.
@@ -37,6 +37,8 @@ pub struct TraceOptions {
     pub settle: Duration,
     /// The whole run's bound.
     pub timeout: Duration,
+    /// Stop only on the rules' calls (seccomp-bpf); false stops on every call.
+    pub filter: bool,
 }
 
 /// Why a program could not be traced at all.
@@ -139,6 +141,7 @@ impl Traced {
             .arg(&pty.path)
             .arg("--trace")
             .arg(&path)
+            .args((!options.filter).then_some("--no-filter"))
             .arg("--")
             .arg(&options.program)
             .args(&options.args)
@@ -331,8 +334,15 @@ pub fn follow(
                 let held = held_pid(&message);
                 let rules_before = tracker.rule_count();
                 on_report(Some(&message), tracker);
+                // Any watched call is rule-relevant (a close loop's calls are not rules
+                // one by one, but the loop is), as are forks and execs.
                 if tracker.rule_count() != rules_before
-                    || matches!(message, TracerMessage::Forked { .. })
+                    || matches!(
+                        message,
+                        TracerMessage::Call(_)
+                            | TracerMessage::Forked { .. }
+                            | TracerMessage::Exec { .. }
+                    )
                 {
                     quiet_since = Instant::now();
                 }

@@ -38,6 +38,8 @@ pub struct TracerArgs {
     /// The program, as an absolute path (resolved by the front-end), and its argv.
     pub program: PathBuf,
     pub argv: Vec<String>,
+    /// Install the seccomp filter (false: PTRACE_SYSCALL on every call, asked for).
+    pub filter: bool,
 }
 
 /// Entry point; returns the exit status.
@@ -123,6 +125,7 @@ fn run(args: TracerArgs) -> Result<(), String> {
         .map(|a| CString::new(a.as_str()))
         .collect::<Result<_, _>>()
         .map_err(|_| "an argument holds a NUL byte".to_string())?;
+    let use_filter = args.filter;
     let (go_read, go_write) = unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let (say_read, say_write) =
         unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
@@ -149,8 +152,12 @@ fn run(args: TracerArgs) -> Result<(), String> {
                     )
                 }
             };
-            let mut rc = if filter::SUPPORTED { install() } else { -1 };
-            if rc != 0 && Errno::last() == Errno::EACCES {
+            let mut rc = if filter::SUPPORTED && use_filter {
+                install()
+            } else {
+                -1
+            };
+            if use_filter && rc != 0 && Errno::last() == Errno::EACCES {
                 // Without CAP_SYS_ADMIN the kernel asks for no_new_privs first. Under
                 // ptrace a set-user-ID program gains nothing anyway.
                 // SAFETY: prctl with integer arguments.
@@ -185,11 +192,19 @@ fn run(args: TracerArgs) -> Result<(), String> {
     drop(go_write);
     let mut mode = [0u8];
     let seccomp = matches!((&say_read_file(&say_read)).read(&mut mode), Ok(1) if mode[0] == b'S');
-    let note = (!seccomp).then(|| {
-        "the kernel refused the seccomp filter, so every system call stops the program \
-         (PTRACE_SYSCALL): it runs much slower than untraced"
-            .to_string()
-    });
+    let note = match (seccomp, args.filter) {
+        (true, _) => None,
+        (false, true) => Some(
+            "the kernel refused the seccomp filter, so every system call stops the program \
+             (PTRACE_SYSCALL): it runs much slower than untraced"
+                .to_string(),
+        ),
+        (false, false) => Some(
+            "no seccomp filter, as asked (--no-filter): every system call stops the program \
+             (PTRACE_SYSCALL), so it runs much slower than untraced"
+                .to_string(),
+        ),
+    };
 
     let mut tracer = Tracer {
         reports,

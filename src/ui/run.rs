@@ -175,7 +175,13 @@ fn follow(traced: Traced, options: TraceOptions, inbox: Receiver<ToWorker>, out:
         if let Some(m) = &message {
             let before = tracker.rule_count();
             tracker.handle(m);
-            if tracker.rule_count() != before {
+            let active = matches!(
+                m,
+                crate::trace::protocol::TracerMessage::Call(_)
+                    | crate::trace::protocol::TracerMessage::Forked { .. }
+                    | crate::trace::protocol::TracerMessage::Exec { .. }
+            );
+            if tracker.rule_count() != before || active {
                 quiet_since = std::time::Instant::now();
             }
             if let Some(pid) = crate::trace::held_pid(m) {

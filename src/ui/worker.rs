@@ -9,12 +9,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::lab::experiments;
-use crate::process::Guard;
 use crate::lab::protocol::Request;
 use crate::lab::{Lab, LabError, LabOptions};
 use crate::locks::pitfalls;
 use crate::locks::{ContenderState, Contenders};
 use crate::probe::{ProbeError, ProcSnapshot};
+use crate::process::Guard;
 use crate::syslog::Facility;
 
 use super::action::{Command, LabEvent};
