@@ -342,6 +342,7 @@ pub fn follow(
                         TracerMessage::Call(_)
                             | TracerMessage::Forked { .. }
                             | TracerMessage::Exec { .. }
+                            | TracerMessage::Busy { .. }
                     )
                 {
                     quiet_since = Instant::now();

@@ -39,6 +39,9 @@ pub enum TracerMessage {
     Exited { pid: i32, status: String },
     /// The program could not be started.
     Failed { message: String },
+    /// Without the filter (PTRACE_SYSCALL): `pid` is busy with calls no rule is about.
+    /// Sent at most every 100 ms, so a slow loop is not taken for a settled program.
+    Busy { pid: i32 },
 }
 
 /// One watched system call, at its return.

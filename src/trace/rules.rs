@@ -506,7 +506,9 @@ impl Tracker {
                     });
                 }
             }
-            TracerMessage::Started { .. } | TracerMessage::Failed { .. } => {}
+            TracerMessage::Started { .. }
+            | TracerMessage::Failed { .. }
+            | TracerMessage::Busy { .. } => {}
         }
     }
 

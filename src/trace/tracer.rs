@@ -215,6 +215,7 @@ fn run(args: TracerArgs) -> Result<(), String> {
         resolved,
         keeping: false,
         held: HashMap::new(),
+        last_busy: std::time::Instant::now(),
     };
     tracer.tracees.insert(job.as_raw(), Tracee::default());
     tracer.send(&TracerMessage::Started {
@@ -270,6 +271,8 @@ struct Tracer {
     keeping: bool,
     /// Tracees stopped until the front-end resumes them.
     held: HashMap<i32, After>,
+    /// When the last `Busy` went out.
+    last_busy: std::time::Instant,
 }
 
 /// Why the loop ended.
@@ -574,6 +577,15 @@ impl Tracer {
                     });
                 } else {
                     self.tracees.entry(pid.as_raw()).or_default().pending = None;
+                    if self.last_busy.elapsed() >= std::time::Duration::from_millis(100) {
+                        self.last_busy = std::time::Instant::now();
+                        if self
+                            .send(&TracerMessage::Busy { pid: pid.as_raw() })
+                            .is_err()
+                        {
+                            return Err(End::FrontEndGone);
+                        }
+                    }
                 }
                 let _ = ptrace::syscall(pid, None);
                 Ok(())

@@ -180,6 +180,7 @@ fn follow(traced: Traced, options: TraceOptions, inbox: Receiver<ToWorker>, out:
                 crate::trace::protocol::TracerMessage::Call(_)
                     | crate::trace::protocol::TracerMessage::Forked { .. }
                     | crate::trace::protocol::TracerMessage::Exec { .. }
+                    | crate::trace::protocol::TracerMessage::Busy { .. }
             );
             if tracker.rule_count() != before || active {
                 quiet_since = std::time::Instant::now();
