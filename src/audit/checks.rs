@@ -1008,7 +1008,7 @@ fn signal_mask(f: &Facts) -> Check {
         parts.push(if f.role == Role::Job {
             "ignores SIGHUP, as what nohup runs does".to_owned()
         } else {
-            "ignores SIGHUP: APUE 13.3's daemonize() sets that itself before its second fork, and nohup sets it for what it runs; /proc does not say which".to_owned()
+            "ignores SIGHUP: a daemon may set that itself (APUE 13.3's daemonize() does, before its second fork) or inherit it from nohup; /proc does not say which".to_owned()
         });
     }
     if !inherited.is_empty() {
@@ -1103,10 +1103,7 @@ fn listening_guard(f: &Facts) -> Option<ListenGuard> {
         .collect();
     if reachable.is_empty() {
         return Some(ListenGuard {
-            text: format!(
-                "it holds {}: its path no longer leads to it, so it stops nothing",
-                names(&unix)
-            ),
+            text: format!("it holds {}, so it stops no second instance", names(&unix)),
             stops: false,
         });
     }
@@ -1145,7 +1142,7 @@ fn pidfile_lock(f: &Facts) -> Check {
         let file = &found.file;
         let names = pidfile::named_pid(&file.content);
         let note = suffix_note(&file.content);
-        let how = match found.by {
+        let mut how = match found.by {
             FoundBy::LockedFd(fd) => format!("fd {fd}"),
             FoundBy::CommandLine => "named on its command line".into(),
             FoundBy::Configuration => {
@@ -1153,6 +1150,9 @@ fn pidfile_lock(f: &Facts) -> Check {
             }
             FoundBy::UsualPlace => "in the usual place".into(),
         };
+        if !matches!(found.by, FoundBy::LockedFd(_)) && proc_extra::other_mount_namespace(pid) {
+            how.push_str(", as it sees that path from its own mount namespace");
+        }
         return match (file.locked_by, names) {
             (Some(holder), Some(n)) if n == pid && holder == pid => check(
                 "pidfile_lock",
@@ -1701,7 +1701,11 @@ mod tests {
         let mut f = facts();
         f.snap.signals.ignored = vec!["SIGHUP".into(), "SIGINT".into()];
         let c = signal_mask(&f);
-        assert!(c.detail.contains("daemonize() sets that itself"), "{c:?}");
+        assert!(
+            c.detail
+                .contains("may set that itself (APUE 13.3's daemonize() does"),
+            "{c:?}"
+        );
         assert!(
             c.detail.contains("ignores SIGINT — ") && !c.detail.contains("SIGINT, SIGHUP"),
             "{c:?}"

@@ -139,3 +139,15 @@ mod tests {
         assert!((0.0..86_400.0 * 365.0).contains(&age), "{age}");
     }
 }
+
+/// Whether `pid` lives in another mount namespace than ours, so that its paths name files
+/// we reach only through /proc/PID/root. `false` when we may not tell.
+pub(crate) fn other_mount_namespace(pid: i32) -> bool {
+    match (
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")),
+        std::fs::read_link("/proc/self/ns/mnt"),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs != ours,
+        _ => false,
+    }
+}

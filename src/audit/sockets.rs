@@ -303,11 +303,11 @@ impl SocketInfo {
         let tail = match (&self.path_now, bound) {
             (Some(PathNow::Renamed(_)), Some(old)) => format!(" (bound as {old}, then renamed)"),
             (Some(PathNow::Replaced), _) => {
-                ", a path that now names another file: whoever connects there reaches that instead"
+                ", a path that now names another file (whoever connects there reaches that instead)"
                     .into()
             }
             (Some(PathNow::Removed), _) => {
-                ", a path since removed: nothing can connect to it by name".into()
+                ", a path since removed (nothing can connect to it by name)".into()
             }
             _ => String::new(),
         };
