@@ -220,6 +220,136 @@ fn sshd_listener_pid_file_and_per_message_syslog() {
     assert_check(&audit, "syslog", "pass", &["each message", "closelog()"]);
 }
 
+/// Run `then` (sh) in a new private mount namespace with its own /dev (the few device
+/// nodes a daemon needs, bind-mounted from ours) and its own /run, under `dir`. busybox
+/// syslogd always binds /dev/log (removing what is there) and writes /run/syslogd.pid,
+/// and glibc's syslog(3) always connects to /dev/log: other tests own the machine's.
+/// Whether it ran; a loud skip when namespaces are not allowed here.
+fn in_private_dev_and_run(case: &str, dir: &Path, then: &str) -> bool {
+    let d = dir.display();
+    let script = format!(
+        "mkdir {d}/dev && mount -t tmpfs -o mode=755 tmpfs {d}/dev && \
+         for n in null zero urandom random full; do touch {d}/dev/$n && mount --bind /dev/$n {d}/dev/$n || exit 1; done && \
+         mount --rbind {d}/dev /dev && mount -t tmpfs tmpfs /run && {then}"
+    );
+    let status = daemon("/usr/bin/unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    if !status.success() {
+        eprintln!("SKIPPED {case}: no private mount namespace here (unshare: {status})");
+    }
+    status.success()
+}
+
+/// A glibc syslog(3) client: Python's syslog module is glibc's openlog() and syslog().
+/// It connects at once (LOG_NDELAY), logs "first", and logs "again" on SIGUSR1.
+const SYSLOG_CLIENT: &str = "import syslog, signal, time
+syslog.openlog('dlclient', syslog.LOG_NDELAY | syslog.LOG_PID)
+syslog.syslog('first')
+signal.signal(signal.SIGUSR1, lambda *a: syslog.syslog('again'))
+while True:
+    time.sleep(60)
+";
+
+#[test]
+fn a_syslog_client_whose_syslogd_restarted_reconnects_at_its_next_message() {
+    const CASE: &str = "a_syslog_client_whose_syslogd_restarted_reconnects_at_its_next_message";
+    if !installed(CASE, "/usr/bin/busybox")
+        || !installed(CASE, "/usr/bin/unshare")
+        || !installed(CASE, "/usr/bin/nsenter")
+        || !installed(CASE, "/usr/bin/python3")
+        || !root(CASE, "a private mount namespace for its /dev/log")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first_log = dir.path().join("messages");
+    let client_file = dir.path().join("client.py");
+    std::fs::write(&client_file, SYSLOG_CLIENT).unwrap();
+    let client_pid = dir.path().join("client");
+    let then = format!(
+        "busybox syslogd -O {} && (/usr/bin/python3 {} >/dev/null 2>&1 & echo $! > {})",
+        first_log.display(),
+        client_file.display(),
+        client_pid.display()
+    );
+    if !in_private_dev_and_run(CASE, dir.path(), &then) {
+        return;
+    }
+    let syslogd_command = format!("busybox syslogd -O {}", first_log.display());
+    let syslogd = wait_for("busybox syslogd", || {
+        pids_running(&syslogd_command).first().copied()
+    });
+    let _stop_syslogd = Started::new(syslogd);
+    let client = wait_pid_file(&client_pid);
+    let _stop_client = Started::new(client);
+    let logged = |file: &Path, word: &str| {
+        wait_for(&format!("{word:?} in {}", file.display()), || {
+            std::fs::read_to_string(file)
+                .is_ok_and(|t| t.contains(&format!("dlclient[{client}]: {word}")))
+                .then_some(client)
+        })
+    };
+    logged(&first_log, "first");
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["connected to the log socket /dev/log"],
+    );
+    // syslogd stops: its socket file stays behind, with nothing bound to it.
+    drop(_stop_syslogd);
+    let audit = inspect(client);
+    assert_check(
+        &audit,
+        "syslog",
+        "pass",
+        &["peer has closed", "stale", "drops it"],
+    );
+    // A new syslogd binds /dev/log again (in the client's namespace).
+    let second_log = dir.path().join("messages2");
+    let status = daemon("/usr/bin/nsenter")
+        .arg(format!("--mount=/proc/{client}/ns/mnt"))
+        .args(["busybox", "syslogd", "-O"])
+        .arg(&second_log)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsenter busybox syslogd: {status}");
+    let again_command = format!("busybox syslogd -O {}", second_log.display());
+    let syslogd2 = wait_for("the second busybox syslogd", || {
+        pids_running(&again_command).first().copied()
+    });
+    let _stop_syslogd2 = Started::new(syslogd2);
+    wait_for("its /dev/log", || {
+        std::fs::read_to_string(&second_log)
+            .is_ok_and(|t| t.contains("syslogd started"))
+            .then_some(syslogd2)
+    });
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["peer has closed", "bound at /dev/log again", "reconnects"],
+    );
+    // The claim, checked: its next message reaches the new syslogd through a new
+    // connection.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(client),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    logged(&second_log, "again");
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["connected to the log socket /dev/log"],
+    );
+}
+
 #[test]
 fn busybox_syslogd_in_a_private_mount_namespace() {
     const CASE: &str = "busybox_syslogd_in_a_private_mount_namespace";
@@ -229,26 +359,10 @@ fn busybox_syslogd_in_a_private_mount_namespace() {
     {
         return;
     }
-    // busybox syslogd always binds /dev/log (after removing what is there) and writes
-    // /run/syslogd.pid: other tests own the real ones. A private mount namespace gives it
-    // its own /dev (the few device nodes it needs, bind-mounted) and its own /run.
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
     let messages = dir.path().join("messages");
-    let script = format!(
-        "mkdir {d}/dev && mount -t tmpfs -o mode=755 tmpfs {d}/dev && \
-         for n in null zero urandom random full; do touch {d}/dev/$n && mount --bind /dev/$n {d}/dev/$n || exit 1; done && \
-         mount --rbind {d}/dev /dev && mount -t tmpfs tmpfs /run && \
-         exec busybox syslogd -O {}",
-        messages.display()
-    );
-    let status = daemon("/usr/bin/unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    if !status.success() {
-        eprintln!("SKIPPED {CASE}: no private mount namespace here (unshare: {status})");
+    let run = format!("exec busybox syslogd -O {}", messages.display());
+    if !in_private_dev_and_run(CASE, dir.path(), &run) {
         return;
     }
     let command = format!("busybox syslogd -O {}", messages.display());

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::pidfile::{self, Found, FoundBy};
 use super::proc_extra::{self, StatExtra};
-use super::sockets::{SocketInfo, SocketTable};
+use super::sockets::{DevLog, SocketInfo, SocketTable};
 use super::{Check, Status};
 use crate::locks::proc_locks::LockEntry;
 use crate::probe::ps::{PsRow, Role, is_service_manager, role::SHELLS};
@@ -1372,7 +1372,7 @@ fn syslog(f: &Facts) -> Check {
         );
     }
     if sockets.is_empty() {
-        return service_log(f).unwrap_or_else(|| not_logged_yet(None));
+        return service_log(f).unwrap_or_else(|| not_logged_yet(f, None));
     }
     for &(fd, target) in &sockets {
         let Some(sock) = f.socket(target) else {
@@ -1405,12 +1405,14 @@ fn syslog(f: &Facts) -> Check {
         .map(|(fd, _)| *fd)
         .collect();
     if let Some(fd) = gone.first() {
-        let dev_log = super::sockets::rooted(f.snap.pid, "/dev/log");
-        let now = match std::fs::metadata(&dev_log) {
-            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-                "a socket is at /dev/log again, so glibc's syslog(3) reconnects there at its next message and sends it"
+        let now = match f.sockets.dev_log(f.snap.pid) {
+            DevLog::Bound => {
+                "a logger is bound at /dev/log again, so glibc's syslog(3) reconnects there at its next message and sends it"
             }
-            _ => {
+            DevLog::Stale => {
+                "the socket file at /dev/log is stale (no socket is bound to it), so glibc's syslog(3) tries to reconnect at each message, is refused and drops it (to the console with LOG_CONS) until a logger binds /dev/log again"
+            }
+            DevLog::Missing => {
                 "nothing is at /dev/log now, so glibc's syslog(3) tries to reconnect at each message and drops it (to the console with LOG_CONS) until a logger binds /dev/log again"
             }
         };
@@ -1453,7 +1455,7 @@ fn syslog(f: &Facts) -> Check {
             ),
         );
     }
-    service_log(f).unwrap_or_else(|| not_logged_yet(Some(sockets.len())))
+    service_log(f).unwrap_or_else(|| not_logged_yet(f, Some(sockets.len())))
 }
 
 /// A supervised service's log: its stdout and stderr, when its manager holds them.
@@ -1491,7 +1493,7 @@ fn service_log(f: &Facts) -> Option<Check> {
 }
 
 /// No log socket yet, and nothing wrong in that: syslog(3) connects lazily.
-fn not_logged_yet(sockets: Option<usize>) -> Check {
+fn not_logged_yet(f: &Facts, sockets: Option<usize>) -> Check {
     let what = match sockets {
         None => "no log socket open".to_owned(),
         Some(n) => format!(
@@ -1502,7 +1504,17 @@ fn not_logged_yet(sockets: Option<usize>) -> Check {
         "syslog",
         Status::Pass,
         format!(
-            "{what}, and none needs to be yet: glibc's syslog(3) connects to /dev/log at the first message (openlog() connects at once only with LOG_NDELAY), so a daemon that has not logged since it started holds none; whether it logs to syslog, to files or not at all shows only once it logs"
+            "{what}, which is no fault: glibc's syslog(3) connects to /dev/log at the first message (at openlog() only with LOG_NDELAY) and gives the socket up when nothing listens there, so holding none means it has not logged since it started, or found no logger when it did; {}",
+            match f.sockets.dev_log(f.snap.pid) {
+                DevLog::Bound =>
+                    "a logger is bound at /dev/log, so its next message connects there",
+                DevLog::Stale => {
+                    "the socket file at /dev/log is stale (no socket is bound to it), so what it sends to syslog now is lost (or goes to the console with LOG_CONS) until a logger binds /dev/log again"
+                }
+                DevLog::Missing => {
+                    "nothing is at /dev/log as it sees it, so what it sends to syslog now is lost (or goes to the console with LOG_CONS) until a logger binds /dev/log"
+                }
+            }
         ),
     )
 }

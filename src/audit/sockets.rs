@@ -181,6 +181,43 @@ impl SocketTable {
     }
 }
 
+/// What is at /dev/log for a process, judged by the kernel: a socket file with a socket
+/// bound to it, a socket file nobody is bound to (left by a logger that exited), or
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DevLog {
+    /// A socket of this network namespace is bound to the file: a logger listens there.
+    Bound,
+    /// A socket file no socket here is bound to: stale, so a connect() is refused.
+    Stale,
+    /// No socket file (nothing, or something else, is there).
+    Missing,
+}
+
+impl SocketTable {
+    /// What is at /dev/log as `pid` sees it.
+    pub(crate) fn dev_log(&self, pid: i32) -> DevLog {
+        let Ok(meta) = std::fs::metadata(rooted(pid, "/dev/log")) else {
+            return DevLog::Missing;
+        };
+        if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+            return DevLog::Missing;
+        }
+        let fresh;
+        let diag = if self.diag.is_empty() {
+            fresh = unix_diag::dump().unwrap_or_default();
+            &fresh
+        } else {
+            &self.diag
+        };
+        if diag.values().any(|d| d.is_file(&meta)) {
+            DevLog::Bound
+        } else {
+            DevLog::Stale
+        }
+    }
+}
+
 /// `path` as `pid` sees it: through /proc/PID/root when we may follow it, else as is.
 pub(crate) fn rooted(pid: i32, path: &str) -> std::path::PathBuf {
     let root = format!("/proc/{pid}/root");
