@@ -673,7 +673,7 @@ fn describe_target(f: &Facts, target: &str) -> String {
         {
             text.push_str(&format!(", peer held by {who}"));
         }
-        text.push_str(&control_note(f, sock));
+        text.push_str(control_note(f, sock));
         return text;
     }
     if proc_extra::socket_inode(target).is_some() {
@@ -1724,6 +1724,102 @@ mod tests {
         );
         f.role = Role::Job;
         assert!(signal_mask(&f).detail.contains("as what nohup runs does"));
+    }
+
+    /// `facts()` with its descriptors readable: 0, 1 and 2 on /dev/null.
+    fn readable() -> Facts {
+        let mut f = facts();
+        f.fds_denied = false;
+        f.snap.cwd = Some("/".into());
+        f.snap.root = Some("/".into());
+        f.snap.fds = Some(
+            (0..=2)
+                .map(|fd| FdEntry {
+                    fd,
+                    target: "/dev/null".into(),
+                    cloexec: false,
+                })
+                .collect(),
+        );
+        f
+    }
+
+    #[test]
+    fn no_log_socket_before_the_first_message_is_no_fault() {
+        let c = syslog(&readable());
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(
+            c.detail.contains("first message") && c.detail.contains("LOG_NDELAY"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn dev_null_opened_with_cloexec_names_what_an_exec_would_lose() {
+        let mut f = readable();
+        for fd in f.snap.fds.as_mut().unwrap() {
+            fd.cloexec = true;
+        }
+        let c = stdio(&f);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("0, 1 and 2 have O_CLOEXEC")
+                && c.detail.contains("starts with 0, 1 and 2 closed")
+                && !c.detail.contains("stray write"),
+            "{c:?}"
+        );
+        f.snap.fds.as_mut().unwrap().retain(|fd| fd.fd != 1);
+        let c = stdio(&f);
+        assert!(
+            c.detail.contains("with 1 closed") && c.detail.contains("0 and 2 have O_CLOEXEC"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_leaderless_session_is_a_second_forks_work_only_in_the_group_setsid_made() {
+        let mut f = readable();
+        // The leader (499) is not in the (empty) table: it has exited.
+        f.snap.pgid = 499;
+        let c = session(&f);
+        assert!(c.detail.contains("second fork achieves"), "{c:?}");
+        // Left in its launcher's group: no second fork made that.
+        f.snap.pgid = 480;
+        let c = session(&f);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(
+            c.detail.contains("left behind") && !c.detail.contains("second fork achieves"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_worker_with_its_own_session_is_called_a_worker() {
+        let mut f = readable();
+        f.role = Role::Worker;
+        f.main_pid = 1;
+        f.snap.sid = f.snap.pid;
+        f.snap.session_leader = true;
+        let c = session(&f);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("a worker that leads its own session")
+                && !c.detail.contains("second fork"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_supervised_service_leaves_the_single_instance_guard_to_its_manager() {
+        let mut f = readable();
+        f.role = Role::Service;
+        f.snap.parent_comm = Some("supervisord".into());
+        f.snap.ppid = 70;
+        let c = pidfile_lock(&f);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.detail.contains("manager supervisord (pid 70)"), "{c:?}");
+        f.role = Role::Daemon;
+        assert_eq!(pidfile_lock(&f).status, Status::Warn);
     }
 
     #[test]

@@ -501,10 +501,7 @@ mod tests {
         let conf = "[supervisord]\nlogfile=/x\n[unix_http_server]\nfile = /tmp/sup.sock ; the socket\nchmod=0700\n";
         assert_eq!(supervisord_socket(conf).as_deref(), Some("/tmp/sup.sock"));
         assert_eq!(supervisord_socket("[inet_http_server]\nfile=/no\n"), None);
-        assert_eq!(
-            config_text(&argv("supervisord --configuration=s.conf"), &open).is_some(),
-            true
-        );
+        assert!(config_text(&argv("supervisord --configuration=s.conf"), &open).is_some());
     }
 
     #[test]

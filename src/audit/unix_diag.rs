@@ -172,9 +172,7 @@ fn parse_socket(body: &[u8]) -> Option<(u64, UnixSocket)> {
             UNIX_DIAG_PEER => socket.peer = u32_at(value, 0).map(u64::from),
             // struct unix_diag_vfs { u32 udiag_vfs_ino; u32 udiag_vfs_dev; }
             UNIX_DIAG_VFS => {
-                socket.vfs = u32_at(value, 0)
-                    .zip(u32_at(value, 4))
-                    .map(|(ino, dev)| (ino, dev));
+                socket.vfs = u32_at(value, 0).zip(u32_at(value, 4));
             }
             _ => {}
         }
