@@ -220,17 +220,18 @@ fn sshd_listener_pid_file_and_per_message_syslog() {
     assert_check(&audit, "syslog", "pass", &["each message", "closelog()"]);
 }
 
-/// Run `then` (sh) in a new private mount namespace with its own /dev (the few device
-/// nodes a daemon needs, bind-mounted from ours) and its own /run, under `dir`. busybox
+/// Run `then` (sh) in a new private mount namespace with its own /run (mounted first and
+/// with -n, so mount(8) keeps no bookkeeping in the machine's /run/mount) and its own /dev
+/// (the few device nodes a daemon needs, bind-mounted from ours), under `dir`. busybox
 /// syslogd always binds /dev/log (removing what is there) and writes /run/syslogd.pid,
 /// and glibc's syslog(3) always connects to /dev/log: other tests own the machine's.
 /// Whether it ran; a loud skip when namespaces are not allowed here.
 fn in_private_dev_and_run(case: &str, dir: &Path, then: &str) -> bool {
     let d = dir.display();
     let script = format!(
-        "mkdir {d}/dev && mount -t tmpfs -o mode=755 tmpfs {d}/dev && \
+        "mount -n -t tmpfs tmpfs /run && mkdir {d}/dev && mount -t tmpfs -o mode=755 tmpfs {d}/dev && \
          for n in null zero urandom random full; do touch {d}/dev/$n && mount --bind /dev/$n {d}/dev/$n || exit 1; done && \
-         mount --rbind {d}/dev /dev && mount -t tmpfs tmpfs /run && {then}"
+         mount --rbind {d}/dev /dev && {then}"
     );
     let status = daemon("/usr/bin/unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])

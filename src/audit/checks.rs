@@ -603,6 +603,12 @@ fn relation(f: &Facts, pid: i32) -> Option<&'static str> {
         Some("its child")
     } else if pid == f.main_pid && pid != f.snap.pid {
         Some("its main process")
+    } else if f.role == Role::Worker
+        && f.snap.ppid == f.main_pid
+        && f.row(pid).is_some_and(|r| r.ppid == f.main_pid)
+    {
+        // nginx's workers each inherit the master's socketpairs to all of them.
+        Some("a fellow worker")
     } else {
         None
     }
@@ -857,7 +863,7 @@ fn open_fds(f: &Facts) -> Check {
     }
     if !channels.is_empty() {
         notes.push_str(&format!(
-            "; without close-on-exec but channels to the processes it works with, whose other ends its parent, children or main process hold (a re-exec'd worker inherits such a channel on purpose): {}",
+            "; without close-on-exec but channels to the processes it works with, whose other ends only its parent, children, main process or fellow workers hold (a re-exec'd worker inherits such a channel on purpose): {}",
             channels.join(", ")
         ));
     }
