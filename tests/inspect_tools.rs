@@ -92,7 +92,12 @@ fn libslack_daemon_and_its_client() {
     // Its client: a program daemon(1) supervises, on its pipes.
     let audit = inspect(client);
     assert_role(&audit, "service", client);
-    assert_check(&audit, "session", "pass", &["service manager daemon"]);
+    assert_check(
+        &audit,
+        "session",
+        "pass",
+        &["with its service manager daemon"],
+    );
     assert_check(&audit, "stdio", "pass", &["shared with daemon"]);
     assert_check(&audit, "pidfile_lock", "pass", &["manager daemon"]);
     assert_check(

@@ -353,7 +353,7 @@ fn session(f: &Facts) -> Check {
                     "session",
                     Status::Pass,
                     format!(
-                        "in the session {} of its service manager {}, whose leader has exited: not a session leader, so it can never acquire a terminal; a supervised program needs no setsid() of its own",
+                        "in session {} with its service manager {}; the session's leader has exited and this is not a session leader, so it can never acquire a terminal; a supervised program needs no setsid() of its own",
                         s.sid,
                         parent_name(f)
                     ),
