@@ -161,6 +161,13 @@ fn sshd_per_connection_child_is_a_worker_of_the_listener() {
     let child = wait_for("sshd's per-connection child", || {
         children(listener).first().copied()
     });
+    // Between fork and its re-exec (sshd -R) the child is half set up; once re-executed
+    // it names itself "[accepted]" and waits for the client.
+    wait_for("the child's re-exec", || {
+        std::fs::read(format!("/proc/{child}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("[accepted]"))
+            .then_some(child)
+    });
     let audit = inspect(child);
     assert_role(&audit, "worker", listener);
     // A worker's pid file is its daemon's.
