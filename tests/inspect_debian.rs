@@ -7,222 +7,14 @@
 //! with a fixed pid file we must not fight over. Each case ends only what it started: the
 //! PID its pid file (or `--print-pid`) gave, and that process's descendants.
 
+mod common;
+
 use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-/// Whether `binary` is installed, saying loudly why the case is skipped when not.
-fn installed(case: &str, binary: &str) -> bool {
-    if Path::new(binary).exists() {
-        return true;
-    }
-    eprintln!("SKIPPED {case}: {binary} is not installed");
-    false
-}
-
-/// Whether we are root, saying loudly why the case is skipped when not.
-fn root(case: &str, why: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIPPED {case}: needs root ({why})");
-    false
-}
-
-/// A command for a daemon that starts with only 0, 1 and 2 open, as from a login shell.
-/// This machine hands every process extra descriptors (fd 10, fd 251) and CI machines do
-/// not; without this, what a daemon leaks depends on who ran the test.
-fn daemon(binary: &str) -> Command {
-    let mut cmd = Command::new(binary);
-    // SAFETY: close_range(2) is async-signal-safe. CLOSE_RANGE_CLOEXEC marks the
-    // descriptors instead of closing them, so std's own exec-error pipe still works and
-    // exec closes the rest.
-    unsafe {
-        cmd.pre_exec(|| {
-            let rc = libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    cmd
-}
-
-/// A free TCP port on 127.0.0.1 (released again before the daemon binds it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The PID in a pid file, once the file holds one.
-fn wait_pid_file(path: &Path) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim_end_matches(['\n', '\0']).trim().parse::<i32>()
-            && Path::new(&format!("/proc/{pid}")).exists()
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no pid file at {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn ppid_of(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// `pid`'s children, by scanning /proc.
-fn children(pid: i32) -> Vec<i32> {
-    let mut out: Vec<i32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&p| ppid_of(p) == Some(pid))
-        .collect();
-    out.sort();
-    out
-}
-
-/// `pid` and all its descendants, parents first.
-fn tree(pid: i32) -> Vec<i32> {
-    let mut out = vec![pid];
-    let mut i = 0;
-    while i < out.len() {
-        let more = children(out[i]);
-        out.extend(more);
-        i += 1;
-    }
-    out
-}
-
-fn alive(pid: i32) -> bool {
-    // A zombie of ours would not be here: these are init's children once daemonized.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .map(|(_, r)| !r.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
-/// A daemon we started: on drop, SIGTERM to it and its descendants, SIGKILL to whatever
-/// is left after a grace, then the files it was told to use are removed (the temp dir
-/// goes with its own guard).
-struct Started {
-    pid: i32,
-    /// Files outside our temp dir to put back: (path, what it held before, if anything).
-    restore: Vec<(PathBuf, Option<Vec<u8>>)>,
-}
-
-impl Started {
-    fn new(pid: i32) -> Started {
-        Started {
-            pid,
-            restore: Vec::new(),
-        }
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        use nix::sys::signal::{Signal, kill};
-        let pids = tree(self.pid);
-        for &p in &pids {
-            let _ = kill(nix::unistd::Pid::from_raw(p), Signal::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while pids.iter().any(|&p| alive(p)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        for &p in pids.iter().filter(|&&p| alive(p)) {
-            let _ = kill(nix::unistd::Pid::from_raw(p), Signal::SIGKILL);
-        }
-        for (path, before) in &self.restore {
-            match before {
-                Some(bytes) => {
-                    let _ = std::fs::write(path, bytes);
-                }
-                None => {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-        }
-    }
-}
-
-/// `daemonlab inspect PID --format json`, through the built binary.
-fn inspect(pid: i32) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_daemonlab"))
-        .args(["inspect", &pid.to_string(), "--format", "json"])
-        .output()
-        .expect("daemonlab runs");
-    let code = out.status.code();
-    assert!(
-        matches!(code, Some(0 | 3)),
-        "inspect {pid} exited {code:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
-}
-
-/// The status and detail of check `id`.
-fn check<'a>(audit: &'a Value, id: &str) -> (&'a str, &'a str) {
-    let c = audit["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {audit:#}"));
-    (c["status"].as_str().unwrap(), c["detail"].as_str().unwrap())
-}
-
-fn assert_check(audit: &Value, id: &str, status: &str, contains: &[&str]) {
-    let (got, detail) = check(audit, id);
-    assert_eq!(got, status, "{id}: {detail}");
-    for word in contains {
-        assert!(
-            detail.contains(word),
-            "{id} should mention {word:?}: {detail}"
-        );
-    }
-}
-
-fn assert_role(audit: &Value, role: &str, main_pid: i32) {
-    assert_eq!(audit["role"], role, "{audit:#}");
-    assert_eq!(audit["main_pid"], main_pid, "{audit:#}");
-}
-
-fn assert_pidfile(audit: &Value, path: &Path, locked_by: Option<i32>) {
-    let file = &audit["pidfile"];
-    assert_eq!(file["path"], path.to_str().unwrap(), "{audit:#}");
-    assert_eq!(file["locked_by"], serde_json::json!(locked_by), "{audit:#}");
-}
+use common::inspect::*;
 
 #[test]
 fn nginx_master_and_workers() {
@@ -329,17 +121,16 @@ fn start_sshd(dir: &Path, port: u16, extra: &[&str]) -> (i32, PathBuf) {
     (wait_pid_file(&pidfile), pidfile)
 }
 
-#[test]
-fn sshd_listener_pid_file_and_per_message_syslog() {
-    const CASE: &str = "sshd_listener_pid_file_and_per_message_syslog";
-    if !installed(CASE, "/usr/sbin/sshd")
-        || !installed(CASE, "/usr/bin/ssh-keygen")
+/// Whether sshd can be started here, saying loudly why not.
+fn sshd_can_start(case: &str) -> bool {
+    if !installed(case, "/usr/sbin/sshd")
+        || !installed(case, "/usr/bin/ssh-keygen")
         || !root(
-            CASE,
+            case,
             "sshd refuses to start as another user with privilege separation",
         )
     {
-        return;
+        return false;
     }
     // The privilege separation directory, made as Debian's init script and tmpfiles.d make
     // it at boot (an empty root-owned 0755 directory); it stays, as it would after a boot.
@@ -347,8 +138,75 @@ fn sshd_listener_pid_file_and_per_message_syslog() {
         && let Err(e) = std::fs::DirBuilder::new().mode(0o755).create("/run/sshd")
     {
         eprintln!(
-            "SKIPPED {CASE}: /run/sshd (its privilege separation directory) is missing and cannot be made: {e}"
+            "SKIPPED {case}: /run/sshd (its privilege separation directory) is missing and cannot be made: {e}"
         );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn sshd_per_connection_child_is_a_worker_of_the_listener() {
+    const CASE: &str = "sshd_per_connection_child_is_a_worker_of_the_listener";
+    if !sshd_can_start(CASE) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (listener, pidfile) = start_sshd(dir.path(), port, &[]);
+    let _stop = Started::new(listener);
+    // A client that connects and says nothing: sshd forks the connection's child and
+    // waits for the client's version line (LoginGraceTime is far off).
+    let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let child = wait_for("sshd's per-connection child", || {
+        children(listener).first().copied()
+    });
+    // Between fork and its re-exec (sshd -R) the child is half set up; once re-executed
+    // it names itself "[accepted]" and waits for the client.
+    wait_for("the child's re-exec", || {
+        std::fs::read(format!("/proc/{child}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("[accepted]"))
+            .then_some(child)
+    });
+    let audit = inspect(child);
+    assert_role(&audit, "worker", listener);
+    // A worker's pid file is its daemon's.
+    assert_pidfile(&audit, &pidfile, None);
+    assert_check(
+        &audit,
+        "parent",
+        "pass",
+        &[&format!("its daemon sshd (pid {listener})")],
+    );
+    // The child called setsid() itself: a worker with a session of its own, said so.
+    assert_check(
+        &audit,
+        "session",
+        "warn",
+        &[
+            "a worker that leads its own session",
+            &format!("pid {listener}"),
+        ],
+    );
+    let (_, session) = check(&audit, "session");
+    assert!(!session.contains("second fork"), "{session}");
+    // Its startup pipe to the listener is a channel, not a leak.
+    assert_check(&audit, "open_fds", "pass", &["none leaks"]);
+    for id in ["pidfile_lock", "sighup", "syslog"] {
+        assert_check(
+            &audit,
+            id,
+            "pass",
+            &["skipped", &format!("inspect {listener}")],
+        );
+    }
+    assert_check(&audit, "stdio", "pass", &["0 → /dev/null"]);
+}
+
+#[test]
+fn sshd_listener_pid_file_and_per_message_syslog() {
+    const CASE: &str = "sshd_listener_pid_file_and_per_message_syslog";
+    if !sshd_can_start(CASE) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -367,6 +225,203 @@ fn sshd_listener_pid_file_and_per_message_syslog() {
     assert_check(&audit, "session", "warn", &["leads its own session"]);
     assert_check(&audit, "stdio", "pass", &["0 → /dev/null"]);
     assert_check(&audit, "syslog", "pass", &["each message", "closelog()"]);
+}
+
+/// Run `then` (sh) in a new private mount namespace with its own /run (mounted first and
+/// with -n, so mount(8) keeps no bookkeeping in the machine's /run/mount) and its own /dev
+/// (the few device nodes a daemon needs, bind-mounted from ours), under `dir`. busybox
+/// syslogd always binds /dev/log (removing what is there) and writes /run/syslogd.pid,
+/// and glibc's syslog(3) always connects to /dev/log: other tests own the machine's.
+/// Whether it ran; a loud skip when namespaces are not allowed here.
+fn in_private_dev_and_run(case: &str, dir: &Path, then: &str) -> bool {
+    let d = dir.display();
+    let script = format!(
+        "mount -n -t tmpfs tmpfs /run && mkdir {d}/dev && mount -t tmpfs -o mode=755 tmpfs {d}/dev && \
+         for n in null zero urandom random full; do touch {d}/dev/$n && mount --bind /dev/$n {d}/dev/$n || exit 1; done && \
+         mount --rbind {d}/dev /dev && {then}"
+    );
+    let status = daemon("/usr/bin/unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    if !status.success() {
+        eprintln!("SKIPPED {case}: no private mount namespace here (unshare: {status})");
+    }
+    status.success()
+}
+
+/// A glibc syslog(3) client: Python's syslog module is glibc's openlog() and syslog().
+/// It connects at once (LOG_NDELAY), logs "first", and logs "again" on SIGUSR1.
+const SYSLOG_CLIENT: &str = "import syslog, signal, time
+syslog.openlog('dlclient', syslog.LOG_NDELAY | syslog.LOG_PID)
+syslog.syslog('first')
+signal.signal(signal.SIGUSR1, lambda *a: syslog.syslog('again'))
+while True:
+    time.sleep(60)
+";
+
+#[test]
+fn a_syslog_client_whose_syslogd_restarted_reconnects_at_its_next_message() {
+    const CASE: &str = "a_syslog_client_whose_syslogd_restarted_reconnects_at_its_next_message";
+    if !installed(CASE, "/usr/bin/busybox")
+        || !installed(CASE, "/usr/bin/unshare")
+        || !installed(CASE, "/usr/bin/nsenter")
+        || !installed(CASE, "/usr/bin/python3")
+        || !root(CASE, "a private mount namespace for its /dev/log")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let first_log = dir.path().join("messages");
+    let client_file = dir.path().join("client.py");
+    std::fs::write(&client_file, SYSLOG_CLIENT).unwrap();
+    let client_pid = dir.path().join("client");
+    let then = format!(
+        "busybox syslogd -O {} && (/usr/bin/python3 {} >/dev/null 2>&1 & echo $! > {})",
+        first_log.display(),
+        client_file.display(),
+        client_pid.display()
+    );
+    if !in_private_dev_and_run(CASE, dir.path(), &then) {
+        return;
+    }
+    let syslogd_command = format!("busybox syslogd -O {}", first_log.display());
+    let syslogd = wait_for("busybox syslogd", || {
+        pids_running(&syslogd_command).first().copied()
+    });
+    let _stop_syslogd = Started::new(syslogd);
+    let client = wait_pid_file(&client_pid);
+    let _stop_client = Started::new(client);
+    let logged = |file: &Path, word: &str| {
+        wait_for(&format!("{word:?} in {}", file.display()), || {
+            std::fs::read_to_string(file)
+                .is_ok_and(|t| t.contains(&format!("dlclient[{client}]: {word}")))
+                .then_some(client)
+        })
+    };
+    logged(&first_log, "first");
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["connected to the log socket /dev/log"],
+    );
+    // syslogd stops: its socket file stays behind, with nothing bound to it.
+    drop(_stop_syslogd);
+    let audit = inspect(client);
+    assert_check(
+        &audit,
+        "syslog",
+        "pass",
+        &["peer has closed", "stale", "drops it"],
+    );
+    // A new syslogd binds /dev/log again (in the client's namespace).
+    let second_log = dir.path().join("messages2");
+    let status = daemon("/usr/bin/nsenter")
+        .arg(format!("--mount=/proc/{client}/ns/mnt"))
+        .args(["busybox", "syslogd", "-O"])
+        .arg(&second_log)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "nsenter busybox syslogd: {status}");
+    let again_command = format!("busybox syslogd -O {}", second_log.display());
+    let syslogd2 = wait_for("the second busybox syslogd", || {
+        pids_running(&again_command).first().copied()
+    });
+    let _stop_syslogd2 = Started::new(syslogd2);
+    wait_for("its /dev/log", || {
+        std::fs::read_to_string(&second_log)
+            .is_ok_and(|t| t.contains("syslogd started"))
+            .then_some(syslogd2)
+    });
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["peer has closed", "bound at /dev/log again", "reconnects"],
+    );
+    // The claim, checked: its next message reaches the new syslogd through a new
+    // connection.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(client),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    logged(&second_log, "again");
+    assert_check(
+        &inspect(client),
+        "syslog",
+        "pass",
+        &["connected to the log socket /dev/log"],
+    );
+}
+
+#[test]
+fn busybox_syslogd_in_a_private_mount_namespace() {
+    const CASE: &str = "busybox_syslogd_in_a_private_mount_namespace";
+    if !installed(CASE, "/usr/bin/busybox")
+        || !installed(CASE, "/usr/bin/unshare")
+        || !root(CASE, "a private mount namespace for its /dev/log and /run")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let messages = dir.path().join("messages");
+    let run = format!("exec busybox syslogd -O {}", messages.display());
+    if !in_private_dev_and_run(CASE, dir.path(), &run) {
+        return;
+    }
+    let command = format!("busybox syslogd -O {}", messages.display());
+    let pid = wait_for("busybox syslogd", || {
+        pids_running(&command).first().copied()
+    });
+    let _stop = Started::new(pid);
+    // Our receiver: a message sent to its /dev/log (reached through its root) arrives.
+    let dev_log = format!("/proc/{pid}/root/dev/log");
+    wait_for("its /dev/log", || {
+        Path::new(&dev_log).exists().then_some(pid)
+    });
+    let sent = Command::new("logger")
+        .args(["-u", &dev_log, "daemonlab-busybox-probe"])
+        .status();
+    if sent.is_ok_and(|s| s.success()) {
+        wait_for("the message in its log file", || {
+            std::fs::read_to_string(&messages)
+                .is_ok_and(|t| t.contains("daemonlab-busybox-probe"))
+                .then_some(pid)
+        });
+    }
+    let audit = inspect(pid);
+    // Its comm is "busybox", but it runs the syslogd applet: not a shell.
+    assert_role(&audit, "daemon", pid);
+    // /run/syslogd.pid, named after the applet, in its own /run; not locked, and a
+    // second busybox syslogd neither checks it nor minds the socket (it removes it).
+    assert_pidfile(&audit, Path::new("/run/syslogd.pid"), None);
+    assert_eq!(audit["pidfile"]["content"], format!("{pid}\n"), "{audit:#}");
+    assert_check(
+        &audit,
+        "pidfile_lock",
+        "warn",
+        &["not locked", "its own mount namespace"],
+    );
+    // One fork and setsid().
+    assert_check(&audit, "session", "warn", &["leads its own session"]);
+    assert_check(
+        &audit,
+        "syslog",
+        "pass",
+        &["log receiver itself", "/dev/log"],
+    );
+    // It keeps its receiving socket on fd 0 and its log file open without close-on-exec.
+    assert_check(
+        &audit,
+        "stdio",
+        "pass",
+        &["0 → Unix datagram socket bound to /dev/log"],
+    );
+    assert_check(&audit, "open_fds", "warn", &[messages.to_str().unwrap()]);
 }
 
 #[test]
@@ -425,15 +480,9 @@ fn rsyslogd_with_a_private_socket() {
     }
 }
 
-#[test]
-fn dbus_session_bus_forked_with_print_pid() {
-    const CASE: &str = "dbus_session_bus_forked_with_print_pid";
-    if !installed(CASE, "/usr/bin/dbus-daemon") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bus = dir.path().join("bus");
-    let printed = dir.path().join("printed");
+/// A session bus at `bus`, forked with --print-pid: its PID.
+fn start_dbus(dir: &Path, bus: &Path, name: &str) -> i32 {
+    let printed = dir.join(name);
     let status = daemon("/usr/bin/dbus-daemon")
         .args(["--session", "--fork", "--print-pid"])
         .arg(format!("--address=unix:path={}", bus.display()))
@@ -442,15 +491,46 @@ fn dbus_session_bus_forked_with_print_pid() {
         .status()
         .unwrap();
     assert!(status.success(), "dbus-daemon: {status}");
-    let pid = wait_pid_file(&printed);
+    wait_pid_file(&printed)
+}
+
+#[test]
+fn dbus_session_bus_forked_with_print_pid() {
+    const CASE: &str = "dbus_session_bus_forked_with_print_pid";
+    if !installed(CASE, "/usr/bin/dbus-daemon") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = dir.path().join("bus");
+    let pid = start_dbus(dir.path(), &bus, "printed");
     let _stop = Started::new(pid);
     let audit = inspect(pid);
     assert_role(&audit, "daemon", pid);
     assert!(audit["pidfile"].is_null(), "{audit:#}");
-    // A second bus at the same path fails to bind it.
-    assert_check(&audit, "pidfile_lock", "pass", &[bus.to_str().unwrap()]);
+    // The bus's listening socket is named, but it is no guard: dbus-daemon removes a
+    // socket file it finds before it binds.
+    assert_check(
+        &audit,
+        "pidfile_lock",
+        "warn",
+        &[bus.to_str().unwrap(), "takes the path over"],
+    );
     assert_check(&audit, "session", "warn", &["leads its own session"]);
     assert_check(&audit, "stdio", "pass", &["0 → /dev/null"]);
+    // Right after start it has logged nothing: no log socket yet is no fault.
+    assert_check(&audit, "syslog", "pass", &["first message"]);
+    // The oracle: a second bus at the same address starts, and the first one's path now
+    // leads to the second.
+    let second = start_dbus(dir.path(), &bus, "printed2");
+    let _stop2 = Started::new(second);
+    assert!(second != pid && alive(second) && alive(pid));
+    let audit = inspect(pid);
+    assert_check(
+        &audit,
+        "pidfile_lock",
+        "warn",
+        &["now names another file", "stops no second instance"],
+    );
 }
 
 /// A daemon with a fixed pid file in /run: started only when no instance runs, and the
@@ -502,6 +582,8 @@ fn cron_holds_a_locked_pid_file_in_run() {
     assert_check(&audit, "pidfile_lock", "pass", &["lock on its pid file"]);
     assert_check(&audit, "session", "warn", &["leads its own session"]);
     assert_check(&audit, "cwd", "warn", &["/var/spool/cron"]);
+    // No log socket right after start: glibc's syslog(3) connects lazily; no fault.
+    assert_check(&audit, "syslog", "pass", &["first message", "no fault"]);
 }
 
 #[test]
@@ -516,49 +598,97 @@ fn atd_brackets_root_with_seteuid() {
     assert_check(&audit, "pidfile_lock", "pass", &["lock on its pid file"]);
     assert_check(&audit, "session", "warn", &["leads its own session"]);
     assert_check(&audit, "credentials", "pass", &["deliberate seteuid()"]);
+    assert_check(&audit, "syslog", "pass", &["first message", "no fault"]);
+}
+
+/// supervisord started with a configuration given by a path relative to its working
+/// directory, as `cd DIR && supervisord -c supervisord.conf` does; `programs` are the
+/// `[program:x]` sections. Its PID, or `None` (and a loud skip) without supervisord.
+fn start_supervisord(case: &str, dir: &Path, programs: &str) -> Option<i32> {
+    let Ok(out) = Command::new("supervisord").arg("--version").output() else {
+        eprintln!("SKIPPED {case}: supervisord is not installed (pip install supervisor)");
+        return None;
+    };
+    assert!(out.status.success());
+    let d = dir.display();
+    std::fs::write(
+        dir.join("supervisord.conf"),
+        format!(
+            "[supervisord]\npidfile={d}/supervisord.pid\nlogfile={d}/supervisord.log\nchildlogdir={d}\n[unix_http_server]\nfile={d}/sup.sock\n{programs}"
+        ),
+    )
+    .unwrap();
+    let status = daemon("supervisord")
+        .args(["-c", "supervisord.conf"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "supervisord: {status}");
+    Some(wait_pid_file(&dir.join("supervisord.pid")))
 }
 
 #[test]
 fn supervisord_and_its_program() {
     const CASE: &str = "supervisord_and_its_program";
-    let Ok(out) = Command::new("supervisord").arg("--version").output() else {
-        eprintln!("SKIPPED {CASE}: supervisord is not installed (pip install supervisor)");
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pid) = start_supervisord(CASE, dir.path(), "[program:nap]\ncommand=/bin/sleep 600\n")
+    else {
         return;
     };
-    assert!(out.status.success());
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    let conf = dir.path().join("supervisord.conf");
-    let pidfile = dir.path().join("supervisord.pid");
-    std::fs::write(
-        &conf,
-        format!(
-            "[supervisord]\npidfile={d}/supervisord.pid\nlogfile={d}/supervisord.log\nchildlogdir={d}\n[unix_http_server]\nfile={d}/sup.sock\n[program:nap]\ncommand=/bin/sleep 600\n"
-        ),
-    )
-    .unwrap();
-    let status = daemon("supervisord")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "supervisord: {status}");
-    let pid = wait_pid_file(&pidfile);
     let _stop = Started::new(pid);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while children(pid).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let program = wait_for("program of supervisord", || children(pid).first().copied());
+    let pidfile = dir.path().join("supervisord.pid");
+    let sock = dir.path().join("sup.sock");
     let audit = inspect(pid);
     assert_role(&audit, "daemon", pid);
-    // Named by pidfile= in the file given with -c.
+    // Named by pidfile= in the file given with -c, relative to supervisord's cwd.
     assert_pidfile(&audit, &pidfile, None);
-    let program = *children(pid)
-        .first()
-        .expect("supervisord starts its program");
+    // Its control socket is the guard, named for what it is, at the path supervisord
+    // renamed it to.
+    assert_check(
+        &audit,
+        "pidfile_lock",
+        "pass",
+        &[
+            &format!("Unix stream listening on {}", sock.display()),
+            "control socket",
+            "supervisorctl",
+            "refuses to start",
+        ],
+    );
+    let (_, syslog) = check(&audit, "syslog");
+    assert!(
+        syslog.contains("control socket") && !syslog.contains("connected to"),
+        "{syslog}"
+    );
+    let (_, fds) = check(&audit, "open_fds");
+    assert!(!fds.contains("lack close-on-exec"), "{fds}");
+    // Python opened /dev/null into 0, 1 and 2 with O_CLOEXEC: harmless for its own
+    // output, but a program it execs without setting up stdio starts with them closed.
+    assert_check(
+        &audit,
+        "stdio",
+        "warn",
+        &["O_CLOEXEC", "starts with 0, 1 and 2 closed"],
+    );
+    // The oracle: a second supervisord with the same configuration refuses to start.
+    let second = daemon("supervisord")
+        .args(["-c", "supervisord.conf"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!second.status.success(), "a second supervisord started");
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("Another program is already listening")
+            || String::from_utf8_lossy(&second.stderr)
+                .contains("Another program is already listening"),
+        "{second:?}"
+    );
     let audit = inspect(program);
     assert_role(&audit, "service", program);
+    assert!(audit["pidfile"].is_null(), "{audit:#}");
     assert_check(
         &audit,
         "session",
@@ -566,4 +696,79 @@ fn supervisord_and_its_program() {
         &["its service manager supervisord"],
     );
     assert_check(&audit, "stdio", "pass", &["shared with supervisord"]);
+    // The manager is the single-instance guard and collects its output.
+    assert_check(&audit, "pidfile_lock", "pass", &["manager supervisord"]);
+    assert_check(
+        &audit,
+        "syslog",
+        "pass",
+        &["stdout and stderr go to supervisord"],
+    );
+    // /proc shows nothing of a subreaper: supervisord is never called one.
+    let all = details(&audit);
+    assert!(!all.contains("subreaper"), "{all}");
+}
+
+#[test]
+fn nginx_with_daemon_off_under_supervisord() {
+    const CASE: &str = "nginx_with_daemon_off_under_supervisord";
+    if !installed(CASE, "/usr/sbin/nginx") || !root(CASE, "nginx's workers switch user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 1;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let pidfile = dir.path().join("nginx.pid");
+    // `daemon off;`: nginx stays in the foreground, as a supervisor wants it.
+    let program = format!(
+        "[program:web]\ncommand=/usr/sbin/nginx -c {} -p {d} -g \"daemon off; pid {}; error_log {d}/error.log;\"\n",
+        conf.display(),
+        pidfile.display()
+    );
+    let Some(sup) = start_supervisord(CASE, dir.path(), &program) else {
+        return;
+    };
+    let _stop = Started::new(sup);
+    let master = wait_pid_file(&pidfile);
+    assert_eq!(ppid_of(master), Some(sup), "nginx is supervisord's child");
+    let worker = wait_for("nginx worker", || children(master).first().copied());
+    let audit = inspect(master);
+    assert_role(&audit, "service", master);
+    assert_pidfile(&audit, &pidfile, None);
+    assert_check(
+        &audit,
+        "session",
+        "pass",
+        &["its service manager supervisord"],
+    );
+    assert_check(
+        &audit,
+        "pidfile_lock",
+        "pass",
+        &[&format!("127.0.0.1:{port}"), "EADDRINUSE"],
+    );
+    assert_check(
+        &audit,
+        "open_fds",
+        "pass",
+        &["as listeners", &format!("127.0.0.1:{port}")],
+    );
+    let audit = inspect(worker);
+    assert_role(&audit, "worker", master);
+    for id in ["pidfile_lock", "sighup", "syslog"] {
+        assert_check(
+            &audit,
+            id,
+            "pass",
+            &["skipped", &format!("inspect {master}")],
+        );
+    }
 }

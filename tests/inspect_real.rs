@@ -323,3 +323,62 @@ fn a_background_job_whose_session_leader_is_alive_is_a_job() {
     );
     assert!(audit.pidfile.is_none());
 }
+
+#[test]
+fn a_deliberately_bad_daemon_gets_every_warning_it_earns() {
+    let Some(subject) = subject() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let pidfile = dir.path().join("bad.pid");
+    let log = dir.path().join("launcher.log");
+    // Its launcher: a script with no terminal that leads its own session and stays, as a
+    // boot script waiting on something would; the daemon's stdout goes to its log.
+    let script = format!(
+        "'{}' bad '{}' --pidfile '{}' >'{}' 2>&1; exec sleep 300",
+        subject.display(),
+        out.display(),
+        pidfile.display(),
+        log.display()
+    );
+    let mut launcher = Command::new("setsid")
+        .args(["sh", "-c", &script])
+        .current_dir(dir.path())
+        .spawn()
+        .unwrap();
+    let sh = launcher.id() as i32;
+    let pid = pids_in(&out)[0];
+    let _g = Started(vec![pid, sh]);
+    let audit = audit_of(pid);
+    let report = text_report(&audit);
+    // One fork, no setsid(): still a job of its launcher's session.
+    assert_eq!(audit.role, Role::Job, "{report}");
+    let (status, detail) = status_of(&audit, "session");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(
+        detail.contains("still in session") && !detail.contains("second fork achieves"),
+        "{detail}"
+    );
+    // The pid file was written before the fork: it names the parent, which has exited.
+    let file = audit.pidfile.as_ref().expect("found through --pidfile");
+    assert_ne!(file.content.trim(), pid.to_string());
+    let (status, detail) = status_of(&audit, "pidfile_lock");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(detail.contains("wrong process"), "{detail}");
+    let (status, detail) = status_of(&audit, "stdio");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(detail.contains(log.to_str().unwrap()), "{detail}");
+    let (status, detail) = status_of(&audit, "cwd");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(detail.contains(dir.path().to_str().unwrap()), "{detail}");
+    let (status, detail) = status_of(&audit, "open_fds");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(detail.contains(pidfile.to_str().unwrap()), "{detail}");
+    let (status, detail) = status_of(&audit, "signal_mask");
+    assert_eq!(*status, Status::Warn, "{report}");
+    assert!(detail.contains("SIGTERM is ignored"), "{detail}");
+    assert_eq!(*status_of(&audit, "umask").0, Status::Warn, "{report}");
+    assert_eq!(*status_of(&audit, "sighup").0, Status::Warn, "{report}");
+    assert!(audit.verdict.contains("not detached"), "{}", audit.verdict);
+    drop(_g);
+    let _ = launcher.wait();
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::pidfile::{self, Found, FoundBy};
 use super::proc_extra::{self, StatExtra};
-use super::sockets::{SocketInfo, SocketTable};
+use super::sockets::{DevLog, SocketInfo, SocketTable};
 use super::{Check, Status};
 use crate::locks::proc_locks::LockEntry;
 use crate::probe::ps::{PsRow, Role, is_service_manager, role::SHELLS};
@@ -40,6 +40,9 @@ pub(crate) struct Facts {
     pub status: Option<procfs::process::Status>,
     /// Threads other than the main one whose blocked mask lacks SIGTERM.
     pub sigterm_open_in_thread: Option<i32>,
+    /// supervisord's control socket path (`[unix_http_server] file=` of its
+    /// configuration), to name the listener for what it is.
+    pub control_socket: Option<String>,
 }
 
 impl Facts {
@@ -84,20 +87,22 @@ impl Facts {
             .binary_search_by_key(&pid, |r| r.pid)
             .ok()
             .map_or((Role::Process, pid), |i| (table[i].role, table[i].main_pid));
-        let sockets = if snap
+        let socket_inodes: Vec<u64> = snap
             .fds
             .iter()
             .flatten()
-            .any(|fd| fd.target.starts_with("socket:"))
-        {
-            SocketTable::read(pid)
-        } else {
+            .filter_map(|fd| proc_extra::socket_inode(&fd.target))
+            .collect();
+        let mut sockets = if socket_inodes.is_empty() {
             SocketTable::default()
+        } else {
+            SocketTable::read(pid)
         };
-        // The other end of stdio pipes and sockets, and of sockets with a Unix peer.
+        sockets.follow_paths(pid, &socket_inodes);
+        // The other end of its pipes, and of sockets with a Unix peer.
         let mut wanted: Vec<String> = Vec::new();
         for fd in snap.fds.iter().flatten() {
-            if fd.fd <= 2 && fd.target.starts_with("pipe:") {
+            if fd.target.starts_with("pipe:") && !wanted.contains(&fd.target) {
                 wanted.push(fd.target.clone());
             }
             if let Some(inode) = proc_extra::socket_inode(&fd.target)
@@ -131,6 +136,9 @@ impl Facts {
             .and_then(|p| p.status())
             .ok();
         let sigterm_open_in_thread = thread_without_blocked(pid, 15);
+        let control_socket = (snap.comm == "supervisord")
+            .then(|| pidfile::supervisord_control_socket(pid))
+            .flatten();
         Facts {
             snap,
             extra,
@@ -145,6 +153,7 @@ impl Facts {
             lock_file,
             status,
             sigterm_open_in_thread,
+            control_socket,
         }
     }
 
@@ -253,11 +262,12 @@ fn controlling_tty(f: &Facts) -> Check {
     }
 }
 
-fn leader_name(pid: i32) -> String {
-    crate::locks::comm(pid).map_or_else(
-        || format!("pid {pid}, which has exited"),
-        |c| format!("{c}, pid {pid}"),
-    )
+fn leader_name(f: &Facts, pid: i32) -> String {
+    // An exited leader may linger as a zombie until its new parent reaps it.
+    match f.row(pid) {
+        Some(r) if !r.stat.starts_with('Z') => format!("{}, pid {pid}", r.comm),
+        _ => format!("pid {pid}, which has exited"),
+    }
 }
 
 /// ID 0 for a session or group: it was made outside this PID namespace (a container's
@@ -292,6 +302,15 @@ fn session(f: &Facts) -> Check {
         );
     }
     match (s.session_leader, &s.tty) {
+        (true, None) if f.role == Role::Worker => check(
+            "session",
+            Status::Warn,
+            format!(
+                "a worker that leads its own session {} with no terminal: it called setsid() after {} forked it, leaving its daemon's session (so a signal to that session or group misses it); as a session leader it acquires a controlling terminal if it opens one without O_NOCTTY",
+                s.sid,
+                main_name(f)
+            ),
+        ),
         (true, None) => {
             let how = if f.role == Role::Service {
                 format!(
@@ -321,6 +340,24 @@ fn session(f: &Facts) -> Check {
                         s.sid, l.comm, l.pid
                     ),
                 ),
+                None if f.role == Role::Worker => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "a worker of {} in session {}, whose leader has exited: not a session leader, so it can never acquire a terminal",
+                        main_name(f),
+                        s.sid
+                    ),
+                ),
+                None if f.role == Role::Service => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "in session {} with its service manager {}; the session's leader has exited and this is not a session leader, so it can never acquire a terminal; a supervised program needs no setsid() of its own",
+                        s.sid,
+                        parent_name(f)
+                    ),
+                ),
                 Some(l) if f.role == Role::Service && l.pid == s.ppid => check(
                     "session",
                     Status::Pass,
@@ -337,12 +374,23 @@ fn session(f: &Facts) -> Check {
                         s.sid, l.comm, l.pid
                     ),
                 ),
-                None => check(
+                // The second fork leaves the daemon in the group its setsid() made
+                // (pgid = sid); a process left in another group of a leaderless session
+                // was only abandoned there.
+                None if s.pgid == s.sid => check(
                     "session",
                     Status::Pass,
                     format!(
                         "not a session leader, and the leader of its session {} has exited: it can never acquire a terminal — what APUE 13.3's second fork achieves",
                         s.sid
+                    ),
+                ),
+                None => check(
+                    "session",
+                    Status::Pass,
+                    format!(
+                        "not a session leader, and the leader of its session {} has exited, so it can never acquire a terminal; but it is in process group {} of that session, not the group a setsid() made, so it was left behind in its launcher's session rather than detached by a second fork",
+                        s.sid, s.pgid
                     ),
                 ),
             }
@@ -360,7 +408,7 @@ fn session(f: &Facts) -> Check {
             format!(
                 "member of session {} (led by {}), which owns {tty}: still a job of that terminal session — call setsid()",
                 s.sid,
-                leader_name(s.sid)
+                leader_name(f, s.sid)
             ),
         ),
     }
@@ -385,7 +433,7 @@ fn process_group(f: &Facts) -> Check {
         format!(
             "member of process group {} (led by {}), not its leader",
             s.pgid,
-            leader_name(s.pgid)
+            leader_name(f, s.pgid)
         )
     };
     let tail = if foreground {
@@ -547,15 +595,71 @@ fn is_journal_stream(path: &str) -> bool {
     path == "/run/systemd/journal/stdout"
 }
 
-/// "bash (pid 12)", "bash (pid 12) and 2 more" for the other holders of a target.
+/// How `pid` is related to the audited process: its parent, a child, its main process.
+fn relation(f: &Facts, pid: i32) -> Option<&'static str> {
+    if pid == f.snap.ppid {
+        Some("its parent")
+    } else if f.row(pid).is_some_and(|r| r.ppid == f.snap.pid) {
+        Some("its child")
+    } else if pid == f.main_pid && pid != f.snap.pid {
+        Some("its main process")
+    } else if f.role == Role::Worker
+        && f.snap.ppid == f.main_pid
+        && f.row(pid).is_some_and(|r| r.ppid == f.main_pid)
+    {
+        // nginx's workers each inherit the master's socketpairs to all of them.
+        Some("a fellow worker")
+    } else {
+        None
+    }
+}
+
+/// "bash (pid 12)", "sleep (pid 13, its child)", "bash (pid 12) and 2 more" for the other
+/// holders of a target.
 fn holder_names(f: &Facts, target: &str) -> Option<String> {
     let list = f.holders.get(target)?;
     let (pid, comm) = list.first()?;
+    let how = relation(f, *pid).map_or_else(String::new, |r| format!(", {r}"));
     Some(if list.len() > 1 {
-        format!("{comm} (pid {pid}) and {} more", list.len() - 1)
+        format!("{comm} (pid {pid}{how}) and {} more", list.len() - 1)
     } else {
-        format!("{comm} (pid {pid})")
+        format!("{comm} (pid {pid}{how})")
     })
+}
+
+/// The key under which the other end of `target` is looked up: a pipe is itself, a
+/// socketpair or connected Unix socket is its peer.
+fn other_end(f: &Facts, target: &str) -> Option<String> {
+    if target.starts_with("pipe:") {
+        return Some(target.to_owned());
+    }
+    let sock = f.socket(target)?;
+    (sock.peer.is_none() && !sock.listening)
+        .then_some(sock.peer_inode)
+        .flatten()
+        .map(|i| format!("socket:[{i}]"))
+}
+
+/// Whether the other end of `target` is held only by processes it works with (its
+/// parent, its children, its main process): a channel between them, not a stray file.
+fn is_channel(f: &Facts, target: &str) -> bool {
+    other_end(f, target)
+        .and_then(|key| f.holders.get(&key))
+        .is_some_and(|list| !list.is_empty() && list.iter().all(|(p, _)| relation(f, *p).is_some()))
+}
+
+/// What a listening Unix socket is for, when its configuration says: supervisord's
+/// `[unix_http_server]`.
+fn control_note(f: &Facts, sock: &SocketInfo) -> &'static str {
+    if sock.listening
+        && sock.kind.starts_with("Unix")
+        && f.control_socket.is_some()
+        && sock.path() == f.control_socket.as_deref()
+    {
+        " — supervisord's control socket (the [unix_http_server] of its configuration), where supervisorctl connects"
+    } else {
+        ""
+    }
 }
 
 /// A descriptor target in words: a socket's family, type, state and address; a pipe's
@@ -575,6 +679,7 @@ fn describe_target(f: &Facts, target: &str) -> String {
         {
             text.push_str(&format!(", peer held by {who}"));
         }
+        text.push_str(control_note(f, sock));
         return text;
     }
     if proc_extra::socket_inode(target).is_some() {
@@ -623,11 +728,14 @@ fn stdio(f: &Facts) -> Check {
     let mut status = Status::Pass;
     let mut parts = Vec::new();
     let mut stray = Vec::new();
+    let mut closed = Vec::new();
+    let mut cloexec = Vec::new();
     for n in 0..=2 {
         match fds.iter().find(|fd| fd.fd == n) {
             None => {
                 status = worst(status, Status::Warn);
                 parts.push(format!("{n} closed (the next open() gets {n})"));
+                closed.push(n);
             }
             Some(fd) if is_tty_path(&fd.target) && f.role == Role::Job => {
                 parts.push(format!("{n} → its terminal {}, as a job's is", fd.target));
@@ -647,33 +755,65 @@ fn stdio(f: &Facts) -> Check {
                     None if fd.cloexec => {
                         status = worst(status, Status::Warn);
                         parts.push(format!("{n} → {what} with close-on-exec"));
-                        stray.push(format!(
-                            "{n} has O_CLOEXEC, so it was opened into a free slot, not set up as stdio"
-                        ));
+                        cloexec.push(n);
                     }
                     None => parts.push(format!("{n} → {what}")),
                 }
             }
         }
     }
-    let why = match status {
-        Status::Fail => {
-            "; output to a terminal fails with EIO or raises SIGTTOU once it is gone — reopen them on /dev/null".to_owned()
+    let list = |ns: &[i32]| {
+        let words: Vec<String> = ns.iter().map(i32::to_string).collect();
+        match words.as_slice() {
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => String::new(),
         }
-        Status::Warn if !stray.is_empty() => format!(
-            "; {} — whether a slot reused after a close or a deliberate redirection, stray output goes there; APUE 13.3 opens /dev/null on 0, 1 and 2 before anything else",
-            stray.join("; ")
-        ),
-        Status::Warn => {
-            "; a stray print lands in whatever file is opened next — open /dev/null on them".into()
-        }
-        _ => match f.role {
-            Role::Service => "; a service's stdio on its manager's pipes or sockets is as expected".into(),
-            Role::Job => "; as expected for a job".into(),
-            _ => "; /dev/null, pipes and sockets are as expected".into(),
-        },
     };
-    check("stdio", status, format!("{}{why}", parts.join(", ")))
+    let mut why = Vec::new();
+    if status == Status::Fail {
+        why.push(
+            "output to a terminal fails with EIO or raises SIGTTOU once it is gone — reopen them on /dev/null".to_owned(),
+        );
+    }
+    if !stray.is_empty() {
+        why.push(format!(
+            "{} — whether a slot reused after a close or a deliberate redirection, stray output goes there; APUE 13.3 opens /dev/null on 0, 1 and 2 before anything else",
+            stray.join("; ")
+        ));
+    }
+    if !closed.is_empty() {
+        why.push(format!(
+            "with {} closed, a stray print lands in whatever file is opened next — open /dev/null on them",
+            list(&closed)
+        ));
+    }
+    if !cloexec.is_empty() {
+        let (has, slots) = if cloexec.len() == 1 {
+            ("has", "it was opened into a free slot")
+        } else {
+            ("have", "they were opened into free slots")
+        };
+        why.push(format!(
+            "{} {has} O_CLOEXEC, so {slots} rather than set up as stdio (Python's os.open() makes every descriptor it opens close-on-exec): its own output goes there as intended, but a program it execs without setting up stdio starts with {} closed, and the first files that program opens become its stdio",
+            list(&cloexec),
+            list(&cloexec)
+        ));
+    }
+    if why.is_empty() {
+        why.push(match f.role {
+            Role::Service => {
+                "a service's stdio on its manager's pipes or sockets is as expected".into()
+            }
+            Role::Job => "as expected for a job".into(),
+            _ => "/dev/null, pipes and sockets are as expected".into(),
+        });
+    }
+    check(
+        "stdio",
+        status,
+        format!("{}; {}", parts.join(", "), why.join("; ")),
+    )
 }
 
 fn worst(a: Status, b: Status) -> Status {
@@ -702,29 +842,37 @@ fn open_fds(f: &Facts) -> Check {
         return check("open_fds", Status::Pass, "no descriptors beyond 0, 1 and 2");
     }
     let mut listeners = Vec::new();
+    let mut channels = Vec::new();
     let mut leaky = Vec::new();
     for fd in others.iter().filter(|fd| !fd.cloexec) {
         let what = format!("{} → {}", fd.fd, describe_target(f, &fd.target));
         if f.socket(&fd.target).is_some_and(|s| s.listening) {
             listeners.push(what);
+        } else if is_channel(f, &fd.target) {
+            channels.push(what);
         } else {
             leaky.push(what);
         }
     }
-    let listener_note = if listeners.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut notes = String::new();
+    if !listeners.is_empty() {
+        notes.push_str(&format!(
             "; kept open across exec on purpose, as listeners (inherited by a re-exec for a binary upgrade or by socket activation): {}",
             listeners.join(", ")
-        )
-    };
+        ));
+    }
+    if !channels.is_empty() {
+        notes.push_str(&format!(
+            "; without close-on-exec but channels to the processes it works with, whose other ends only its parent, children, main process or fellow workers hold (a re-exec'd worker inherits such a channel on purpose): {}",
+            channels.join(", ")
+        ));
+    }
     if leaky.is_empty() {
         check(
             "open_fds",
             Status::Pass,
             format!(
-                "{} more descriptor(s); none leaks into a program it execs by accident{listener_note}",
+                "{} more descriptor(s); none leaks into a program it execs by accident{notes}",
                 others.len()
             ),
         )
@@ -733,13 +881,22 @@ fn open_fds(f: &Facts) -> Check {
             "open_fds",
             Status::Warn,
             format!(
-                "{} of its {} descriptor(s) beyond 0, 1 and 2 lack close-on-exec, so any program it execs inherits them: {}{listener_note}",
+                "{} of its {} descriptor(s) beyond 0, 1 and 2 lack close-on-exec, so any program it execs inherits them: {}{notes}",
                 leaky.len(),
                 others.len(),
                 leaky.join(", ")
             ),
         )
     }
+}
+
+/// "supervisord (pid 9)" for the parent.
+fn parent_name(f: &Facts) -> String {
+    format!(
+        "{} (pid {})",
+        f.snap.parent_comm.as_deref().unwrap_or("?"),
+        f.snap.ppid
+    )
 }
 
 /// The check a worker leaves to its daemon.
@@ -780,6 +937,11 @@ fn sighup(f: &Facts) -> Check {
             "sighup",
             Status::Pass,
             "SIGHUP has its default action, but this is PID 1: the kernel never delivers a signal whose action is the default to its namespace's init, so `kill -HUP 1` does nothing",
+        ),
+        Disposition::Default if f.snap.tty.is_none() => check(
+            "sighup",
+            Status::Warn,
+            "SIGHUP has its default action: with no terminal no hangup reaches it, but `kill -HUP` (the 13.6 way to ask a daemon to reload) terminates it",
         ),
         Disposition::Default => check(
             "sighup",
@@ -840,19 +1002,31 @@ fn signal_mask(f: &Facts) -> Check {
         .ignored
         .iter()
         .map(String::as_str)
-        .filter(|s| matches!(*s, "SIGINT" | "SIGQUIT" | "SIGTSTP" | "SIGTTIN" | "SIGTTOU"))
+        .filter(|s| matches!(*s, "SIGINT" | "SIGQUIT"))
+        .collect();
+    let stops: Vec<&str> = sets
+        .ignored
+        .iter()
+        .map(String::as_str)
+        .filter(|s| matches!(*s, "SIGTSTP" | "SIGTTIN" | "SIGTTOU"))
         .collect();
     if sets.ignored.iter().any(|s| s == "SIGHUP") {
         parts.push(if f.role == Role::Job {
             "ignores SIGHUP, as what nohup runs does".to_owned()
         } else {
-            "ignores SIGHUP: APUE 13.3's daemonize() sets that itself before its second fork, and nohup sets it for what it runs; /proc does not say which".to_owned()
+            "ignores SIGHUP: a daemon may set that itself (APUE 13.3's daemonize() does, before its second fork) or inherit it from nohup; /proc does not say which".to_owned()
         });
     }
     if !inherited.is_empty() {
         parts.push(format!(
-            "ignores {} — dispositions set to ignore survive fork and exec, so these may be inherited from its launcher (a shell ignores SIGINT and SIGQUIT for `&` jobs without job control; nohup ignores SIGHUP)",
+            "ignores {} — dispositions set to ignore survive fork and exec, so these may be inherited from its launcher (a shell ignores SIGINT and SIGQUIT for `&` jobs without job control)",
             inherited.join(", ")
+        ));
+    }
+    if !stops.is_empty() {
+        parts.push(format!(
+            "ignores {}, the terminal's job-control stops: daemonizing code often ignores them itself (python-daemon's default signal map does), and a launcher may have passed them on; harmless without a terminal",
+            stops.join(", ")
         ));
     }
     if sets.ignored.iter().any(|s| s == "SIGPIPE") {
@@ -874,16 +1048,88 @@ fn suffix_note(content: &str) -> String {
     }
 }
 
-/// A listening socket as a guard: a second instance fails to bind its address.
-fn listening_guard(f: &Facts) -> Option<String> {
+/// What a daemon's listening sockets do against a second instance.
+struct ListenGuard {
+    /// What it holds and what a second instance meets there, as a clause.
+    text: String,
+    /// Whether a second instance is refused for certain: a TCP or UDP address, or a Unix
+    /// path whose program is known to check it before binding.
+    stops: bool,
+}
+
+/// Programs known to check, or not, a Unix path before binding it, with how we know
+/// (each checked by starting a second instance in tests/inspect_debian.rs).
+fn unix_path_policy(comm: &str) -> Option<(bool, &'static str)> {
+    match comm {
+        "supervisord" => Some((
+            true,
+            "supervisord, finding its socket's path taken at start, connects to it and exits if something answers (\"Another program is already listening…\"), so a second supervisord with the same configuration refuses to start",
+        )),
+        "dbus-daemon" => Some((
+            false,
+            "dbus-daemon removes a socket file it finds at its address before binding, so a second bus with the same address starts and takes the path over",
+        )),
+        _ => None,
+    }
+}
+
+/// The listening sockets as a guard, if it has any.
+fn listening_guard(f: &Facts) -> Option<ListenGuard> {
     let fds = f.snap.fds.as_ref()?;
-    let listeners: Vec<String> = fds
+    let listeners: Vec<&SocketInfo> = fds
         .iter()
         .filter_map(|fd| f.socket(&fd.target).filter(|s| s.listening))
         .filter(|s| s.local.is_some())
-        .map(SocketInfo::describe)
         .collect();
-    (!listeners.is_empty()).then(|| listeners.join(", "))
+    let (inet, unix): (Vec<&SocketInfo>, Vec<&SocketInfo>) = listeners
+        .into_iter()
+        .partition(|s| s.kind.starts_with("TCP") || s.kind.starts_with("UDP"));
+    let names = |list: &[&SocketInfo]| {
+        list.iter()
+            .map(|s| format!("{}{}", s.describe(), control_note(f, s)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !inet.is_empty() {
+        return Some(ListenGuard {
+            text: format!(
+                "it holds {}, and a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT)",
+                names(&inet)
+            ),
+            stops: true,
+        });
+    }
+    if unix.is_empty() {
+        return None;
+    }
+    let reachable: Vec<&SocketInfo> = unix
+        .iter()
+        .copied()
+        .filter(|s| s.path().is_some())
+        .collect();
+    if reachable.is_empty() {
+        return Some(ListenGuard {
+            text: format!("it holds {}, so it stops no second instance", names(&unix)),
+            stops: false,
+        });
+    }
+    Some(match unix_path_policy(&f.snap.comm) {
+        Some((true, how)) => ListenGuard {
+            text: format!("it holds {}: {how}", names(&reachable)),
+            stops: true,
+        },
+        Some((false, how)) => ListenGuard {
+            text: format!("it holds {}, but {how}", names(&reachable)),
+            stops: false,
+        },
+        None => ListenGuard {
+            text: format!(
+                "it holds {}: a second instance is refused only if it checks that path first — bind() on an existing path fails with EADDRINUSE, but a daemon that removes a socket file before binding (many do, to clear one a crash left) takes the path over",
+                names(&reachable)
+            ),
+            stops: false,
+        },
+    })
 }
 
 fn pidfile_lock(f: &Facts) -> Check {
@@ -902,11 +1148,17 @@ fn pidfile_lock(f: &Facts) -> Check {
         let file = &found.file;
         let names = pidfile::named_pid(&file.content);
         let note = suffix_note(&file.content);
-        let how = match found.by {
+        let mut how = match found.by {
             FoundBy::LockedFd(fd) => format!("fd {fd}"),
             FoundBy::CommandLine => "named on its command line".into(),
+            FoundBy::Configuration => {
+                "named in the configuration file its command line gives".into()
+            }
             FoundBy::UsualPlace => "in the usual place".into(),
         };
+        if !matches!(found.by, FoundBy::LockedFd(_)) && proc_extra::other_mount_namespace(pid) {
+            how.push_str(", as it sees that path from its own mount namespace");
+        }
         return match (file.locked_by, names) {
             (Some(holder), Some(n)) if n == pid && holder == pid => check(
                 "pidfile_lock",
@@ -933,23 +1185,25 @@ fn pidfile_lock(f: &Facts) -> Check {
                     file.path
                 ),
             ),
-            (None, Some(_)) if listening_guard(f).is_some() => check(
-                "pidfile_lock",
-                Status::Pass,
-                format!(
-                    "pid file {} ({how}) says {pid} but is not locked, so it goes stale after a crash; the guard is elsewhere: it holds {}, and a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT){note}",
-                    file.path,
-                    listening_guard(f).unwrap_or_default()
+            (None, Some(_)) => match listening_guard(f) {
+                Some(guard) if guard.stops => check(
+                    "pidfile_lock",
+                    Status::Pass,
+                    format!(
+                        "pid file {} ({how}) says {pid} but is not locked, so it goes stale after a crash; the guard is elsewhere: {}{note}",
+                        file.path, guard.text
+                    ),
                 ),
-            ),
-            (None, Some(_)) => check(
-                "pidfile_lock",
-                Status::Warn,
-                format!(
-                    "pid file {} ({how}) says {pid} but is not locked: it stops a second start only if that start checks it (or creates it with O_EXCL), and it goes stale after a crash — APUE 13.5 keeps it locked{note}",
-                    file.path
+                other => check(
+                    "pidfile_lock",
+                    Status::Warn,
+                    format!(
+                        "pid file {} ({how}) says {pid} but is not locked: it stops a second start only if that start checks it (or creates it with O_EXCL), and it goes stale after a crash — APUE 13.5 keeps it locked{}{note}",
+                        file.path,
+                        other.map_or_else(String::new, |g| format!("; {}", g.text))
+                    ),
                 ),
-            ),
+            },
             _ => check(
                 "pidfile_lock",
                 Status::Warn,
@@ -971,13 +1225,29 @@ fn pidfile_lock(f: &Facts) -> Check {
             ),
         );
     }
-    if let Some(listeners) = listening_guard(f) {
+    let guard = listening_guard(f);
+    if let Some(g) = guard.as_ref().filter(|g| g.stops) {
+        return check(
+            "pidfile_lock",
+            Status::Pass,
+            format!("no pid file found, but {}", g.text),
+        );
+    }
+    if f.role == Role::Service {
+        let manager = parent_name(f);
         return check(
             "pidfile_lock",
             Status::Pass,
             format!(
-                "no pid file found, but it holds {listeners}: a second instance configured with the same address fails to bind it (EADDRINUSE, unless both set SO_REUSEPORT)"
+                "no pid file of its own, and a supervised service needs none: its manager {manager} started it and tracks it by PID, so refusing a second copy is the manager's job (daemon(7) leaves pid files to the manager for new-style daemons)"
             ),
+        );
+    }
+    if let Some(g) = guard {
+        return check(
+            "pidfile_lock",
+            Status::Warn,
+            format!("no pid file found; {}", g.text),
         );
     }
     if f.snap.fds.is_none() {
@@ -1007,7 +1277,7 @@ fn pidfile_lock(f: &Facts) -> Check {
         None => check(
             "pidfile_lock",
             Status::Warn,
-            "no guard found: no locked file, no pid file naming it (on its command line or in /run), no listening socket — nothing visible stops a second instance (a pid file created with O_EXCL and since removed would leave no trace)",
+            "no guard found: no locked file, no pid file naming it (on its command line or in /run), no listening socket — nothing visible stops a second instance (a launcher's pid file kept elsewhere, such as start-stop-daemon --pidfile's, or one created with O_EXCL and since removed, leaves no trace here)",
         ),
     }
 }
@@ -1108,11 +1378,7 @@ fn syslog(f: &Facts) -> Check {
         );
     }
     if sockets.is_empty() {
-        return check(
-            "syslog",
-            Status::Warn,
-            "no log socket open now: syslog(3) connects at the first message unless openlog() had LOG_NDELAY, and some daemons (sshd) open it per message — or it logs to files",
-        );
+        return service_log(f).unwrap_or_else(|| not_logged_yet(f, None));
     }
     for &(fd, target) in &sockets {
         let Some(sock) = f.socket(target) else {
@@ -1145,11 +1411,22 @@ fn syslog(f: &Facts) -> Check {
         .map(|(fd, _)| *fd)
         .collect();
     if let Some(fd) = gone.first() {
+        let now = match f.sockets.dev_log(f.snap.pid) {
+            DevLog::Bound => {
+                "a logger is bound at /dev/log again, so glibc's syslog(3) reconnects there at its next message and sends it"
+            }
+            DevLog::Stale => {
+                "the socket file at /dev/log is stale (no socket is bound to it), so glibc's syslog(3) tries to reconnect at each message, is refused and drops it (to the console with LOG_CONS) until a logger binds /dev/log again"
+            }
+            DevLog::Missing => {
+                "nothing is at /dev/log now, so glibc's syslog(3) tries to reconnect at each message and drops it (to the console with LOG_CONS) until a logger binds /dev/log again"
+            }
+        };
         return check(
             "syslog",
             Status::Pass,
             format!(
-                "fd {fd} is a Unix datagram socket whose peer has closed — the shape of a syslog(3) client after syslogd restarted: glibc's syslog() reconnects at the next message"
+                "fd {fd} is a Unix datagram socket whose peer has closed — the shape of a syslog(3) client whose syslogd restarted or stopped: {now}"
             ),
         );
     }
@@ -1166,21 +1443,84 @@ fn syslog(f: &Facts) -> Check {
         );
     }
     if let Some(file) = own_log_file(fds) {
+        let which = if sockets.len() <= 3 {
+            let list: Vec<String> = sockets
+                .iter()
+                .map(|(fd, t)| format!("{fd} → {}", describe_target(f, t)))
+                .collect();
+            format!(": {}", list.join("; "))
+        } else {
+            String::new()
+        };
         return check(
             "syslog",
             Status::Pass,
             format!(
-                "none of its {} socket(s) is a log socket, but it writes its own log file {file}: daemon(7) allows a log file instead of syslog",
+                "it writes its own log file {file}, which daemon(7) allows instead of syslog; none of its {} socket(s) is a log socket{which}",
                 sockets.len()
             ),
         );
     }
+    service_log(f).unwrap_or_else(|| not_logged_yet(f, Some(sockets.len())))
+}
+
+/// A supervised service's log: its stdout and stderr, when its manager holds them.
+fn service_log(f: &Facts) -> Option<Check> {
+    if f.role != Role::Service {
+        return None;
+    }
+    let fds = f.snap.fds.as_ref()?;
+    let managers: Vec<String> = [1, 2]
+        .iter()
+        .filter_map(|&n| fds.iter().find(|fd| fd.fd == n))
+        .filter_map(|fd| {
+            if f.socket(&fd.target)
+                .and_then(|s| s.peer.as_deref())
+                .is_some_and(is_journal_stream)
+            {
+                return Some("journald".to_owned());
+            }
+            let key = other_end(f, &fd.target)?;
+            f.holders
+                .get(&key)?
+                .iter()
+                .find(|(p, _)| *p == f.snap.ppid)
+                .map(|(p, c)| format!("{c} (pid {p})"))
+        })
+        .collect();
+    let manager = managers.first()?;
+    Some(check(
+        "syslog",
+        Status::Pass,
+        format!(
+            "its stdout and stderr go to {manager}, which collects what it writes: a supervised service may log there instead of to syslog, as daemon(7) has new-style daemons do"
+        ),
+    ))
+}
+
+/// No log socket yet, and nothing wrong in that: syslog(3) connects lazily.
+fn not_logged_yet(f: &Facts, sockets: Option<usize>) -> Check {
+    let what = match sockets {
+        None => "no log socket open".to_owned(),
+        Some(n) => format!(
+            "none of its {n} socket(s) is connected to a syslog path (/dev/log, the journal's sockets)"
+        ),
+    };
     check(
         "syslog",
-        Status::Warn,
+        Status::Pass,
         format!(
-            "{} socket(s), none connected to a syslog path (/dev/log, the journal's sockets): it may log to files, or open its log socket per message, or not have logged yet",
-            sockets.len()
+            "{what}, which is no fault: glibc's syslog(3) connects to /dev/log at the first message (at openlog() only with LOG_NDELAY) and gives the socket up when nothing listens there, so holding none means it has not logged since it started, or found no logger when it did; {}",
+            match f.sockets.dev_log(f.snap.pid) {
+                DevLog::Bound =>
+                    "a logger is bound at /dev/log, so its next message connects there",
+                DevLog::Stale => {
+                    "the socket file at /dev/log is stale (no socket is bound to it), so what it sends to syslog now is lost (or goes to the console with LOG_CONS) until a logger binds /dev/log again"
+                }
+                DevLog::Missing => {
+                    "nothing is at /dev/log as it sees it, so what it sends to syslog now is lost (or goes to the console with LOG_CONS) until a logger binds /dev/log"
+                }
+            }
         ),
     )
 }
@@ -1323,6 +1663,7 @@ mod tests {
             lock_file: None,
             status: None,
             sigterm_open_in_thread: None,
+            control_socket: None,
         }
     }
 
@@ -1378,13 +1719,113 @@ mod tests {
         let mut f = facts();
         f.snap.signals.ignored = vec!["SIGHUP".into(), "SIGINT".into()];
         let c = signal_mask(&f);
-        assert!(c.detail.contains("daemonize() sets that itself"), "{c:?}");
+        assert!(
+            c.detail
+                .contains("may set that itself (APUE 13.3's daemonize() does"),
+            "{c:?}"
+        );
         assert!(
             c.detail.contains("ignores SIGINT — ") && !c.detail.contains("SIGINT, SIGHUP"),
             "{c:?}"
         );
         f.role = Role::Job;
         assert!(signal_mask(&f).detail.contains("as what nohup runs does"));
+    }
+
+    /// `facts()` with its descriptors readable: 0, 1 and 2 on /dev/null.
+    fn readable() -> Facts {
+        let mut f = facts();
+        f.fds_denied = false;
+        f.snap.cwd = Some("/".into());
+        f.snap.root = Some("/".into());
+        f.snap.fds = Some(
+            (0..=2)
+                .map(|fd| FdEntry {
+                    fd,
+                    target: "/dev/null".into(),
+                    cloexec: false,
+                })
+                .collect(),
+        );
+        f
+    }
+
+    #[test]
+    fn no_log_socket_before_the_first_message_is_no_fault() {
+        let c = syslog(&readable());
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(
+            c.detail.contains("first message") && c.detail.contains("LOG_NDELAY"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn dev_null_opened_with_cloexec_names_what_an_exec_would_lose() {
+        let mut f = readable();
+        for fd in f.snap.fds.as_mut().unwrap() {
+            fd.cloexec = true;
+        }
+        let c = stdio(&f);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("0, 1 and 2 have O_CLOEXEC")
+                && c.detail.contains("starts with 0, 1 and 2 closed")
+                && !c.detail.contains("stray write"),
+            "{c:?}"
+        );
+        f.snap.fds.as_mut().unwrap().retain(|fd| fd.fd != 1);
+        let c = stdio(&f);
+        assert!(
+            c.detail.contains("with 1 closed") && c.detail.contains("0 and 2 have O_CLOEXEC"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_leaderless_session_is_a_second_forks_work_only_in_the_group_setsid_made() {
+        let mut f = readable();
+        // The leader (499) is not in the (empty) table: it has exited.
+        f.snap.pgid = 499;
+        let c = session(&f);
+        assert!(c.detail.contains("second fork achieves"), "{c:?}");
+        // Left in its launcher's group: no second fork made that.
+        f.snap.pgid = 480;
+        let c = session(&f);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(
+            c.detail.contains("left behind") && !c.detail.contains("second fork achieves"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_worker_with_its_own_session_is_called_a_worker() {
+        let mut f = readable();
+        f.role = Role::Worker;
+        f.main_pid = 1;
+        f.snap.sid = f.snap.pid;
+        f.snap.session_leader = true;
+        let c = session(&f);
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(
+            c.detail.contains("a worker that leads its own session")
+                && !c.detail.contains("second fork"),
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn a_supervised_service_leaves_the_single_instance_guard_to_its_manager() {
+        let mut f = readable();
+        f.role = Role::Service;
+        f.snap.parent_comm = Some("supervisord".into());
+        f.snap.ppid = 70;
+        let c = pidfile_lock(&f);
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.detail.contains("manager supervisord (pid 70)"), "{c:?}");
+        f.role = Role::Daemon;
+        assert_eq!(pidfile_lock(&f).status, Status::Warn);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(crate) enum FoundBy {
     LockedFd(i32),
     /// A path on its command line.
     CommandLine,
+    /// A path in the configuration file its command line names.
+    Configuration,
     /// A conventional path whose content is this PID.
     UsualPlace,
 }
@@ -119,22 +121,33 @@ pub(crate) fn command_line_paths(argv: &[String]) -> Vec<String> {
 /// Paths the command line names less directly, trusted only when the file there holds
 /// this PID: rsyslogd's `-i X`, nginx's `-g 'pid X;'`, and the pid file a configuration
 /// file given with `-f`/`-c` names (sshd's `PidFile X`, nginx's `pid X;`, supervisord's
-/// `pidfile=X`).
-pub(crate) fn indirect_paths(argv: &[String]) -> Vec<String> {
+/// `pidfile=X`). `open` reads a configuration file as the process sees its path (a
+/// relative one is relative to its working directory, not ours).
+pub(crate) fn indirect_paths(
+    argv: &[String],
+    open: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, FoundBy)> {
     let mut out = Vec::new();
+    let on_line = |p: String| (p, FoundBy::CommandLine);
     let mut it = argv.iter().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "-i" => out.extend(it.next().cloned()),
+            "-i" => out.extend(it.next().cloned().map(on_line)),
             // Peeked, not taken: in a rewritten title the next word is `pid` itself.
             "-g" => out.extend(
                 it.clone()
                     .next()
-                    .map_or(Vec::new(), |g| config_pid_paths(g)),
+                    .map_or(Vec::new(), |g| config_pid_paths(g))
+                    .into_iter()
+                    .map(on_line),
             ),
             "-f" | "-c" | "--config-file" | "--configuration" => {
-                if let Some(text) = it.next().and_then(|c| read_config(Path::new(c))) {
-                    out.extend(config_pid_paths(&text));
+                if let Some(text) = it.next().and_then(|c| open(c)) {
+                    out.extend(
+                        config_pid_paths(&text)
+                            .into_iter()
+                            .map(|p| (p, FoundBy::Configuration)),
+                    );
                 }
             }
             // `-g 'pid X;'` once a rewritten title has split it into words.
@@ -142,12 +155,48 @@ pub(crate) fn indirect_paths(argv: &[String]) -> Vec<String> {
                 it.clone()
                     .next()
                     .filter(|p| p.starts_with('/'))
-                    .map(|p| p.trim_end_matches(';').to_owned()),
+                    .map(|p| on_line(p.trim_end_matches(';').to_owned())),
             ),
             _ => {}
         }
     }
     out
+}
+
+/// The configuration file a command line names with `-c`/`--configuration` (supervisord's
+/// spelling), read through `open`.
+pub(crate) fn config_text(
+    argv: &[String],
+    open: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let mut it = argv.iter().skip(1);
+    while let Some(arg) = it.next() {
+        if let Some(value) = arg.strip_prefix("--configuration=") {
+            return open(value);
+        }
+        if matches!(arg.as_str(), "-c" | "--configuration") {
+            return it.next().and_then(|c| open(c));
+        }
+    }
+    None
+}
+
+/// The `file=` of supervisord's `[unix_http_server]` section: the Unix socket where
+/// supervisorctl talks to it.
+pub(crate) fn supervisord_socket(config: &str) -> Option<String> {
+    let mut in_section = false;
+    for line in config.lines() {
+        let line = line.split([';', '#']).next().unwrap_or("").trim();
+        if line.starts_with('[') {
+            in_section = line == "[unix_http_server]";
+        } else if in_section
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "file"
+        {
+            return Some(value.trim().to_owned());
+        }
+    }
+    None
 }
 
 /// The words of a command line. sshd and nginx rewrite theirs into one title
@@ -161,7 +210,7 @@ pub(crate) fn proctitle_words(argv: Vec<String>) -> Vec<String> {
 }
 
 /// A configuration file, when it is small enough to be one.
-fn read_config(path: &Path) -> Option<String> {
+pub(crate) fn read_config(path: &Path) -> Option<String> {
     let bytes = std::fs::read(path).ok()?;
     (bytes.len() <= 1 << 20).then(|| String::from_utf8_lossy(&bytes).into_owned())
 }
@@ -195,9 +244,13 @@ fn usual_paths(names: &[String]) -> Vec<PathBuf> {
 }
 
 /// Candidate names: the comm and the executable's name, with and without a final "d"
-/// (cron writes crond.pid, syslogd's binary is rsyslogd).
-fn names(pid: i32, comm: &str) -> Vec<String> {
+/// (cron writes crond.pid, syslogd's binary is rsyslogd), and a multi-call binary's
+/// applet (`busybox syslogd` writes syslogd.pid).
+fn names(pid: i32, comm: &str, argv: &[String]) -> Vec<String> {
     let mut base = vec![comm.to_owned()];
+    if let Some(applet) = crate::probe::ps::role::busybox_applet(comm, argv) {
+        base.push(applet.to_owned());
+    }
     if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe"))
         && let Some(n) = exe.file_name()
     {
@@ -264,12 +317,14 @@ pub(crate) fn find(
         })
         .unwrap_or_default();
     let argv = proctitle_words(argv);
-    let make = |path: &Path, by: FoundBy| -> Option<Found> {
-        let content = read_text(path)?;
-        let lock = lock_on(path, &all_locks);
+    let resolve = |p: &str| resolve(pid, cwd.as_deref(), p);
+    let open = |p: &str| resolve(p).and_then(|(_, seen)| read_config(&seen));
+    let make = |shown: &Path, seen: &Path, by: FoundBy| -> Option<Found> {
+        let content = read_text(seen)?;
+        let lock = lock_on(seen, &all_locks);
         Some(Found {
             file: PidFile {
-                path: path.to_string_lossy().into_owned(),
+                path: shown.to_string_lossy().into_owned(),
                 content,
                 locked_by: lock.map(|l| l.pid),
             },
@@ -279,27 +334,28 @@ pub(crate) fn find(
     };
     // 2. The command line.
     for p in command_line_paths(&argv) {
-        let path = match (Path::new(&p).is_absolute(), &cwd) {
-            (true, _) => PathBuf::from(&p),
-            (false, Some(cwd)) => cwd.join(&p),
-            (false, None) => continue,
+        let Some((shown, seen)) = resolve(&p) else {
+            continue;
         };
-        if path.is_file()
-            && let Some(found) = make(&path, FoundBy::CommandLine)
+        if seen.is_file()
+            && let Some(found) = make(&shown, &seen, FoundBy::CommandLine)
         {
             return (Some(found), lock_file);
         }
     }
-    // 3. Indirectly named and the usual places, only when the file names this process.
-    let indirect = indirect_paths(&argv)
+    // 3. Indirectly named and the usual places, only when the file names this process;
+    // last, any pid file in /run that names it (start-stop-daemon --pidfile, a name of
+    // the launcher's choosing).
+    let indirect = indirect_paths(&argv, &open).into_iter();
+    let usual = usual_paths(&names(pid, comm, &argv))
         .into_iter()
-        .map(|p| (p, FoundBy::CommandLine));
-    let usual = usual_paths(&names(pid, comm))
-        .into_iter()
+        .chain(run_pid_files(pid))
         .map(|p| (p.to_string_lossy().into_owned(), FoundBy::UsualPlace));
     for (path, by) in indirect.chain(usual) {
-        let path = PathBuf::from(path);
-        if let Some(found) = make(&path, by)
+        let Some((shown, seen)) = resolve(&path) else {
+            continue;
+        };
+        if let Some(found) = make(&shown, &seen, by)
             && named_pid(&found.file.content) == Some(pid)
         {
             return (Some(found), lock_file);
@@ -308,12 +364,78 @@ pub(crate) fn find(
     (None, lock_file)
 }
 
+/// The control socket of a supervisord, from the configuration its command line names:
+/// the `file=` of `[unix_http_server]`, as supervisord sees the path.
+pub(crate) fn supervisord_control_socket(pid: i32) -> Option<String> {
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
+    let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()?
+        .split(|&c| c == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let open = |p: &str| resolve(pid, cwd.as_deref(), p).and_then(|(_, seen)| read_config(&seen));
+    let file = supervisord_socket(&config_text(&argv, &open)?)?;
+    let (shown, _) = resolve(pid, cwd.as_deref(), &file)?;
+    Some(shown.to_string_lossy().into_owned())
+}
+
+/// A path as `pid` names it: absolute as it sees it (a relative one joined to its working
+/// directory), and where we read it (through its root, for another mount namespace or a
+/// chroot).
+fn resolve(pid: i32, cwd: Option<&Path>, path: &str) -> Option<(PathBuf, PathBuf)> {
+    let shown = match (Path::new(path).is_absolute(), cwd) {
+        (true, _) => PathBuf::from(path),
+        (false, Some(cwd)) => cwd.join(path),
+        (false, None) => return None,
+    };
+    let seen = super::sockets::rooted(pid, &shown.to_string_lossy());
+    Some((shown, seen))
+}
+
+/// Every `*.pid` in /run and one directory below it, as `pid` sees /run.
+fn run_pid_files(pid: i32) -> Vec<PathBuf> {
+    let root = super::sockets::rooted(pid, "/run");
+    let mut out = Vec::new();
+    let Ok(top) = std::fs::read_dir(&root) else {
+        return out;
+    };
+    for entry in top.flatten() {
+        let name = entry.file_name();
+        let shown = Path::new("/run").join(&name);
+        match entry.file_type() {
+            Ok(t) if t.is_file() && name.to_string_lossy().ends_with(".pid") => out.push(shown),
+            Ok(t) if t.is_dir() => {
+                for inner in std::fs::read_dir(entry.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let inner_name = inner.file_name();
+                    if inner_name.to_string_lossy().ends_with(".pid")
+                        && inner.file_type().is_ok_and(|t| t.is_file())
+                    {
+                        out.push(shown.join(inner_name));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(String::from).collect()
+    }
+
+    fn paths(found: Vec<(String, FoundBy)>) -> Vec<String> {
+        found.into_iter().map(|(p, _)| p).collect()
     }
 
     #[test]
@@ -333,7 +455,10 @@ mod tests {
     #[test]
     fn options_and_configuration_files_name_pid_files_indirectly() {
         assert_eq!(
-            indirect_paths(&argv("rsyslogd -f /nonexistent -i /tmp/r.pid")),
+            paths(indirect_paths(
+                &argv("rsyslogd -f /nonexistent -i /tmp/r.pid"),
+                &|_| None
+            )),
             ["/tmp/r.pid"]
         );
         let nginx = vec![
@@ -341,7 +466,7 @@ mod tests {
             "-g".to_owned(),
             "pid /tmp/n.pid; error_log /tmp/e.log;".to_owned(),
         ];
-        assert_eq!(indirect_paths(&nginx), ["/tmp/n.pid"]);
+        assert_eq!(paths(indirect_paths(&nginx, &|_| None)), ["/tmp/n.pid"]);
         assert_eq!(
             config_pid_paths("Port 22\n# PidFile /old\nPidFile /run/x.pid\n"),
             ["/run/x.pid"]
@@ -354,12 +479,29 @@ mod tests {
         let title = proctitle_words(vec![
             "nginx: master process /usr/sbin/nginx -g pid /tmp/n.pid; error_log /e;".into(),
         ]);
-        assert_eq!(indirect_paths(&title), ["/tmp/n.pid"]);
+        assert_eq!(paths(indirect_paths(&title, &|_| None)), ["/tmp/n.pid"]);
         let title = proctitle_words(vec![
             "sshd: /usr/sbin/sshd -o PidFile=/tmp/s.pid -p 2222 [listener] 0 of 10-100 startups"
                 .into(),
         ]);
         assert_eq!(command_line_paths(&title), ["/tmp/s.pid", "2222"]);
+    }
+
+    #[test]
+    fn a_relative_configuration_file_is_read_as_the_process_sees_it() {
+        let open =
+            |p: &str| (p == "s.conf").then(|| "[supervisord]\npidfile=/tmp/s.pid\n".to_owned());
+        assert_eq!(
+            indirect_paths(
+                &argv("/usr/bin/python3 /usr/bin/supervisord -c s.conf"),
+                &open
+            ),
+            [("/tmp/s.pid".to_owned(), FoundBy::Configuration)]
+        );
+        let conf = "[supervisord]\nlogfile=/x\n[unix_http_server]\nfile = /tmp/sup.sock ; the socket\nchmod=0700\n";
+        assert_eq!(supervisord_socket(conf).as_deref(), Some("/tmp/sup.sock"));
+        assert_eq!(supervisord_socket("[inet_http_server]\nfile=/no\n"), None);
+        assert!(config_text(&argv("supervisord --configuration=s.conf"), &open).is_some());
     }
 
     #[test]

@@ -105,6 +105,18 @@ pub(crate) fn fd_table_denied(pid: i32) -> bool {
     )
 }
 
+/// Whether `pid` lives in another mount namespace than ours, so that its paths name files
+/// we reach only through /proc/PID/root. `false` when we may not tell.
+pub(crate) fn other_mount_namespace(pid: i32) -> bool {
+    match (
+        std::fs::read_link(format!("/proc/{pid}/ns/mnt")),
+        std::fs::read_link("/proc/self/ns/mnt"),
+    ) {
+        (Ok(theirs), Ok(ours)) => theirs != ours,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,15 @@ pub(crate) fn verdict(snap: &ProcSnapshot, role: Role, main_pid: i32, checks: &[
             }
         );
     }
+    if role == Role::Job {
+        // Still part of the session it was launched in: not detached, whatever else holds.
+        let tail = if warn.is_empty() {
+            String::new()
+        } else {
+            format!(", with {} warning(s): {}", warn.len(), warn.join(", "))
+        };
+        return format!("{head}job: not detached from the session it was launched in{tail}");
+    }
     if !warn.is_empty() {
         return format!(
             "{head}{who}, daemon-like, with {} warning(s): {}",

@@ -33,6 +33,24 @@ pub(crate) struct SocketInfo {
     pub peer_gone: bool,
     /// The inode of the Unix peer, to look its holder up.
     pub peer_inode: Option<u64>,
+    /// What became of its bound path, once [`SocketTable::follow_paths`] has looked:
+    /// `None` while the path still names this socket (or nobody looked).
+    pub path_now: Option<PathNow>,
+}
+
+/// What became of the path a Unix socket was bound to, when it no longer leads to it.
+///
+/// Exists because /proc/net/unix keeps the name given to bind() for the socket's life:
+/// supervisord binds `sock.PID` and renames it to `sock`; dbus-daemon removes a socket
+/// file it finds and binds anew, so the first bus keeps a name that now leads elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PathNow {
+    /// Renamed (or hard-linked, the old name removed): it is reached at this path now.
+    Renamed(String),
+    /// The path names another file now: whoever connects there reaches something else.
+    Replaced,
+    /// Nothing is at the path any more: nothing can connect to it by name.
+    Removed,
 }
 
 /// Every socket the process's namespace lists, by inode.
@@ -41,6 +59,8 @@ pub(crate) struct SocketTable {
     pub by_inode: HashMap<u64, SocketInfo>,
     /// Why some part could not be read (shown when a socket is left undescribed).
     pub problem: Option<String>,
+    /// sock_diag's view of every Unix socket, kept for [`SocketTable::follow_paths`].
+    diag: HashMap<u64, UnixSocket>,
 }
 
 fn ip(addr: &SocketAddr) -> String {
@@ -72,6 +92,7 @@ impl SocketTable {
                                 peer: (!listening).then(|| ip(&e.remote_address)),
                                 peer_gone: false,
                                 peer_inode: None,
+                                path_now: None,
                             },
                         );
                     }
@@ -93,6 +114,7 @@ impl SocketTable {
                                 peer: connected.then(|| ip(&e.remote_address)),
                                 peer_gone: false,
                                 peer_inode: None,
+                                path_now: None,
                             },
                         );
                     }
@@ -118,8 +140,111 @@ impl SocketTable {
             }
             Err(e) => table.problem = Some(format!("Unix: {e}")),
         }
+        table.diag = diag;
         table
     }
+
+    /// For the sockets with these inodes (the process's own), find out whether each bound
+    /// path still leads to the socket, looking through `pid`'s root so that a process in
+    /// another mount namespace or a chroot is judged by the files it sees.
+    pub(crate) fn follow_paths(&mut self, pid: i32, inodes: &[u64]) {
+        for inode in inodes {
+            let Some(diag) = self.diag.get(inode) else {
+                continue;
+            };
+            let Some(info) = self.by_inode.get_mut(inode) else {
+                continue;
+            };
+            let Some(path) = info.local.clone().filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            if diag.vfs.is_none() {
+                continue;
+            }
+            let seen = rooted(pid, &path);
+            info.path_now = match std::fs::metadata(&seen) {
+                Ok(meta) if diag.is_file(&meta) => None,
+                found => {
+                    let renamed = renamed_to(diag, &path, &seen);
+                    match (renamed, found) {
+                        (Some(new), _) => Some(PathNow::Renamed(new)),
+                        (None, Ok(_)) => Some(PathNow::Replaced),
+                        (None, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                            Some(PathNow::Removed)
+                        }
+                        // Not ours to look at (permissions): say nothing.
+                        (None, Err(_)) => None,
+                    }
+                }
+            };
+        }
+    }
+}
+
+/// What is at /dev/log for a process, judged by the kernel: a socket file with a socket
+/// bound to it, a socket file nobody is bound to (left by a logger that exited), or
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DevLog {
+    /// A socket of this network namespace is bound to the file: a logger listens there.
+    Bound,
+    /// A socket file no socket here is bound to: stale, so a connect() is refused.
+    Stale,
+    /// No socket file (nothing, or something else, is there).
+    Missing,
+}
+
+impl SocketTable {
+    /// What is at /dev/log as `pid` sees it.
+    pub(crate) fn dev_log(&self, pid: i32) -> DevLog {
+        let Ok(meta) = std::fs::metadata(rooted(pid, "/dev/log")) else {
+            return DevLog::Missing;
+        };
+        if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+            return DevLog::Missing;
+        }
+        let fresh;
+        let diag = if self.diag.is_empty() {
+            fresh = unix_diag::dump().unwrap_or_default();
+            &fresh
+        } else {
+            &self.diag
+        };
+        if diag.values().any(|d| d.is_file(&meta)) {
+            DevLog::Bound
+        } else {
+            DevLog::Stale
+        }
+    }
+}
+
+/// `path` as `pid` sees it: through /proc/PID/root when we may follow it, else as is.
+pub(crate) fn rooted(pid: i32, path: &str) -> std::path::PathBuf {
+    let root = format!("/proc/{pid}/root");
+    if std::fs::metadata(&root).is_ok() {
+        std::path::PathBuf::from(format!("{root}{path}"))
+    } else {
+        std::path::PathBuf::from(path)
+    }
+}
+
+/// The path in the same directory that now names this socket's file, if one does (a
+/// rename or link() after bind(); supervisord's `sock.PID` → `sock`).
+fn renamed_to(diag: &UnixSocket, path: &str, seen: &std::path::Path) -> Option<String> {
+    let dir = seen.parent()?;
+    let shown_dir = std::path::Path::new(path).parent()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if diag.is_file(&meta) {
+            return Some(
+                shown_dir
+                    .join(entry.file_name())
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+    }
+    None
 }
 
 fn unix_info(
@@ -147,6 +272,7 @@ fn unix_info(
         peer,
         peer_gone,
         peer_inode: peer_inode.filter(|&p| p != 0),
+        path_now: None,
     }
 }
 
@@ -192,11 +318,40 @@ pub(crate) fn holders(targets: &[String], except: i32) -> HashMap<String, Vec<(i
 }
 
 impl SocketInfo {
+    /// The path that reaches it now: the bound one, or where it was renamed to; `None`
+    /// when it has none or the bound path leads elsewhere now.
+    pub(crate) fn path(&self) -> Option<&str> {
+        match &self.path_now {
+            Some(PathNow::Renamed(new)) => Some(new),
+            Some(_) => None,
+            None => self.local.as_deref(),
+        }
+    }
+
     /// The socket in a few words: "TCP listening on 0.0.0.0:80", "Unix datagram
     /// connected to /dev/log".
     pub(crate) fn describe(&self) -> String {
         let kind = &self.kind;
-        let local = self.local.as_deref();
+        let bound = self.local.as_deref();
+        let local = match &self.path_now {
+            Some(PathNow::Renamed(new)) => Some(new.as_str()),
+            _ => bound,
+        };
+        let tail = match (&self.path_now, bound) {
+            (Some(PathNow::Renamed(_)), Some(old)) => format!(" (bound as {old}, then renamed)"),
+            (Some(PathNow::Replaced), _) => {
+                ", a path that now names another file (whoever connects there reaches that instead)"
+                    .into()
+            }
+            (Some(PathNow::Removed), _) => {
+                ", a path since removed (nothing can connect to it by name)".into()
+            }
+            _ => String::new(),
+        };
+        format!("{}{tail}", self.describe_as(kind, local))
+    }
+
+    fn describe_as(&self, kind: &str, local: Option<&str>) -> String {
         if self.listening {
             let verb = if kind.starts_with("UDP") {
                 "bound to"
@@ -209,7 +364,7 @@ impl SocketInfo {
             return match (&self.peer, local) {
                 (Some(peer), Some(local)) => format!("{kind} {local} → {peer}"),
                 (_, Some(local)) => format!("{kind} {local}"),
-                _ => kind.clone(),
+                _ => kind.to_owned(),
             };
         }
         match (&self.peer, local, self.peer_gone) {

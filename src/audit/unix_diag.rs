@@ -17,11 +17,13 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const REQUEST_DUMP: u16 = 0x1 | 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
-/// `udiag_show` bits: the bound name and the peer inode.
+/// `udiag_show` bits: the bound name, the socket file's inode and the peer inode.
 const UDIAG_SHOW_NAME: u32 = 0x1;
+const UDIAG_SHOW_VFS: u32 = 0x2;
 const UDIAG_SHOW_PEER: u32 = 0x4;
 /// Attribute types in a `unix_diag_msg` reply.
 const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_VFS: u16 = 1;
 const UNIX_DIAG_PEER: u16 = 2;
 /// Size of `struct nlmsghdr` and of `struct unix_diag_msg`.
 const NLMSG_HDR: usize = 16;
@@ -35,11 +37,31 @@ pub(crate) struct UnixSocket {
     /// Inode of the connected peer, if any; `Some(0)` when the peer has been closed (a
     /// datagram client whose server went away keeps a dangling peer).
     pub peer: Option<u64>,
+    /// The socket file a bind() made, as the kernel reports it: the inode number cut to
+    /// 32 bits and the device in the kernel's own `dev_t` layout (major << 20 | minor).
+    /// A path can be renamed or replaced after bind(); this says which file is really
+    /// this socket's (see [`UnixSocket::is_file`]).
+    pub vfs: Option<(u32, u32)>,
     /// `SOCK_STREAM`, `SOCK_DGRAM` or `SOCK_SEQPACKET`.
     pub kind: u8,
     /// The kernel's state: `TCP_LISTEN` (10) for a listening socket, `TCP_ESTABLISHED`
     /// (1) for a connected one, `TCP_CLOSE` (7) otherwise.
     pub state: u8,
+}
+
+impl UnixSocket {
+    /// Whether the file `meta` describes is this socket's (the one its bind() made).
+    pub(crate) fn is_file(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some((ino, kdev)) = self.vfs else {
+            return false;
+        };
+        let (major, minor) = (kdev >> 20, kdev & 0xf_ffff);
+        // The kernel sends the inode number cut to 32 bits.
+        meta.ino() as u32 == ino
+            && libc::major(meta.dev()) == major
+            && libc::minor(meta.dev()) == minor
+    }
 }
 
 /// `TCP_LISTEN`, as unix_diag reports a listening Unix socket.
@@ -83,7 +105,7 @@ fn request() -> Vec<u8> {
     msg.extend_from_slice(&0u16.to_ne_bytes()); // pad
     msg.extend_from_slice(&u32::MAX.to_ne_bytes()); // udiag_states: all
     msg.extend_from_slice(&0u32.to_ne_bytes()); // udiag_ino
-    msg.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_PEER).to_ne_bytes());
+    msg.extend_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER).to_ne_bytes());
     msg.extend_from_slice(&[0u8; 8]); // udiag_cookie
     msg
 }
@@ -148,6 +170,10 @@ fn parse_socket(body: &[u8]) -> Option<(u64, UnixSocket)> {
         match kind {
             UNIX_DIAG_NAME if !value.is_empty() => socket.name = Some(socket_name(value)),
             UNIX_DIAG_PEER => socket.peer = u32_at(value, 0).map(u64::from),
+            // struct unix_diag_vfs { u32 udiag_vfs_ino; u32 udiag_vfs_dev; }
+            UNIX_DIAG_VFS => {
+                socket.vfs = u32_at(value, 0).zip(u32_at(value, 4));
+            }
             _ => {}
         }
         at += align4(len);
@@ -202,6 +228,10 @@ mod tests {
         let table = dump().expect("sock_diag dump");
         let entry = &table[&inode_of(&listener)];
         assert_eq!(entry.state, UNIX_LISTEN);
+        let file = std::fs::metadata(dir.path().join("s")).unwrap();
+        assert!(entry.is_file(&file), "{entry:?} {file:?}");
+        let other = std::fs::metadata(dir.path()).unwrap();
+        assert!(!entry.is_file(&other));
         assert_eq!(entry.kind, libc::SOCK_STREAM as u8);
     }
 

@@ -142,6 +142,21 @@ int main(int argc, char **argv) {
             _exit(97);
         }
         return 0;
+    } else if (!strcmp(mode, "bad")) {
+        /* Every rule broken that can be without a terminal: argv[3] is "--pidfile" and
+         * argv[4] the pid file, written before the fork (so it names the parent); one
+         * fork, no setsid(), cwd and stdio left as the launcher had them, a data file
+         * open without close-on-exec, SIGTERM ignored. */
+        if (argc < 5) return 2;
+        char line[64];
+        snprintf(line, sizeof line, "%d\n", (int)getpid());
+        report(argv[4], line);
+        umask(0002);
+        if (fork() != 0) _exit(0);
+        signal(SIGTERM, SIG_IGN);
+        if (open(argv[4], O_RDONLY) < 0) _exit(98);
+        report_pid(out);
+        wait_forever();
     } else if (!strcmp(mode, "jobchild")) {
         char line[64];
         snprintf(line, sizeof line, "%d %d\n", (int)getpid(), (int)getsid(0));

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod explorer;
+pub mod inspect;
 pub mod pty;
 
 use std::path::PathBuf;

@@ -83,6 +83,8 @@ pub const SERVICE_MANAGERS: &[&str] = &[
     "containerd-shim-runc-v2",
     "conmon",
     "openrc-run",
+    // libslack's daemon(1): it keeps its client's pid file, pipes its output and respawns it.
+    "daemon",
 ];
 
 /// Shells: a session they lead without a terminal is a script's, and its members are its
@@ -90,6 +92,34 @@ pub const SERVICE_MANAGERS: &[&str] = &[
 pub const SHELLS: &[&str] = &[
     "bash", "zsh", "sh", "fish", "dash", "ksh", "tcsh", "csh", "busybox",
 ];
+
+/// Shell applets of a multi-call binary: `busybox sh` is a shell, `busybox syslogd` is not.
+const SHELL_APPLETS: &[&str] = &["sh", "ash", "hush", "bash"];
+
+/// The applet a multi-call binary runs, when `comm` is one (`busybox syslogd -n` →
+/// `syslogd`): the kernel names the process after the binary, not the applet.
+pub fn busybox_applet<'a>(comm: &str, argv: &'a [String]) -> Option<&'a str> {
+    if comm != "busybox" {
+        return None;
+    }
+    let first = argv.first()?;
+    let name = first.rsplit('/').next().unwrap_or(first);
+    if name == "busybox" {
+        argv.get(1).map(|a| a.rsplit('/').next().unwrap_or(a))
+    } else {
+        Some(name)
+    }
+}
+
+/// Whether the row is a shell's: by command name, and for busybox by its applet.
+fn is_shell(row: &PsRow) -> bool {
+    if row.comm == "busybox" {
+        let argv: Vec<String> = row.command.split_whitespace().map(String::from).collect();
+        // Without a command line (another user's, or unreadable) keep the name's word.
+        return busybox_applet(&row.comm, &argv).is_none_or(|a| SHELL_APPLETS.contains(&a));
+    }
+    SHELLS.contains(&row.comm.as_str())
+}
 
 /// Whether a command name is a service manager's.
 ///
@@ -143,7 +173,7 @@ fn classify_depth(rows: &[PsRow], row: &PsRow, depth: usize) -> (Role, Pid) {
         && let Some(parent) = find(rows, row.ppid)
         && parent.pid > 1
         && !is_service_manager(&parent.comm)
-        && !SHELLS.contains(&parent.comm.as_str())
+        && !is_shell(parent)
         && parent.tty.is_none()
         && (parent.sid == row.sid
             // A per-connection child that made its own session (sshd's) is still the
@@ -163,7 +193,7 @@ fn classify_depth(rows: &[PsRow], row: &PsRow, depth: usize) -> (Role, Pid) {
         }
     }
     let managed = find(rows, row.ppid).is_some_and(|p| is_service_manager(&p.comm));
-    if row.sid == row.pid && SHELLS.contains(&row.comm.as_str()) {
+    if row.sid == row.pid && is_shell(row) {
         // A script's shell in a session of its own: its children are its jobs.
         return (Role::Process, row.pid);
     }
@@ -281,6 +311,27 @@ mod tests {
         ]);
         assert_eq!(role_of(&rows, 70), (Role::Daemon, 70));
         assert_eq!(role_of(&rows, 71), (Role::Service, 71));
+    }
+
+    #[test]
+    fn busybox_is_a_shell_only_when_it_runs_one() {
+        let mut syslogd = row(80, 1, 80, false, "busybox");
+        syslogd.command = "busybox syslogd -O /tmp/m".into();
+        let mut sh = row(90, 1, 90, false, "busybox");
+        sh.command = "/bin/busybox sh -c sleep".into();
+        let rows = table(vec![row(1, 0, 0, false, "init"), syslogd, sh]);
+        assert_eq!(role_of(&rows, 80), (Role::Daemon, 80));
+        assert_eq!(role_of(&rows, 90), (Role::Process, 90));
+        let argv = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            busybox_applet("busybox", &argv("busybox syslogd -n")),
+            Some("syslogd")
+        );
+        assert_eq!(
+            busybox_applet("busybox", &argv("/sbin/syslogd -n")),
+            Some("syslogd")
+        );
+        assert_eq!(busybox_applet("sleep", &argv("sleep 1")), None);
     }
 
     #[test]
