@@ -55,7 +55,8 @@ impl Facts {
             .iter()
             .flatten()
             .filter_map(|fd| {
-                let locks = proc_extra::fd_locks(pid, fd.fd)?;
+                // The snapshot's own fdinfo read kept the `lock:` lines.
+                let locks = crate::locks::proc_locks::parse(fd.lock_lines.as_deref()?);
                 (!locks.is_empty()).then(|| (fd.clone(), locks))
             })
             .collect();
@@ -65,9 +66,10 @@ impl Facts {
             .into_iter()
             .filter(|e| e.pid == pid && !e.waiter)
             .collect();
-        if fd_locks.is_empty() {
+        if fd_locks.is_empty() && !pid_locks.is_empty() {
             // Kernels before 4.5 print no `lock:` lines in fdinfo: find the locked file
-            // among the descriptors by device and inode instead.
+            // among the descriptors by device and inode instead (only when /proc/locks
+            // has a lock of this process to find: otherwise a stat per fd buys nothing).
             for fd in snap.fds.iter().flatten() {
                 let Some(id) = proc_extra::fd_file_id(pid, fd.fd) else {
                     continue;
@@ -1744,6 +1746,7 @@ mod tests {
                     fd,
                     target: "/dev/null".into(),
                     cloexec: false,
+                    lock_lines: None,
                 })
                 .collect(),
         );

@@ -4,7 +4,7 @@
 //! Read here rather than added to the probe, which is tuned for the lab's per-step
 //! snapshots and has no use for them.
 
-use crate::locks::proc_locks::{self, FileId, LockEntry};
+use crate::locks::proc_locks::FileId;
 
 pub(crate) use crate::probe::stat::PF_KTHREAD;
 /// The kernel's default `pid_max` on 64-bit machines, used when the sysctl is unreadable.
@@ -66,18 +66,6 @@ pub(crate) fn pid_max() -> i64 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(DEFAULT_PID_MAX)
-}
-
-/// The locks the kernel lists in `/proc/PID/fdinfo/FD` (`lock:` lines): POSIX locks of
-/// this process and flock/OFD locks of this open file description, on this fd's file.
-/// `None` if fdinfo cannot be read.
-pub(crate) fn fd_locks(pid: i32, fd: i32) -> Option<Vec<LockEntry>> {
-    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-    let lines: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.strip_prefix("lock:"))
-        .collect();
-    Some(proc_locks::parse(&lines.join("\n")))
 }
 
 /// The device and inode of the file behind `/proc/PID/fd/FD` (stat follows the link to

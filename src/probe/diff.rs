@@ -92,11 +92,13 @@ mod tests {
                     fd: 0,
                     target: "/dev/pts/3".into(),
                     cloexec: false,
+                    lock_lines: None,
                 },
                 FdEntry {
                     fd: 9,
                     target: "socket:[1234]".into(),
                     cloexec: false,
+                    lock_lines: None,
                 },
             ]),
             sighup: Disposition::Default,

@@ -46,8 +46,8 @@ pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEnt
             Err(Errno::ENOENT) => continue,
             Err(_) => return None,
         };
-        let flags = match dir.read_raw(info.with_number(fd), scratch) {
-            Ok(text) => parse_fdinfo_flags(text),
+        let (flags, lock_lines) = match dir.read_raw(info.with_number(fd), scratch) {
+            Ok(text) => (parse_fdinfo_flags(text), lock_lines(text)),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(_) => return None,
         };
@@ -55,6 +55,7 @@ pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEnt
             fd,
             target,
             cloexec: flags.is_some_and(|f| f & FDINFO_CLOEXEC != 0),
+            lock_lines,
         });
     }
     Some(fds)
@@ -85,6 +86,21 @@ impl RelPath {
         let len = self.prefix_len + room - cursor.len();
         &self.buf[..len]
     }
+}
+
+/// The `lock:` lines of an fdinfo file, prefix removed, one per line; `None` when there
+/// are none (almost always: a search for the prefix, no allocation).
+fn lock_lines(info: &[u8]) -> Option<Box<str>> {
+    const PREFIX: &[u8] = b"lock:";
+    if !info.windows(PREFIX.len()).any(|w| w == PREFIX) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(info);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("lock:"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n").into_boxed_str())
 }
 
 /// The octal value of the `flags:` line of an fdinfo file.

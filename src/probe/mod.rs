@@ -95,6 +95,10 @@ pub struct FdEntry {
     pub target: String,
     /// Whether `FD_CLOEXEC` is set.
     pub cloexec: bool,
+    /// The `lock:` lines of its fdinfo (Linux 4.5+), kept from the same read that gave
+    /// `cloexec`, so an audit need not open fdinfo a second time; `None` when it had none.
+    #[serde(skip)]
+    pub lock_lines: Option<Box<str>>,
 }
 
 /// What a process does on receipt of one signal.

@@ -73,6 +73,7 @@ fn sample() -> ProcSnapshot {
             fd: 3,
             target: "socket:[9]".into(),
             cloexec: true,
+            lock_lines: None,
         }]),
         sighup: Disposition::Ignored,
         signals: SignalSets {

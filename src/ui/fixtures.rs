@@ -28,6 +28,7 @@ fn fd(fd: i32, target: &str) -> FdEntry {
         fd,
         target: target.to_string(),
         cloexec: false,
+        lock_lines: None,
     }
 }
 
@@ -131,6 +132,7 @@ fn apply(step: StepId, before: &ProcSnapshot) -> ProcSnapshot {
                     fd: 3,
                     target: "socket:[81301]".into(),
                     cloexec: true,
+                    lock_lines: None,
                 },
             );
         }
