@@ -20,13 +20,15 @@ fn holder(n: usize) -> i32 {
     if let Some((_, child)) = holders.iter().find(|(m, _)| *m == n) {
         return child.id() as i32;
     }
-    // Python opens them without close-on-exec games and then sleeps; sh has too few slots.
+    // Python opens them and then reads its stdin, a pipe from us: however this bench
+    // ends (even killed), the pipe closes and the holder exits.
     let script = format!(
-        "import os, time\nfds=[os.open('/dev/null', os.O_RDONLY) for _ in range({})]\nprint('ready', flush=True)\ntime.sleep(3600)\n",
+        "import os, sys\nfds=[os.open('/dev/null', os.O_RDONLY) for _ in range({})]\nprint('ready', flush=True)\nsys.stdin.read()\n",
         n.saturating_sub(3)
     );
     let mut child = Command::new("python3")
         .args(["-c", &script])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3 runs (it is on this machine's image; the bench needs it)");
