@@ -7,10 +7,10 @@
 //!
 //! Nearly all the cost is in the kernel, and a snapshot already makes the minimum of
 //! syscalls (one open of /proc/PID, then one per file or link, plus one readlink and one
-//! fdinfo read per fd). Measured on the development VM, where a bare syscall costs
-//! ~0.3 µs: stat ~11 µs, status ~16 µs, ~11 µs per open fd, a whole snapshot of a 5-fd
-//! process ~95-135 µs. So take snapshots on events, not in a busy loop, and use
-//! [`read_stat`] when only the IDs are needed.
+//! fdinfo read per fd, which also keeps any `lock:` lines for the audit). What that costs
+//! is measured by `cargo bench --bench probe` (a whole snapshot, stat alone) and, per
+//! descriptor, `cargo bench --bench inspect`: take snapshots on events, not in a busy
+//! loop, and use [`read_stat`] when only the IDs are needed.
 
 mod diff;
 mod fds;

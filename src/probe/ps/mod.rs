@@ -11,9 +11,9 @@
 //! of `stat`, `cmdline` and `status` (the last two skipped for kernel threads) relative
 //! to that, into one reused buffer; `status` only for procps's `L` (VmLck > 0). The directory fd costs the same
 //! as naming "PID/stat" from /proc (measured) and pins the process, like `probe::read`.
-//! Nearly all of the ~21 µs per process is the kernel formatting stat and copying
-//! cmdline out of another address space; with 2000 extra processes the table takes
-//! ~45 ms against ~155 ms for procps `ps -axj` (see benches/ps.rs).
+//! Nearly all of the cost per process is the kernel formatting stat and copying cmdline
+//! out of another address space; `cargo bench --bench ps` measures the table beside
+//! procps `ps -axj` in the same run.
 
 mod format;
 mod order;
