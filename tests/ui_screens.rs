@@ -60,7 +60,7 @@ fn experiments_menu() -> App {
 type Screen = (&'static str, fn() -> App);
 
 /// Every screen the snapshots cover.
-fn all_screens() -> [Screen; 9] {
+fn all_screens() -> [Screen; 11] {
     [
         ("processes_tab", || {
             fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
@@ -74,6 +74,12 @@ fn all_screens() -> [Screen; 9] {
         ("after_step_0", || app_after(1)),
         ("after_setsid", || app_after(5)),
         ("after_last_step", || app_after(11)),
+        ("after_step_8", || app_after(9)),
+        ("syslog_messages", || {
+            let mut app = app_after(11);
+            fixtures::more_syslog(&mut app);
+            app
+        }),
         ("help_popup", help),
         ("free_mode_eperm", free_mode_with_eperm),
         ("experiments_menu", experiments_menu),
@@ -486,16 +492,10 @@ fn p_and_z_work_on_the_locks_tab_and_in_the_experiments_menu() {
     app.update(Action::Zoom);
     let screen = rows(&draw(&app, 80, 24)).join("\n");
     assert!(screen.contains("▸ Contenders"), "{screen}");
-    assert!(
-        !screen.contains("Single-instance daemons"),
-        "zoomed:\n{screen}"
-    );
+    assert!(!screen.contains("(APUE 13.5)"), "zoomed:\n{screen}");
     app.update(Action::Back);
     let screen = rows(&draw(&app, 80, 24)).join("\n");
-    assert!(
-        screen.contains("Single-instance daemons"),
-        "Esc unzooms:\n{screen}"
-    );
+    assert!(screen.contains("(APUE 13.5)"), "Esc unzooms:\n{screen}");
 
     let mut app = experiments_menu();
     let framed = rows(&draw(&app, 80, 24));
@@ -532,5 +532,230 @@ fn lock_waiters_come_before_the_footnote() {
             screen.contains(&pid.to_string()),
             "pid {pid} hidden behind the footnote:\n{screen}"
         );
+    }
+}
+
+/// `text` without any whitespace: a sentence wrapped across rows (even inside a word, as
+/// a long path is) compares equal to itself written on one line.
+fn squash(text: &str) -> String {
+    text.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The text inside the borders of the pane whose title contains `title`, row by row,
+/// or `None` when no such pane is on screen.
+fn pane_rows(buffer: &Buffer, title: &str) -> Option<Vec<String>> {
+    let (title_x, y) = find(buffer, title)?;
+    let symbol = |x: u16, y: u16| buffer[(x, y)].symbol().to_string();
+    let left = (0..title_x)
+        .rev()
+        .find(|&x| "┌┏├┣".contains(symbol(x, y).as_str()))?;
+    let right = (title_x..buffer.area.width).find(|&x| "┐┓┤┫".contains(symbol(x, y).as_str()))?;
+    let mut rows = Vec::new();
+    for row in y + 1..buffer.area.height {
+        if !"│┃".contains(symbol(left, row).as_str()) {
+            break;
+        }
+        rows.push((left + 1..right).map(|x| symbol(x, row)).collect());
+    }
+    Some(rows)
+}
+
+/// The whole text of a pane: its rows and the titles on its borders.
+fn pane_text(buffer: &Buffer, title: &str) -> Option<String> {
+    pane_rows(buffer, title).map(|rows| rows.join(" "))
+}
+
+/// The lesson's heading and "Look for:" paragraph, with the list that follows it.
+fn look_for(app: &App) -> Option<String> {
+    use daemonlab::lessons::Block;
+    let lesson = app.shown_lesson()?;
+    let text = |spans: &[daemonlab::lessons::Span]| {
+        spans.iter().map(|s| s.text.as_str()).collect::<String>()
+    };
+    let mut blocks = lesson.body.iter().skip_while(|b| match b {
+        Block::Paragraph(spans) => !text(spans).starts_with("Look for:"),
+        _ => true,
+    });
+    let mut out = match blocks.next()? {
+        Block::Paragraph(spans) => text(spans),
+        _ => unreachable!(),
+    };
+    for block in blocks {
+        match block {
+            Block::ListItem { spans, .. } => out.push_str(&text(spans)),
+            _ => break,
+        }
+    }
+    Some(out)
+}
+
+/// After every step, at 80×24 and 120×40, nothing the explorer says is cut: the last step's
+/// result in the Process pane, the status line, every footer hint, the Process pane's
+/// legend, the Syslog pane's hints when it shows them, the lesson's "Look for:".
+#[test]
+fn every_sentence_is_shown_whole_after_every_step() {
+    use daemonlab::ui::keymap;
+    let mut failures = Vec::new();
+    // Each state with what its status line says.
+    let mut states: Vec<(String, App, String)> = (1..=11)
+        .map(|steps| {
+            let app = app_after(steps);
+            let status = match &app.notice {
+                Some(notice) => notice.text.clone(),
+                None => {
+                    let next = daemonlab::lab::STEPS[steps].short;
+                    format!("next: {steps} {next} — press Space")
+                }
+            };
+            (format!("after step {}", steps - 1), app, status)
+        })
+        .collect();
+    let eperm = free_mode_with_eperm();
+    let status = eperm.notice.as_ref().unwrap().text.clone();
+    states.push(("free mode after EPERM".into(), eperm, status));
+    for (name, app, status) in &states {
+        for (width, height) in [(80, 24), (120, 40)] {
+            let terminal = draw(app, width, height);
+            let buffer = terminal.backend().buffer();
+            let screen = rows(&terminal);
+            let at = format!("{name} at {width}x{height}");
+            let process = pane_text(buffer, "Process ").unwrap_or_default();
+            let result = format!("last step {}", app.last_result.as_deref().unwrap());
+            if !squash(&process).contains(&squash(&result)) {
+                failures.push(format!("{at}: the result is not whole: {result}"));
+            }
+            let legend = "* changed by the last step";
+            if !screen.iter().any(|row| row.contains(legend)) {
+                failures.push(format!("{at}: no legend {legend:?}"));
+            }
+            for (label, hint) in keymap::hints(app.key_context()) {
+                let hint = format!("{label} {hint}");
+                if !screen.iter().any(|row| row.contains(&hint)) {
+                    failures.push(format!("{at}: the footer hint {hint:?} is not whole"));
+                }
+            }
+            if !squash(&screen.join(" ")).contains(&squash(status)) {
+                failures.push(format!("{at}: the status is not whole: {status}"));
+            }
+            if let Some(syslog) = pane_text(buffer, "Syslog") {
+                let path = "logger -u /run/user/1000/daemonlab-demo/log hello";
+                if syslog.contains("try:") && !squash(&syslog).contains(&squash(path)) {
+                    failures.push(format!("{at}: the logger hint is cut"));
+                }
+                let keys = "L log (err) · O options · M mask · S stop";
+                if syslog.contains("L log") && !squash(&syslog).contains(&squash(keys)) {
+                    failures.push(format!("{at}: the syslog keys are cut"));
+                }
+            }
+            // The bullets of a list are the pane's, not the lesson's text.
+            let lesson = pane_text(buffer, "Lesson")
+                .unwrap_or_default()
+                .replace('•', "");
+            let want = look_for(app).unwrap();
+            if !squash(&lesson).contains(&squash(&want)) {
+                failures.push(format!("{at}: \"Look for\" is not whole: {want}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every descriptor of the fixture's list is on screen, number and target, after every
+/// step at 80×24 and 120×40, and so is a long list of inherited ones; History keeps its
+/// last three rows while the list is the fixture's.
+#[test]
+fn the_process_pane_shows_every_descriptor_after_every_step() {
+    use daemonlab::probe::FdEntry;
+    let mut failures = Vec::new();
+    for steps in 1..=11 {
+        let plain = app_after(steps);
+        let mut inherited = app_after(steps);
+        if let Some(fds) = inherited.process.as_mut().and_then(|p| p.fds.as_mut()) {
+            for fd in (3..10).chain(11..13).chain([251]) {
+                fds.push(FdEntry {
+                    fd,
+                    target: format!("pipe:[{}]", 90000 + fd),
+                    cloexec: false,
+                    lock_lines: None,
+                });
+            }
+            fds.sort_by_key(|f| f.fd);
+        }
+        for (app, long) in [(&plain, false), (&inherited, true)] {
+            for (width, height) in [(80, 24), (120, 40)] {
+                let terminal = draw(app, width, height);
+                let buffer = terminal.backend().buffer();
+                let at = format!(
+                    "after step {} at {width}x{height}{}",
+                    steps - 1,
+                    if long { " with inherited fds" } else { "" }
+                );
+                let process = squash(&pane_text(buffer, "Process ").unwrap_or_default());
+                for fd in app.process.as_ref().unwrap().fds.as_ref().unwrap() {
+                    let entry = squash(&format!("{}→{}", fd.fd, fd.target));
+                    if !process.contains(&entry) {
+                        failures.push(format!("{at}: fd {} is not on screen", fd.fd));
+                    }
+                }
+                if long {
+                    continue;
+                }
+                let history = pane_rows(buffer, "History").unwrap_or_default();
+                let shown = history
+                    .iter()
+                    .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+                    .count();
+                if shown < app.history.len().min(3) {
+                    failures.push(format!("{at}: History shows {shown} rows"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// With three messages or more, the Syslog pane shows at least three at 80×24, after
+/// every step, and at 120×40 too.
+#[test]
+fn the_syslog_pane_shows_three_messages_after_every_step() {
+    let mut failures = Vec::new();
+    for steps in 1..=11 {
+        let mut app = app_after(steps);
+        fixtures::more_syslog(&mut app);
+        for (width, height) in [(80, 24), (120, 40)] {
+            let terminal = draw(&app, width, height);
+            let at = format!("after step {} at {width}x{height}", steps - 1);
+            let Some(syslog) = pane_text(terminal.backend().buffer(), "Syslog") else {
+                failures.push(format!("{at}: no Syslog pane"));
+                continue;
+            };
+            let shown = ["10:00:04", "10:00:07", "10:00:09"]
+                .iter()
+                .filter(|clock| syslog.contains(*clock))
+                .count();
+            if shown < 3 {
+                failures.push(format!("{at}: {shown} of the last 3 messages:\n{syslog}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The session picture says how to see what does not fit, in words that are never cut.
+#[test]
+fn the_session_picture_says_whole_how_to_see_the_rest() {
+    for steps in 1..=11 {
+        let mut app = app_after(steps);
+        app.update(Action::ToggleSessions);
+        for (width, height) in [(80, 24), (120, 40)] {
+            let screen = rows(&draw(&app, width, height));
+            if let Some(row) = screen.iter().find(|r| r.contains("more lines below")) {
+                assert!(
+                    row.contains("more lines below: z zooms the picture"),
+                    "after step {} at {width}x{height}: {row}",
+                    steps - 1
+                );
+            }
+        }
     }
 }

@@ -213,16 +213,12 @@ fn outcome(
         *birth_parent = f.parent;
     }
     let sessions = sessions_for(&process, *birth_parent, sessions_before);
+    let datagram = format!(
+        "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}, no controlling terminal expected",
+        process.pid
+    );
     let syslog = if step == StepId::Openlog {
-        let datagram = format!(
-            "<30>Nov 25 10:00:00 daemonlab: daemonized: pid {}",
-            process.pid
-        );
-        let mut message =
-            Message::from_datagram(Source::Unix, Some(process.pid), datagram.as_bytes());
-        message.seq = 1;
-        message.received_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
-        vec![message]
+        vec![message(1, 0, process.pid, &datagram)]
     } else {
         Vec::new()
     };
@@ -230,7 +226,7 @@ fn outcome(
         step,
         ok: true,
         error: None,
-        detail: format!("{} done", step.info().c_call),
+        detail: detail(step, before, &process, datagram.len()),
         forked,
         self_ids: SelfIds {
             pid: process.pid,
@@ -243,6 +239,43 @@ fn outcome(
         cross_check: None,
         syslog,
         sessions,
+    }
+}
+
+/// Message `seq`, received `second`s after 10:00:00, from `pid`.
+fn message(seq: u64, second: u64, pid: i32, datagram: &str) -> Message {
+    let mut message = Message::from_datagram(Source::Unix, Some(pid), datagram.as_bytes());
+    message.seq = seq;
+    message.received_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000 + second);
+    message
+}
+
+/// What the subject reports for `step`, in its own words (lab/subject.rs), with the
+/// fixture's numbers: results as long as the real ones, so layouts are tried on them.
+fn detail(step: StepId, before: &ProcSnapshot, after: &ProcSnapshot, sent: usize) -> String {
+    match step {
+        StepId::Start => "running as a job of the shell stand-in".into(),
+        StepId::Umask => format!(
+            "umask was {:04o}, now 0000",
+            before.umask.unwrap_or_default()
+        ),
+        StepId::Getrlimit => "RLIMIT_NOFILE soft 1024, hard 524288".into(),
+        StepId::Fork | StepId::SecondFork => format!(
+            "child of {}, which has exited; adopted by {}",
+            before.pid, after.ppid
+        ),
+        StepId::Setsid => format!("new session {}, no controlling terminal", after.sid),
+        StepId::IgnoreSighup => "SIGHUP was default, now ignored".into(),
+        StepId::Chdir => "cwd is now /".into(),
+        StepId::CloseFds => "closed descriptors 0 to 524287 except 100 with close_range(2) (limit 524288); \
+                             kept 100, the lab's own control channel, on purpose (a real daemon closes \
+                             everything; daemon(7)'s notification pipe comes after)"
+            .into(),
+        StepId::DevNull => "open(\"/dev/null\") gave 0, dup gave 1 and 2".into(),
+        StepId::Openlog => format!(
+            "openlog(\"daemonlab\", LOG_CONS, LOG_DAEMON); syslog(LOG_INFO, …): sent {sent} bytes to {}",
+            lab_info().syslog_socket.display()
+        ),
     }
 }
 
@@ -271,7 +304,11 @@ pub fn setsid_eperm() -> StepOutcome {
         error: Some(StepError {
             errno: Some(1),
             name: Some("EPERM".into()),
-            message: "EPERM: Operation not permitted".into(),
+            // The subject's own words (lab/subject.rs).
+            message: format!(
+                "EPERM: Operation not permitted — this process leads its process group (PGID = \
+                 PID {SUBJECT}), and a group leader may not start a session; fork first"
+            ),
         }),
         detail: String::new(),
         forked: None,
@@ -293,6 +330,12 @@ pub fn setsid_eperm() -> StepOutcome {
 fn terminal_lines(outcomes: &[StepOutcome]) -> Vec<String> {
     let mut lines = vec![format!("pid {SUBJECT}: started as a shell job")];
     for o in outcomes.iter().filter(|o| (o.step as usize) < 8) {
+        if let Some(f) = &o.forked {
+            lines.push(format!(
+                "pid {}: fork() returned {}; the parent exits",
+                f.parent, f.child
+            ));
+        }
         lines.push(format!(
             "pid {}: [{} {}] {}",
             o.process.pid,
@@ -331,6 +374,31 @@ pub fn app_after(steps: usize, theme: Theme, lessons: LessonSet) -> App {
         });
     }
     app
+}
+
+/// Three more messages after whatever the app has: two `L` test messages from the subject
+/// and a `logger` line from a shell, as the receiver decodes them, seconds apart.
+pub fn more_syslog(app: &mut App) {
+    let pid = app.process.as_ref().map_or(SUBJECT, |p| p.pid);
+    let datagrams = [
+        "<27>Nov 25 10:00:04 daemonlab: test message 1 at LOG_ERR; errno set to ENOENT, so %m \
+         gives: No such file or directory"
+            .to_string(),
+        "<27>Nov 25 10:00:07 daemonlab: test message 2 at LOG_ERR; errno set to ENOENT, so %m \
+         gives: No such file or directory"
+            .to_string(),
+        "<132>Nov 25 10:00:09 student: the backup finished".to_string(),
+    ];
+    let mut tally = app.syslog.tally;
+    for (i, datagram) in datagrams.iter().enumerate() {
+        let sender = if i < 2 { pid } else { 5001 };
+        let seq = tally.received + 1;
+        tally.received += 1;
+        tally.shown += 1;
+        let second = [4, 7, 9][i];
+        app.syslog
+            .take(vec![message(seq, second, sender, datagram)], tally);
+    }
 }
 
 /// The Locks tab after `C` in wait mode and a pitfall run: one holder, one waiter blocked

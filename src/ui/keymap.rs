@@ -242,7 +242,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[Key::Char('s')],
         action: Action::ToggleSessions,
         description: "show the session picture in History's place, and back",
-        hint: None,
+        hint: Some("sessions"),
         when: When::Lab,
     },
     Binding {
@@ -592,10 +592,15 @@ pub fn action_for(event: &KeyEvent, context: Context) -> Option<Action> {
 
 /// The footer hints that apply now, in table order.
 pub fn hints(context: Context) -> impl Iterator<Item = (&'static str, &'static str)> {
+    hint_bindings(context).filter_map(|b| b.hint.map(|hint| (b.label, hint)))
+}
+
+/// The bindings behind [`hints`], for a footer that places the tab's keys and the
+/// everywhere keys apart.
+pub fn hint_bindings(context: Context) -> impl Iterator<Item = &'static Binding> {
     BINDINGS
         .iter()
-        .filter(move |b| b.when.applies(context))
-        .filter_map(|b| b.hint.map(|hint| (b.label, hint)))
+        .filter(move |b| b.when.applies(context) && b.hint.is_some())
 }
 
 #[cfg(test)]
@@ -705,6 +710,11 @@ mod tests {
         }
         let normal: Vec<_> = hints(LAB).map(|(_, h)| h).collect();
         assert!(normal.contains(&"next") && !normal.contains(&"run"));
+        assert!(
+            hints(LAB).any(|(label, hint)| (label, hint) == ("s", "sessions")),
+            "the session picture's key has a hint: {normal:?}"
+        );
+        assert!(!hints(PROCESSES).any(|(_, h)| h == "sessions"));
         assert!(hints(FREE).any(|(_, h)| h == "run"));
         let locks: Vec<_> = hints(LOCKS).map(|(_, h)| h).collect();
         assert!(

@@ -25,7 +25,15 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .borders(Borders::ALL)
         .border_style(app.theme.border_focused)
         .title(Line::styled(
-            " Experiments: skip a rule, see why it exists — ↑/↓ choose · Enter run · PgDn/PgUp scroll · Esc close ",
+            super::fit_title(
+                &[
+                    " Experiments: skip a rule, see why it exists — ↑/↓ choose · Enter run · PgDn/PgUp scroll · Esc close ",
+                    " Experiments — ↑/↓ choose · Enter run · PgDn/PgUp scroll · Esc close ",
+                    " Experiments — ↑/↓ · Enter run · Esc close ",
+                    " Experiments ",
+                ],
+                area.width,
+            ),
             app.theme.title,
         ));
     let inner = outer.inner(area);

@@ -1,9 +1,6 @@
 //! The status line (what just happened) and the key hints, drawn from the key table.
 
-use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Widget;
 
 use crate::ui::app::{App, Mode};
 use crate::ui::keymap;
@@ -12,8 +9,9 @@ use crate::ui::keymap;
 pub const MAX_STATUS_ROWS: usize = 4;
 
 /// The status rows for a screen `width` wide: a notice is wrapped, never cut (up to
-/// [`MAX_STATUS_ROWS`]; a longer one is rare and ends in an ellipsis).
-pub fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+/// [`MAX_STATUS_ROWS`]; a longer one is rare and ends in an ellipsis). The guided tour's
+/// line takes its short form when its long one leaves less than `room` free.
+pub fn status_lines(app: &App, width: u16, room: usize) -> Vec<Line<'static>> {
     let notice = match &app.notice {
         Some(n) if n.error => Some(Line::from(vec![
             Span::styled(" ✗ ", app.theme.error),
@@ -35,10 +33,18 @@ pub fn status_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         }
         return rows;
     }
-    vec![status_line(app)]
+    // The short form only where it makes the room the long one does not.
+    let long = status_line(app, false);
+    let short = status_line(app, true);
+    let line = if long.width() > room && short.width() <= room {
+        short
+    } else {
+        long
+    };
+    super::wrap_line(&line, usize::from(width), 3)
 }
 
-fn status_line(app: &App) -> Line<'static> {
+fn status_line(app: &App, short: bool) -> Line<'static> {
     match &app.notice {
         Some(_) => Line::raw(""),
         None if app.guide.is_some() => {
@@ -54,13 +60,18 @@ fn status_line(app: &App) -> Line<'static> {
                 }
                 _ => "Space turns to the next lesson".to_string(),
             };
+            let (tour, ends) = if short {
+                ("tour", " · b back · g ends it")
+            } else {
+                ("guided tour", " · b back · g ends the tour")
+            };
             Line::from(vec![
                 Span::styled(
-                    format!(" guided tour {}/{}: ", i + 1, app.lessons.lessons.len()),
+                    format!(" {tour} {}/{}: ", i + 1, app.lessons.lessons.len()),
                     app.theme.next,
                 ),
                 Span::raw(next),
-                Span::styled(" · b back · g ends the tour", app.theme.muted),
+                Span::styled(ends, app.theme.muted),
             ])
         }
         None => match (app.busy, app.next_step(), app.mode) {
@@ -88,11 +99,75 @@ fn status_line(app: &App) -> Line<'static> {
     }
 }
 
-pub fn render_hints(app: &App, area: Rect, buf: &mut Buffer) {
-    let mut spans = Vec::new();
-    for (label, hint) in keymap::hints(app.key_context()) {
-        spans.push(Span::styled(format!(" {label}"), app.theme.key));
-        spans.push(Span::styled(format!(" {hint} "), app.theme.muted));
+/// The hints as units that are never split: " key hint ", and whether each is an
+/// everywhere key (help, quit).
+fn hint_units(app: &App) -> Vec<(Vec<Span<'static>>, bool)> {
+    keymap::hint_bindings(app.key_context())
+        .map(|b| {
+            let spans = vec![
+                Span::styled(format!(" {}", b.label), app.theme.key),
+                Span::styled(format!(" {} ", b.hint.unwrap_or_default()), app.theme.muted),
+            ];
+            (spans, b.when == keymap::When::Always)
+        })
+        .collect()
+}
+
+fn units_width(units: &[Vec<Span>]) -> usize {
+    units.iter().flatten().map(|s| s.width()).sum()
+}
+
+/// `units` in rows of at most `width` cells, a unit never split.
+fn flow(units: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Vec<Vec<Span<'static>>>> {
+    let mut rows: Vec<Vec<Vec<Span<'static>>>> = vec![Vec::new()];
+    let mut used = 0;
+    for unit in units {
+        let w = units_width(std::slice::from_ref(&unit));
+        if used > 0 && used + w > width {
+            rows.push(Vec::new());
+            used = 0;
+        }
+        used += w;
+        rows.last_mut().expect("a row").push(unit);
     }
-    Line::from(spans).render(area, buf);
+    rows
+}
+
+/// The status rows and the hint rows for a screen `width` wide. No hint is cut: hints
+/// that do not fit the hint row move to the right end of the status line when it has
+/// room (the everywhere keys, help and quit, go there first), and otherwise wrap onto
+/// another row, whole.
+pub fn bottom_lines(app: &App, width: u16) -> (Vec<Line<'static>>, Vec<Line<'static>>) {
+    let (local, global): (Vec<_>, Vec<_>) = hint_units(app).into_iter().partition(|(_, g)| !g);
+    let local: Vec<Vec<Span>> = local.into_iter().map(|(u, _)| u).collect();
+    let global: Vec<Vec<Span>> = global.into_iter().map(|(u, _)| u).collect();
+    let room = usize::from(width).saturating_sub(2 + units_width(&global));
+    let mut status = status_lines(app, width, room);
+    let width = usize::from(width);
+    let last = status.last().map_or(0, Line::width);
+    let fits_status = |units: &[Vec<Span>]| last + 2 + units_width(units) <= width;
+    let mut rows = flow(local.clone(), width);
+    let mut moved: Vec<Vec<Span>> = rows.drain(1..).flatten().collect();
+    moved.extend(global.iter().cloned());
+    if !fits_status(&moved) {
+        rows = if fits_status(&global) {
+            moved = global;
+            flow(local, width)
+        } else {
+            moved = Vec::new();
+            flow(local.into_iter().chain(global).collect(), width)
+        };
+    }
+    if !moved.is_empty() {
+        let moved_width = units_width(&moved);
+        let row = status.last_mut().expect("one status row at least");
+        row.spans
+            .push(Span::raw(" ".repeat(width - last - moved_width)));
+        row.spans.extend(moved.into_iter().flatten());
+    }
+    let rows = rows
+        .into_iter()
+        .map(|units| Line::from(units.into_iter().flatten().collect::<Vec<_>>()))
+        .collect();
+    (status, rows)
 }

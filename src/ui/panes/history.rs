@@ -93,9 +93,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Row::new(cells)
     });
     let title = if app.history.is_empty() {
-        " History — a row per step appears here "
+        crate::ui::panes::fit_title(
+            &[" History — a row per step appears here ", " History "],
+            area.width,
+        )
     } else {
-        " History (ps -axj columns; * = changed) "
+        crate::ui::panes::fit_title(
+            &[
+                " History (ps -axj columns; * = changed) ",
+                " History (ps -axj; * = changed) ",
+                " History ",
+            ],
+            area.width,
+        )
     };
     Table::new(rows, constraints)
         .header(Row::new(header).style(app.theme.muted))

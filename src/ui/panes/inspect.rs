@@ -19,13 +19,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut lines = Vec::new();
     // Named by what the PID is, not by how it was picked.
     let subject = app.lab.as_ref().map(|lab| lab.subject_pid);
-    let title = match &view.audit {
-        Some(a) if Some(a.pid) == subject => format!(
-            " Inspect {} — the lab's daemon (Processes tab: Enter picks another) ",
-            a.pid
-        ),
-        Some(a) => format!(" Inspect {} ", a.pid),
-        None => " Inspect ".to_string(),
+    // Longest first: the border takes the first that fits with its scroll mark.
+    let titles: Vec<String> = match &view.audit {
+        Some(a) if Some(a.pid) == subject => vec![
+            format!(
+                " Inspect {} — the lab's daemon (Processes tab: Enter picks another) ",
+                a.pid
+            ),
+            format!(" Inspect {} — the lab's daemon ", a.pid),
+            format!(" Inspect {} ", a.pid),
+        ],
+        Some(a) => vec![format!(" Inspect {} ", a.pid)],
+        None => vec![" Inspect ".to_string()],
     };
     // The detail wraps under itself, so the status and id columns stay readable.
     let indent = MARK_WIDTH + ID_WIDTH;
@@ -57,11 +62,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let visible = usize::from(area.height.saturating_sub(2));
     let last_start = lines.len().saturating_sub(visible);
     let first = usize::from(view.scroll).min(last_start);
-    let title = if first < last_start {
-        format!("{title}· ↓ PgDn for more ")
+    let mark = if first < last_start {
+        "· ↓ PgDn for more "
     } else {
-        title
+        ""
     };
+    let titles: Vec<String> = titles.iter().map(|t| format!("{t}{mark}")).collect();
+    let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
+    let title = super::fit_title(&titles, area.width).to_string();
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .scroll((first as u16, 0))

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Widget};
 
 use crate::lessons::{Block, Span as LessonSpan};
 use crate::ui::app::{App, Pane, StepStatus};
@@ -34,17 +34,44 @@ fn spans<'a>(app: &App, spans: &[LessonSpan]) -> Vec<Span<'a>> {
         .collect()
 }
 
-/// Lesson blocks as terminal lines.
-pub fn lines<'a>(app: &App, blocks: &[Block]) -> Vec<Line<'a>> {
-    let mut out = Vec::new();
-    for block in blocks {
+/// Whether a block opens the lesson's "Look for:" paragraph.
+fn is_look_for(block: &Block) -> bool {
+    match block {
+        Block::Paragraph(s) => s
+            .first()
+            .is_some_and(|first| first.text.trim_start().starts_with("Look for")),
+        _ => false,
+    }
+}
+
+/// Lesson blocks as rows of at most `width` cells, and how many rows come before the end
+/// of the "Look for:" paragraph and the list that follows it (0 when there is none).
+pub fn rows<'a>(app: &App, blocks: &[Block], width: usize) -> (Vec<Line<'a>>, usize) {
+    let mut out: Vec<Line<'a>> = Vec::new();
+    let mut look_for_end = 0;
+    let mut in_look_for = false;
+    for (i, block) in blocks.iter().enumerate() {
+        let next = blocks.get(i + 1);
+        let next_is_item = matches!(next, Some(Block::ListItem { .. }));
+        if is_look_for(block) {
+            in_look_for = true;
+        }
         match block {
             Block::Heading { spans: s, .. } => {
-                out.push(Line::from(spans(app, s)).style(app.theme.heading));
+                let line = Line::from(spans(app, s)).style(app.theme.heading);
+                out.extend(super::wrap_line(&line, width, 0));
             }
             Block::Paragraph(s) => {
-                out.push(Line::from(spans(app, s)));
-                out.push(Line::raw(""));
+                out.extend(super::wrap_line(&Line::from(spans(app, s)), width, 0));
+                // A paragraph that introduces a list ("Look for:") runs straight into it.
+                let introduces = s.last().is_some_and(|l| l.text.trim_end().ends_with(':'));
+                if !(next_is_item && introduces) {
+                    if in_look_for {
+                        look_for_end = out.len();
+                        in_look_for = false;
+                    }
+                    out.push(Line::raw(""));
+                }
             }
             Block::ListItem {
                 depth,
@@ -57,18 +84,23 @@ pub fn lines<'a>(app: &App, blocks: &[Block]) -> Vec<Line<'a>> {
                 };
                 let mut line = vec![Span::styled(bullet, app.theme.muted)];
                 line.extend(spans(app, s));
-                out.push(Line::from(line));
+                out.extend(super::wrap_line(&Line::from(line), width, 0));
+                if !next_is_item && in_look_for {
+                    look_for_end = out.len();
+                    in_look_for = false;
+                }
             }
             Block::Code { text, .. } => {
                 for code in text.lines() {
-                    out.push(Line::styled(format!("  {code}"), app.theme.code));
+                    let line = Line::styled(format!("  {code}"), app.theme.code);
+                    out.extend(super::wrap_line(&line, width, 4));
                 }
                 out.push(Line::raw(""));
             }
             Block::Quote(s) => {
                 let mut line = vec![Span::styled("│ ", app.theme.muted)];
                 line.extend(spans(app, s));
-                out.push(Line::from(line));
+                out.extend(super::wrap_line(&Line::from(line), width, 2));
             }
             Block::Rule => out.push(Line::styled("────", app.theme.muted)),
         }
@@ -76,10 +108,13 @@ pub fn lines<'a>(app: &App, blocks: &[Block]) -> Vec<Line<'a>> {
     while out.last().is_some_and(|l| l.width() == 0) {
         out.pop();
     }
-    out
+    (out, look_for_end)
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+/// The pane's title (without the scroll mark) and its rows at `width` inside the
+/// borders, with how many first rows must stay in view: a failure, the heading and the
+/// "Look for:" paragraph.
+fn body<'a>(app: &App, width: usize) -> (String, Vec<Line<'a>>, usize) {
     // The guided tour walks every lesson in order; otherwise the pane follows the step.
     let (lesson, step) = match app.guide {
         Some(i) => {
@@ -92,30 +127,41 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         }
     };
     let mut body = Vec::new();
+    // The failure on top, in one line: the kernel's whole message is in the Process pane
+    // and the status line already.
     if let Some(step) = step
-        && let StepStatus::Failed { errno, message } = &app.steps[step as usize]
+        && let StepStatus::Failed { errno, .. } = &app.steps[step as usize]
     {
         let info = step.info();
-        body.push(Line::styled(
-            format!(
-                "✗ {} failed: {}",
-                info.c_call,
-                errno.as_deref().unwrap_or("error")
+        body.extend(super::wrap_line(
+            &Line::styled(
+                format!(
+                    "✗ {} failed: {}",
+                    info.c_call,
+                    errno.as_deref().unwrap_or("error")
+                ),
+                app.theme.error,
             ),
-            app.theme.error,
+            width,
+            0,
         ));
-        body.push(Line::styled(message.clone(), app.theme.error));
         body.push(Line::raw(""));
     }
-    let title = match lesson {
+    let (title, keep) = match lesson {
         Some(lesson) => {
             let heading = match lesson.step {
                 Some(step) => format!("{} {}", step.info().index, lesson.title),
                 None => lesson.title.clone(),
             };
-            body.push(Line::styled(heading, app.theme.heading));
-            body.extend(lines(app, &lesson.body));
-            match app.guide {
+            body.extend(super::wrap_line(
+                &Line::styled(heading, app.theme.heading),
+                width,
+                0,
+            ));
+            let before = body.len();
+            let (rows, look_for_end) = rows(app, &lesson.body, width);
+            body.extend(rows);
+            let title = match app.guide {
                 Some(i) => format!(
                     " Guided tour {}/{} · APUE {} ",
                     i + 1,
@@ -123,31 +169,48 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                     lesson.section
                 ),
                 None => format!(" Lesson · APUE {} ", lesson.section),
-            }
+            };
+            (title, before + look_for_end)
         }
         None => {
             let what = step
                 .map(|s| format!("step {} ({})", s.info().index, s.info().short))
                 .unwrap_or_else(|| "this place".into());
-            body.push(Line::styled(
-                format!("No lesson for {what} in this lesson set."),
-                app.theme.muted,
+            body.extend(super::wrap_line(
+                &Line::styled(
+                    format!("No lesson for {what} in this lesson set."),
+                    app.theme.muted,
+                ),
+                width,
+                0,
             ));
-            " Lesson ".to_string()
+            (" Lesson ".to_string(), body.len())
         }
     };
-    // Roughly how many rows the wrapped text needs, to say whether there is more below.
-    let inner = area.width.saturating_sub(2).max(1) as usize;
-    let rows: usize = body.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    (title, body, keep)
+}
+
+/// The rows the pane needs at `width`, borders included, to show the lesson down to the
+/// end of its "Look for:" paragraph; and all of it.
+pub fn heights(app: &App, width: u16) -> (u16, u16) {
+    let (_, rows, keep) = body(app, usize::from(width.saturating_sub(2)).max(1));
+    (keep as u16 + 2, rows.len() as u16 + 2)
+}
+
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let (title, body, _) = body(app, width);
     let visible = area.height.saturating_sub(2) as usize;
-    let scroll = (app.lesson_scroll as usize).min(rows.saturating_sub(1));
-    let title = if rows > scroll + visible {
-        format!("{title}↓ PgDn ")
-    } else {
-        title
-    };
+    let scroll = (app.lesson_scroll as usize).min(body.len().saturating_sub(1));
+    let more = body.len() > scroll + visible;
+    // The guided tour's title has a short form: a title is shortened, never cut.
+    let short = title
+        .replace(" Guided tour ", " Tour ")
+        .replace(" Lesson · APUE ", " APUE ");
+    let mark = if more { "↓ PgDn " } else { "" };
+    let (long, short) = (format!("{title}{mark}"), format!("{short}{mark}"));
+    let title = super::fit_title(&[&long, &short], area.width).to_string();
     Paragraph::new(body)
-        .wrap(Wrap { trim: false })
         .scroll((scroll as u16, 0))
         .style(Style::new())
         .block(pane_block(app, Pane::Lesson, title))

@@ -122,19 +122,52 @@ fn render_pidfile(app: &App, area: Rect, buf: &mut Buffer) {
             Span::styled("  (w)", app.theme.key),
         ]),
     ];
-    let tally = Line::styled(
-        format!(" {holding} holding · {waiting} waiting · {refused} refused · {ended} ended "),
-        app.theme.text,
-    )
-    .right_aligned();
+    let tally =
+        format!(" {holding} holding · {waiting} waiting · {refused} refused · {ended} ended ");
+    // The counts stay; the name takes its short form when both do not fit.
+    let room = area
+        .width
+        .saturating_sub(2 + tally.chars().count() as u16 + 1);
+    let name = super::fit_title(
+        &[
+            " Single-instance daemons (APUE 13.5) ",
+            " Single instance (APUE 13.5) ",
+            " APUE 13.5 ",
+        ],
+        room + 2,
+    );
+    let tally = Line::styled(tally, app.theme.text).right_aligned();
     Paragraph::new(lines)
-        .block(block(app, " Single-instance daemons (APUE 13.5) ").title_top(tally))
+        .wrap(Wrap { trim: false })
+        .block(block(app, name).title_top(tally))
         .render(area, buf);
 }
 
+/// Column widths for `header` and `rows`, each as wide as its widest cell; columns from
+/// the right are left out while they do not all fit `width` (a cell is never cut).
+fn fitted_widths(header: &[&str], rows: &[Vec<String>], width: u16) -> Vec<Constraint> {
+    let mut widths: Vec<u16> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0) as u16
+        })
+        .collect();
+    let total = |w: &[u16]| w.iter().sum::<u16>() + w.len().saturating_sub(1) as u16;
+    while widths.len() > 1 && total(&widths) > width {
+        widths.pop();
+    }
+    widths.into_iter().map(Constraint::Length).collect()
+}
+
 fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
-    let header = Row::new(["", "class", "access", "pid", "who", "range"]).style(app.theme.muted);
-    let mut rows = Vec::new();
+    let header = ["", "class", "access", "pid", "who", "range"];
+    let mut cells: Vec<Vec<String>> = Vec::new();
+    let mut styles = Vec::new();
     let mut note = None;
     if let Some(evidence) = &app.locks.evidence {
         note = evidence.note.clone();
@@ -157,37 +190,47 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
                     Some(end) => format!("{}-{end}", e.start),
                     None => format!("{}-EOF", e.start),
                 };
-                let style = if role == "HOLDS" {
+                styles.push(if role == "HOLDS" {
                     app.theme.ok
                 } else {
                     app.theme.muted
-                };
-                rows.push(Row::new(vec![
-                    Cell::from(if e.waiter {
+                });
+                cells.push(vec![
+                    if e.waiter {
                         format!("-> {role}")
                     } else {
                         role.to_string()
-                    })
-                    .style(style),
-                    Cell::from(e.class.clone()),
-                    Cell::from(e.access.clone()),
-                    Cell::from(e.pid.to_string()),
-                    Cell::from(who),
-                    Cell::from(range),
-                ]));
+                    },
+                    e.class.clone(),
+                    e.access.clone(),
+                    e.pid.to_string(),
+                    who,
+                    range,
+                ]);
             }
         }
     }
-    let empty = rows.is_empty();
-    let widths = [
-        Constraint::Length(9),
-        Constraint::Length(7),
-        Constraint::Length(6),
-        Constraint::Length(8),
-        Constraint::Length(12),
-        Constraint::Fill(1),
-    ];
-    let title = " The kernel's lock table (/proc/locks, this pid file) ";
+    let empty = cells.is_empty();
+    let width = part_block(app, 0, "").inner(area).width;
+    let widths = fitted_widths(&header, &cells, width);
+    let header = Row::new(header).style(app.theme.muted);
+    let mut rows: Vec<Row> = cells
+        .into_iter()
+        .zip(styles)
+        .map(|(cells, style)| {
+            let mut cells = cells.into_iter().map(Cell::from).collect::<Vec<_>>();
+            cells[0] = cells[0].clone().style(style);
+            Row::new(cells)
+        })
+        .collect();
+    let title = super::fit_title(
+        &[
+            " The kernel's lock table (/proc/locks, this pid file) ",
+            " Lock table (/proc/locks) ",
+            " /proc/locks ",
+        ],
+        area.width,
+    );
     let inner = part_block(app, 0, title).inner(area);
     part_block(app, 0, title).render(area, buf);
     let text = match (empty, note) {
@@ -197,14 +240,15 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
             "\"->\" lines are processes blocked in the kernel, waiting for this lock".to_string()
         }
     };
-    // As many rows as the note needs (up to four), the rest for the table — but the
-    // holders and waiters come first: when they do not all fit, the note shrinks to one
-    // row (z on the table shows it whole).
+    // As many rows as the note needs (after a blank one), the rest for the table — but
+    // the holders and waiters come first: when they do not all fit, the note gives way
+    // whole, never cut (z on the table shows it).
     let width = usize::from(inner.width.max(1));
-    let mut note_rows = text.chars().count().div_ceil(width).clamp(1, 4) as u16 + 1;
+    let note = super::wrap_line(&Line::styled(text, app.theme.muted), width, 0);
+    let mut note_rows = note.len() as u16 + 1;
     let table_rows = rows.len() as u16 + 1;
     if table_rows + note_rows > inner.height {
-        note_rows = note_rows.min(inner.height.saturating_sub(table_rows).max(1));
+        note_rows = 0;
     }
     let [table_area, note_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(note_rows)]).areas(inner);
@@ -227,17 +271,16 @@ fn render_table(app: &App, area: Rect, buf: &mut Buffer) {
         .header(header)
         .render(table_area, buf);
     // The first row of the note's area stays blank, between the table and the note.
-    Paragraph::new(vec![Line::raw(""), Line::styled(text, app.theme.muted)])
-        .wrap(Wrap { trim: true })
-        .render(note_area, buf);
+    let mut lines = vec![Line::raw("")];
+    lines.extend(note);
+    Paragraph::new(lines).render(note_area, buf);
 }
 
 fn render_contenders(app: &App, area: Rect, buf: &mut Buffer) {
-    let header = Row::new(["pid", "kind", "mode", "state"]).style(app.theme.muted);
-    let room = area.height.saturating_sub(3) as usize;
     let list = &app.locks.contenders;
-    let rows = list[list.len().saturating_sub(room)..].iter().map(|c| {
-        let (state, style) = match &c.state {
+    let states: Vec<(String, ratatui::style::Style)> = list
+        .iter()
+        .map(|c| match &c.state {
             ContenderState::Starting => ("starting".to_string(), app.theme.muted),
             ContenderState::Waiting => {
                 ("waiting, blocked in the kernel".to_string(), app.theme.text)
@@ -251,24 +294,58 @@ fn render_contenders(app: &App, area: Rect, buf: &mut Buffer) {
             }
             ContenderState::Failed { message } => (format!("failed: {message}"), app.theme.error),
             ContenderState::Exited { status } => (format!("ended: {status}"), app.theme.muted),
-        };
-        Row::new(vec![
-            Cell::from(c.pid.to_string()),
-            Cell::from(c.kind.name()),
-            Cell::from(c.mode.name()),
-            Cell::from(state).style(style),
-        ])
-    });
+        })
+        .collect();
+    // Each column as wide as what it shows; the state gets the rest and wraps there.
+    let column = |header: &str, values: Vec<usize>| -> u16 {
+        values.into_iter().chain([header.len()]).max().unwrap_or(0) as u16
+    };
+    let pid = column(
+        "pid",
+        list.iter().map(|c| c.pid.to_string().len()).collect(),
+    );
+    let kind = column("kind", list.iter().map(|c| c.kind.name().len()).collect());
+    let mode = column("mode", list.iter().map(|c| c.mode.name().len()).collect());
+    let block = part_block(app, 1, format!(" Contenders ({}) ", list.len()));
+    let inner = block.inner(area);
+    let state_width = usize::from(inner.width.saturating_sub(pid + kind + mode + 3)).max(8);
+    let rows: Vec<(u16, Row)> = list
+        .iter()
+        .zip(states)
+        .map(|(c, (state, style))| {
+            let state = super::wrap_line(&Line::styled(state, style), state_width, 2);
+            let height = state.len() as u16;
+            let row = Row::new(vec![
+                Cell::from(c.pid.to_string()),
+                Cell::from(c.kind.name()),
+                Cell::from(c.mode.name()),
+                Cell::from(ratatui::text::Text::from(state)),
+            ])
+            .height(height);
+            (height, row)
+        })
+        .collect();
+    // The newest that fit below the header.
+    let room = inner.height.saturating_sub(1);
+    let mut used = 0;
+    let first = rows
+        .iter()
+        .rposition(|(height, _)| {
+            used += height;
+            used > room
+        })
+        .map_or(0, |i| i + 1);
+    let rows: Vec<Row> = rows.into_iter().skip(first).map(|(_, row)| row).collect();
     let widths = [
-        Constraint::Length(8),
-        Constraint::Length(6),
-        Constraint::Length(5),
+        Constraint::Length(pid),
+        Constraint::Length(kind),
+        Constraint::Length(mode),
         Constraint::Fill(1),
     ];
-    let title = format!(" Contenders ({}) ", list.len());
+    let header = Row::new(["pid", "kind", "mode", "state"]).style(app.theme.muted);
     Table::new(rows, widths)
         .header(header)
-        .block(part_block(app, 1, title))
+        .block(block)
         .render(area, buf);
 }
 

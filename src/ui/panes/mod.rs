@@ -29,6 +29,26 @@ pub fn fit(text: &str, width: u16) -> String {
     cut
 }
 
+/// `line` in one row of at most `width` cells, each span keeping its style, ending in
+/// "…" when cut.
+pub fn fit_line<'a>(line: &Line<'a>, width: usize) -> Line<'a> {
+    if line.width() <= width {
+        return line.clone();
+    }
+    let mut room = width.saturating_sub(1);
+    let mut spans = Vec::new();
+    for span in &line.spans {
+        if room == 0 {
+            break;
+        }
+        let head: String = span.content.chars().take(room).collect();
+        room -= head.chars().count();
+        spans.push(Span::styled(head, span.style));
+    }
+    spans.push(Span::raw("…"));
+    Line::from(spans).style(line.style)
+}
+
 /// `line` broken into rows of at most `width` cells at spaces, keeping each span's style;
 /// rows after the first start with `indent` spaces. A word wider than a row is cut across
 /// rows.
@@ -78,9 +98,65 @@ pub fn wrap_line<'a>(line: &Line<'a>, width: usize, indent: usize) -> Vec<Line<'
         .collect()
 }
 
+/// Every line of `lines` wrapped to `width` (see [`wrap_line`]).
+pub fn wrap_lines<'a>(lines: &[Line<'a>], width: usize, indent: usize) -> Vec<Line<'a>> {
+    lines
+        .iter()
+        .flat_map(|line| wrap_line(line, width, indent))
+        .collect()
+}
+
+/// `units` laid out in rows of at most `width` cells, `gap` spaces apart: a unit moves to
+/// the next row whole when it does not fit, and only a unit wider than a row is broken
+/// (at its spaces). Keeps "umask 0022" together where plain word wrapping would not.
+pub fn flow<'a>(units: Vec<Vec<Span<'a>>>, gap: usize, width: usize) -> Vec<Line<'a>> {
+    let mut rows: Vec<Line<'a>> = Vec::new();
+    let mut row: Vec<Span<'a>> = Vec::new();
+    let mut used = 0;
+    for unit in units {
+        let unit_width: usize = unit.iter().map(|s| s.width()).sum();
+        if used > 0 && used + gap + unit_width <= width {
+            row.push(Span::raw(" ".repeat(gap)));
+            row.extend(unit);
+            used += gap + unit_width;
+            continue;
+        }
+        if used > 0 {
+            rows.push(Line::from(std::mem::take(&mut row)));
+        }
+        if unit_width <= width {
+            row = unit;
+            used = unit_width;
+        } else {
+            let mut pieces = wrap_line(&Line::from(unit), width, 0);
+            let last = pieces.pop().unwrap_or_default();
+            rows.extend(pieces);
+            used = last.width();
+            row = last.spans;
+        }
+    }
+    if used > 0 {
+        rows.push(Line::from(row));
+    }
+    rows
+}
+
+/// The first of `titles` (longest first) that fits a border `width` cells wide between
+/// its corners, else the last one: a title is shortened by choice, never cut.
+pub fn fit_title<'a>(titles: &[&'a str], width: u16) -> &'a str {
+    // Two corners, and two cells for the focus mark ("▸ ") a focused pane adds.
+    let room = usize::from(width.saturating_sub(4));
+    titles
+        .iter()
+        .find(|t| t.chars().count() <= room)
+        .or(titles.last())
+        .copied()
+        .unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{fit, wrap_line};
+    use super::{fit, flow, wrap_line};
     use ratatui::style::Style;
     use ratatui::text::{Line, Span};
 
@@ -130,6 +206,28 @@ mod tests {
         for row in wrap_line(&Line::raw("a b c d e f g h i j k l m n o p"), 5, 0) {
             assert!(row.width() <= 5, "{row}");
         }
+    }
+
+    #[test]
+    fn flow_moves_whole_units_and_breaks_only_the_too_wide() {
+        let units = |words: &[&'static str]| -> Vec<Vec<Span<'static>>> {
+            words.iter().map(|w| vec![Span::raw(*w)]).collect()
+        };
+        let rows = flow(
+            units(&["umask 0022", "cwd /home/student", "SIGHUP default"]),
+            3,
+            40,
+        );
+        assert_eq!(
+            plain(&rows),
+            ["umask 0022   cwd /home/student", "SIGHUP default"]
+        );
+        let rows = flow(units(&["a", "one two three four five six", "b"]), 2, 10);
+        assert!(rows.iter().all(|r| r.width() <= 10), "{:?}", plain(&rows));
+        assert_eq!(
+            plain(&rows).concat().replace(' ', ""),
+            "aonetwothreefourfivesixb"
+        );
     }
 
     #[test]

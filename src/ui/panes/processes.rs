@@ -12,8 +12,30 @@ use crate::ui::processes::SORTS;
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let view = &app.processes;
-    let [table_area, legend] =
-        Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(area);
+    // The legend's three entries, each whole: on one row where they fit, else wrapped.
+    let units = vec![
+        vec![
+            Span::styled(" lab", app.theme.next),
+            Span::styled(" the lab's own", app.theme.muted),
+        ],
+        vec![
+            Span::styled(" dmn", app.theme.text),
+            Span::styled(
+                " daemon or service (what ps --daemons keeps)",
+                app.theme.muted,
+            ),
+        ],
+        vec![
+            Span::styled(" kthr", app.theme.muted),
+            Span::styled(" kernel thread (child of kthreadd)", app.theme.muted),
+        ],
+    ];
+    let legend_lines = super::flow(units, 2, usize::from(area.width));
+    let [table_area, legend] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Length(legend_lines.len() as u16),
+    ])
+    .areas(area);
     // What this lab started and tracks, nothing matched by name.
     let lab_pids = &view.ours;
     let rows = view.visible();
@@ -99,16 +121,5 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .header(header)
         .block(block)
         .render(table_area, buf);
-    Paragraph::new(Line::from(vec![
-        Span::styled(" lab", app.theme.next),
-        Span::styled(" the lab's own   ", app.theme.muted),
-        Span::styled("dmn", app.theme.text),
-        Span::styled(
-            " daemon or service (what ps --daemons keeps)   ",
-            app.theme.muted,
-        ),
-        Span::styled("kthr", app.theme.muted),
-        Span::styled(" kernel thread (child of kthreadd)", app.theme.muted),
-    ]))
-    .render(legend, buf);
+    Paragraph::new(legend_lines).render(legend, buf);
 }

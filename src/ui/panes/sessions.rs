@@ -30,6 +30,16 @@ pub fn style(theme: &Theme, role: Role) -> Style {
     }
 }
 
+/// The rows the picture needs at `width`, borders included.
+pub fn height(app: &App, width: u16) -> u16 {
+    let lines = if app.history.is_empty() {
+        1
+    } else {
+        drawing(&app.sessions, usize::from(width.saturating_sub(2))).len()
+    };
+    lines as u16 + 2
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let block = pane_block(app, Pane::History, " Sessions ⊃ groups ⊃ processes (s) ");
     let inner = block.inner(area);

@@ -71,7 +71,30 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             }
         })
         .collect();
-    Paragraph::new(lines)
-        .block(pane_block(app, Pane::Steps, title))
+    // Too short for every step: a window round the one that matters (the cursor in free
+    // mode, else the next step, else the last), with the hidden ones counted on the
+    // borders.
+    let room = usize::from(area.height.saturating_sub(2)).max(1);
+    let focus = match app.mode {
+        Mode::Free => app.selected as usize,
+        Mode::Guided => next.map_or(STEPS.len() - 1, |s| s as usize),
+    };
+    let start = focus
+        .saturating_sub((room - 1) / 2)
+        .min(STEPS.len().saturating_sub(room));
+    let end = (start + room).min(STEPS.len());
+    let mut block = pane_block(app, Pane::Steps, title);
+    if start > 0 {
+        block =
+            block.title(Line::styled(format!(" ↑ {start} more "), app.theme.muted).right_aligned());
+    }
+    if end < STEPS.len() {
+        block = block.title_bottom(
+            Line::styled(format!(" ↓ {} more ", STEPS.len() - end), app.theme.muted)
+                .right_aligned(),
+        );
+    }
+    Paragraph::new(lines[start..end].to_vec())
+        .block(block)
         .render(area, buf);
 }

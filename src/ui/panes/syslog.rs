@@ -85,41 +85,95 @@ pub fn line<'a>(app: &App, message: &Message) -> Line<'a> {
     Line::from(spans)
 }
 
-pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+/// One message in one short line for a narrow pane: time, level, text (z shows the
+/// facility and the sender).
+fn compact_line<'a>(app: &App, message: &Message) -> Line<'a> {
+    let p = &message.parsed;
+    let mut spans = vec![Span::styled(
+        format!("{} ", clock(message)),
+        app.theme.muted,
+    )];
+    if message.repeats > 0 {
+        spans.push(Span::styled(
+            format!("last message repeated {} times", message.repeats),
+            app.theme.muted,
+        ));
+    } else if p.malformed {
+        spans.push(Span::styled("malformed ", app.theme.error));
+        spans.push(Span::raw(message.text.escape_debug().to_string()));
+    } else {
+        let style = severity_style(app, message.severity);
+        let level = message.severity.map_or("?", |s| s.name());
+        spans.push(Span::styled(format!("{level} "), style));
+        spans.push(Span::styled(p.message.clone(), style));
+    }
+    Line::from(spans)
+}
+
+/// How the messages are drawn, from the most to the least complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// Every field, wrapped.
+    Whole,
+    /// Time, level and text, wrapped.
+    Short,
+    /// Time, level and text on one row each, cut with "…" when longer.
+    OneRow,
+}
+
+/// The pane's title for a border `width` wide: the counters, and as many of the notes
+/// as fit whole.
+fn title(app: &App, width: u16, cut: bool) -> String {
     let view = &app.syslog;
     // The same balance `daemonlab syslogd` prints: every message accounted for.
     let tally = &view.tally;
+    let received = format!(" Syslog · {} received", tally.received);
     // All shown is the everyday case: one number says it, and a narrow pane keeps room.
-    let mut title = if tally.received == tally.shown {
-        format!(" Syslog · {} received", tally.received)
+    let base = if tally.received == tally.shown {
+        received.clone()
     } else {
         format!(" Syslog · {}", tally.balance())
     };
-    if tally.malformed > 0 {
-        title.push_str(&format!(" · {} malformed", tally.malformed));
-    }
-    if let Some(lost) = tally.kernel_dropped.filter(|n| *n > 0) {
-        title.push_str(&format!(" · {lost} dropped by the kernel"));
-    }
-    if view.min_severity != Severity::Debug {
-        title.push_str(&format!(" · ≥ {}", view.min_severity.name()));
-    }
-    if !view.folding {
-        title.push_str(" · no folding");
-    }
+    let mut flags = String::new();
     if view.paused_at.is_some() {
-        title.push_str(" · PAUSED");
+        flags.push_str(" · PAUSED");
     }
     if !view.receiver_running {
-        title.push_str(" · STOPPED");
+        flags.push_str(" · STOPPED");
     }
-    title.push(' ');
+    let mut notes = String::new();
+    if tally.malformed > 0 {
+        notes.push_str(&format!(" · {} malformed", tally.malformed));
+    }
+    if let Some(lost) = tally.kernel_dropped.filter(|n| *n > 0) {
+        notes.push_str(&format!(" · {lost} dropped by the kernel"));
+    }
+    if view.min_severity != Severity::Debug {
+        notes.push_str(&format!(" · ≥ {}", view.min_severity.name()));
+    }
+    if !view.folding {
+        notes.push_str(" · no folding");
+    }
+    let zoom = if cut { " · z: whole lines" } else { "" };
+    let candidates = [
+        format!("{base}{flags}{notes}{zoom} "),
+        format!("{base}{flags}{notes} "),
+        format!("{base}{flags} "),
+        format!("{received}{flags} "),
+        format!("{received} "),
+        " Syslog ".to_string(),
+    ];
+    let candidates: Vec<&str> = candidates.iter().map(String::as_str).collect();
+    super::fit_title(&candidates, width).to_string()
+}
 
-    let room = area.height.saturating_sub(2) as usize;
+pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    let view = &app.syslog;
+    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let inner = usize::from(area.height.saturating_sub(2));
     let visible: Vec<&Message> = view.visible().collect();
     let end = visible.len().saturating_sub(view.scroll);
-    let start = end.saturating_sub(room);
-    let mut lines: Vec<Line> = Vec::new();
+    let shown = &visible[..end];
     let client = match &view.client {
         Some(c) => format!(
             "openlog {} · mask {} · L→{}",
@@ -132,56 +186,117 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             view.test_level.name()
         ),
     };
+    // The hints, each wrapped whole (a socket path cut at the border is one nobody can
+    // type), in the order they are dropped last to first.
+    let mut hints: Vec<Vec<Line>> = Vec::new();
     if let Some(lab) = &app.lab {
         let path = lab.syslog_socket.display();
         // A stopped receiver has no socket: a logger command would only get ECONNREFUSED.
-        lines.push(if view.receiver_running {
-            Line::from(vec![
-                Span::styled("try: ", app.theme.muted),
-                Span::styled(format!("logger -u {path} hello"), app.theme.code),
-            ])
-        } else {
-            Line::styled(
-                format!("stopped: no socket at {path} until S starts it again"),
-                app.theme.error,
-            )
-        });
+        hints.push(super::wrap_line(
+            &if view.receiver_running {
+                Line::from(vec![
+                    Span::styled("try: ", app.theme.muted),
+                    Span::styled(format!("logger -u {path} hello"), app.theme.code),
+                ])
+            } else {
+                Line::styled(
+                    format!("stopped: no socket at {path} until S starts it again"),
+                    app.theme.error,
+                )
+            },
+            width,
+            2,
+        ));
     }
-    lines.push(Line::styled(client, app.theme.muted));
-    if visible.is_empty() {
-        let note = Line::styled(view.note.clone(), app.theme.muted);
-        lines.extend(super::wrap_line(
-            &note,
-            usize::from(area.width.saturating_sub(2)),
+    hints.push(super::wrap_line(
+        &Line::styled(client, app.theme.muted),
+        width,
+        2,
+    ));
+    if shown.is_empty() {
+        hints.push(super::wrap_line(
+            &Line::styled(view.note.clone(), app.theme.muted),
+            width,
             0,
         ));
     }
-    // Messages wrap (continuations indented) and the newest stay at the bottom: as many
-    // whole messages as fit, then the top of the oldest one shown is cut (z shows more).
-    // In a short pane the messages come first: the hints give way, the evidence does not.
-    let width = usize::from(area.width.saturating_sub(2));
-    // The hints wrap too: a socket path cut at the border is one nobody can type.
-    let mut lines: Vec<Line> = lines
-        .iter()
-        .flat_map(|l| super::wrap_line(l, width, 2))
-        .collect();
-    let inner = usize::from(area.height.saturating_sub(2));
-    if !visible.is_empty() && inner.saturating_sub(lines.len()) < 3 {
-        // Too short for both: the hints give way (z, or a taller window, brings them back).
-        lines.clear();
+    // As many hints as fit whole, in order.
+    let mut hint_rows: Vec<Line> = Vec::new();
+    for hint in hints {
+        if hint_rows.len() + hint.len() > inner {
+            break;
+        }
+        hint_rows.extend(hint);
     }
+
+    // The newest messages at the bottom. The most complete form that still shows the
+    // last three (or all, when fewer) whole; in a short pane the hints give way first,
+    // the evidence last.
+    let want = shown.len().min(3);
+    let draw = |form: Form, message: &Message| -> Vec<Line> {
+        match form {
+            Form::Whole => super::wrap_line(&line(app, message), width, 2),
+            Form::Short => super::wrap_line(&compact_line(app, message), width, 2),
+            Form::OneRow => vec![super::fit_line(&compact_line(app, message), width)],
+        }
+    };
+    let whole_fit = |form: Form, room: usize| -> usize {
+        let mut used = 0;
+        let mut count = 0;
+        for message in shown.iter().rev() {
+            used += draw(form, message).len();
+            if used > room {
+                break;
+            }
+            count += 1;
+        }
+        count
+    };
+    let (form, keep_hints) = [
+        (Form::Whole, true),
+        (Form::Whole, false),
+        (Form::Short, false),
+    ]
+    .into_iter()
+    .find(|(form, hints)| {
+        let room = inner - if *hints { hint_rows.len() } else { 0 };
+        // With the hints, at least three rows are left for messages.
+        (!hints || room >= 3 || shown.is_empty()) && whole_fit(*form, room) >= want
+    })
+    .unwrap_or((Form::OneRow, false));
+    let mut lines = if keep_hints { hint_rows } else { Vec::new() };
     let message_rows = inner.saturating_sub(lines.len());
+    // One row each for as many as fit; then, newest first, a message is wrapped whole
+    // while the rows last.
+    let mut forms: Vec<Form> = Vec::new();
+    if form == Form::OneRow {
+        let count = shown.len().min(message_rows);
+        forms = vec![Form::OneRow; count];
+        let mut used = count;
+        for (i, message) in shown.iter().rev().take(count).enumerate() {
+            let more = draw(Form::Short, message).len() - 1;
+            if used + more > message_rows {
+                break;
+            }
+            used += more;
+            forms[i] = Form::Short;
+        }
+    }
     let mut rows: Vec<Line> = Vec::new();
-    for message in visible[start..end].iter().rev() {
+    let mut cut = false;
+    for (i, message) in shown.iter().rev().enumerate() {
         if rows.len() >= message_rows {
             break;
         }
-        let mut these = super::wrap_line(&line(app, message), width, 2);
+        let form = forms.get(i).copied().unwrap_or(form);
+        let mut these = draw(form, message);
+        cut |= form == Form::OneRow && these[0].width() < compact_line(app, message).width();
         these.append(&mut rows);
         rows = these;
     }
+    // The top of the oldest one shown may be cut: z shows more.
     lines.extend(rows.split_off(rows.len().saturating_sub(message_rows)));
     Paragraph::new(lines)
-        .block(pane_block(app, Pane::Syslog, title))
+        .block(pane_block(app, Pane::Syslog, title(app, area.width, cut)))
         .render(area, buf);
 }
