@@ -4,51 +4,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use portable_pty::CommandBuilder;
 
 use common::exe;
 use common::pty::PtyApp;
-
-fn tsubject() -> Option<&'static Path> {
-    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = std::env::temp_dir().join(format!("tsubject-run-{}", std::process::id()));
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
-            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
-                    None
-                }
-            }
-        })
-        .as_deref()
-}
-
-/// Live (not zombie) processes whose command line names `dir`.
-fn survivors(dir: &Path) -> Vec<i32> {
-    let needle = dir.to_str().unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|s| s.trim().starts_with('Z'));
-            String::from_utf8_lossy(&cmdline).contains(needle) && !zombie
-        })
-        .collect()
-}
+use common::tsubject::{survivors, tsubject};
 
 /// The rule on the highlighted timeline row.
 fn picked_rule(screen: &str) -> Option<String> {

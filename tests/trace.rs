@@ -4,49 +4,30 @@
 //! glibc. Each case checks the rules in the order they happened, the findings, the exit
 //! code, and that no process of the program outlives the trace.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn tsubject() -> Option<&'static Path> {
-    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = std::env::temp_dir().join(format!("tsubject-{}", std::process::id()));
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
-            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
-                    None
-                }
-            }
-        })
-        .as_deref()
-}
+use common::tsubject::{survivors, tsubject};
 
-/// Processes (not zombies) whose command line names `dir`: only ours, since each case has
-/// its own directory.
-fn survivors(dir: &Path) -> Vec<i32> {
-    let needle = dir.to_str().unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.trim().chars().next());
-            String::from_utf8_lossy(&cmdline).contains(needle) && state != Some('Z')
-        })
-        .collect()
-}
+/// The rules of APUE 13.3's daemonize() and 13.5's lock, in the book's order.
+const BOOK: [&str; 11] = [
+    "start",
+    "umask",
+    "fork",
+    "setsid",
+    "ignore_sighup",
+    "second_fork",
+    "chdir",
+    "getrlimit",
+    "close_fds",
+    "dev_null",
+    "lock",
+];
 
 fn wait_gone(dir: &Path) -> Vec<i32> {
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -150,21 +131,8 @@ fn in_order(rules: &[&str], wanted: &[&str]) -> bool {
 fn by_the_book_every_rule_in_order_and_daemonized() {
     let Some(t) = trace("apue") else { return };
     let rules = t.rules();
-    let book = [
-        "start",
-        "umask",
-        "fork",
-        "setsid",
-        "ignore_sighup",
-        "second_fork",
-        "chdir",
-        "getrlimit",
-        "close_fds",
-        "dev_null",
-        "lock",
-        "pidfile_write",
-    ];
-    assert!(in_order(&rules, &book), "{rules:?}");
+    assert!(in_order(&rules, &BOOK), "{rules:?}");
+    assert!(rules.contains(&"pidfile_write"), "{rules:?}");
     // One event for the close loop, not a thousand.
     assert_eq!(rules.iter().filter(|r| **r == "close_fds").count(), 1);
     let v = t.verdict();
@@ -564,20 +532,7 @@ fn without_the_filter_every_call_stops_and_the_rules_are_the_same() {
             (t.get(2) == Some(&"ms")).then(|| t[5])
         })
         .collect();
-    let book = [
-        "start",
-        "umask",
-        "fork",
-        "setsid",
-        "ignore_sighup",
-        "second_fork",
-        "chdir",
-        "getrlimit",
-        "close_fds",
-        "dev_null",
-        "lock",
-    ];
-    assert!(in_order(&rules, &book), "{rules:?}\n{text}");
+    assert!(in_order(&rules, &BOOK), "{rules:?}\n{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(wait_gone(dir.path()).is_empty());
 }

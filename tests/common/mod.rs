@@ -6,6 +6,7 @@
 pub mod explorer;
 pub mod inspect;
 pub mod pty;
+pub mod tsubject;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,0 +1,45 @@
+//! tests/c/tsubject.c, the daemon shapes `trace` and `run` are tested on: compiled once
+//! per test binary with `cc` (skipped loudly without one), and the way to find what of
+//! it is still alive.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The compiled program, or `None` (and a loud skip) without a C compiler.
+pub fn tsubject() -> Option<&'static Path> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = std::env::temp_dir().join(format!("tsubject-{}", std::process::id()));
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
+            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
+                Ok(s) if s.success() => Some(out),
+                other => {
+                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// Live (not zombie) processes whose command line names `dir`: only ours, since each
+/// case has its own directory.
+pub fn survivors(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim().starts_with('Z'));
+            String::from_utf8_lossy(&cmdline).contains(needle) && !zombie
+        })
+        .collect()
+}
