@@ -154,7 +154,12 @@ fn title(app: &App, width: u16, cut: bool) -> String {
     if !view.folding {
         notes.push_str(" · no folding");
     }
-    let zoom = if cut { " · z: whole lines" } else { "" };
+    // z zooms the focused pane: p brings the focus here first.
+    let zoom = match (cut, app.focus == Pane::Syslog) {
+        (false, _) => "",
+        (true, true) => " · z: whole lines",
+        (true, false) => " · p, z: whole lines",
+    };
     let candidates = [
         format!("{base}{flags}{notes}{zoom} "),
         format!("{base}{flags}{notes} "),
