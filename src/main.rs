@@ -89,13 +89,16 @@ fn start_log(path: &std::path::Path, level: daemonlab::cli::LogLevel) -> std::io
     Ok(())
 }
 
+/// This binary, which `run` and `trace` re-execute as the tracer; says why when not.
+fn own_exe(who: &str) -> Option<std::path::PathBuf> {
+    std::env::current_exe()
+        .map_err(|e| eprintln!("daemonlab {who}: cannot find its own executable: {e}"))
+        .ok()
+}
+
 fn run_program(cli: &Cli, settle: u64, command: Vec<String>) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("daemonlab run: cannot find its own executable: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(exe) = own_exe("run") else {
+        return ExitCode::FAILURE;
     };
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         eprintln!(
@@ -130,12 +133,8 @@ fn run_trace(
     no_filter: bool,
     command: Vec<String>,
 ) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("daemonlab trace: cannot find its own executable: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(exe) = own_exe("trace") else {
+        return ExitCode::FAILURE;
     };
     let mut command = command.into_iter();
     let options = daemonlab::trace::TraceOptions {

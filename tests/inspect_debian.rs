@@ -25,14 +25,7 @@ fn nginx_master_and_workers() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let port = free_port();
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 2;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
-        ),
-    )
-    .unwrap();
+    let conf = nginx_conf(dir.path(), 2, port);
     let pidfile = dir.path().join("nginx.pid");
     let errlog = dir.path().join("error.log");
     let status = daemon("/usr/sbin/nginx")
@@ -718,14 +711,7 @@ fn nginx_with_daemon_off_under_supervisord() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let port = free_port();
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 1;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
-        ),
-    )
-    .unwrap();
+    let conf = nginx_conf(dir.path(), 1, port);
     let pidfile = dir.path().join("nginx.pid");
     // `daemon off;`: nginx stays in the foreground, as a supervisor wants it.
     let program = format!(

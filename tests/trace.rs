@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use common::inspect::nginx_conf;
 use common::tsubject::{survivors, tsubject};
 
 /// The rules of APUE 13.3's daemonize() and 13.5's lock, in the book's order.
@@ -466,14 +467,7 @@ fn nginx_master_forks_workers_that_are_not_a_second_fork() {
         .local_addr()
         .unwrap()
         .port();
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "worker_processes 2;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
-        ),
-    )
-    .unwrap();
+    let conf = nginx_conf(dir.path(), 2, port);
     let globals = format!("pid {d}/nginx.pid; error_log {d}/error.log;");
     let t = trace_real(&[
         "/usr/sbin/nginx",

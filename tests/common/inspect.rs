@@ -260,3 +260,18 @@ pub fn wait_for(what: &str, mut found: impl FnMut() -> Option<i32>) -> i32 {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// An nginx configuration in `dir` with `workers` worker processes, listening on
+/// 127.0.0.1:`port`, every temporary and log path inside `dir`. Returns its path.
+pub fn nginx_conf(dir: &Path, workers: u32, port: u16) -> PathBuf {
+    let d = dir.to_str().unwrap();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes {workers};\nevents {{ worker_connections 64; }}\nhttp {{\n access_log {d}/access.log;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n server {{ listen 127.0.0.1:{port}; }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    conf
+}
