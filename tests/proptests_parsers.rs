@@ -191,6 +191,8 @@ fn typed_number() -> impl Strategy<Value = (i128, String)> {
         any::<i64>().prop_map(i128::from),
         (-2i128..=70_000),
         (4_194_290i128..=4_194_310),
+        // This machine's boundary, whatever its pid_max (it is per PID namespace).
+        (pid_max() - 2..=pid_max() + 2),
         Just(i128::from(i32::MAX)),
         Just(i128::from(i32::MAX) + 1),
         Just(i128::from(i32::MIN)),
@@ -282,12 +284,13 @@ fn check_lessons(text: &str) {
 }
 
 fn check_parse_pid(text: &str, pid_max: i128) -> Result<(), TestCaseError> {
-    // The contract: the positive whole numbers up to pid_max, blanks around allowed.
+    // The contract: the positive whole numbers below pid_max (the kernel hands out
+    // 1 .. pid_max − 1; pid_max itself is never a PID), blanks around allowed.
     let expected = text
         .trim()
         .parse::<i128>()
         .ok()
-        .filter(|v| (1..=pid_max).contains(v));
+        .filter(|v| (1..pid_max).contains(v));
     match parse_pid(text) {
         Ok(pid) => prop_assert_eq!(Some(i128::from(pid)), expected, "{:?}", text),
         Err(_) => prop_assert_eq!(expected, None, "{:?}", text),
@@ -381,10 +384,10 @@ proptest! {
     }
 
     #[test]
-    fn parse_pid_accepts_exactly_positive_pids_up_to_pid_max((value, text) in typed_number()) {
+    fn parse_pid_accepts_exactly_positive_pids_below_pid_max((value, text) in typed_number()) {
         let max = pid_max();
         check_parse_pid(&text, max)?;
-        prop_assert_eq!(parse_pid(&text).is_ok(), (1..=max).contains(&value), "{:?}", text);
+        prop_assert_eq!(parse_pid(&text).is_ok(), (1..max).contains(&value), "{:?}", text);
     }
 
     #[test]

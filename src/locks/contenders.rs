@@ -162,10 +162,26 @@ fn evidence_with(pidfile: &Path, content: Option<String>) -> Evidence {
             )),
         ),
     };
-    let fd_holders = if table.holders.is_empty() {
+    // In a container /proc/locks leaves out a lock whose caller has exited: only the
+    // holders' fdinfo shows it then, so look there too (a scan of every process's fds,
+    // paid only in that case).
+    let hidden =
+        table.holders.is_empty() && note.is_none() && proc_locks::hides_locks_of_gone_pids();
+    let fd_holders = if table.holders.is_empty() && !hidden {
         vec![]
     } else {
         holders_by_fdinfo(pidfile)
+    };
+    let note = match note {
+        None if hidden && !fd_holders.is_empty() => Some(format!(
+            "this is a PID namespace below the initial one, where /proc/locks leaves out a lock whose caller has exited; fdinfo shows it held by pid {}",
+            fd_holders
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        note => note,
     };
     let mut comms = BTreeMap::new();
     for pid in table

@@ -360,6 +360,13 @@ fn scan_holders(target: (u64, u64)) -> Vec<i32> {
     pids
 }
 
+/// Does process `pid` hold a lock on the file at `path` through one of its descriptors
+/// (a `lock:` line in its fdinfo)? Works where /proc/locks hides the lock (see
+/// [`proc_locks::hides_locks_of_gone_pids`]).
+pub fn pid_holds_path(pid: i32, path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|meta| pid_holds(pid, (meta.dev(), meta.ino())))
+}
+
 /// Does process `pid` have a descriptor on the file `(dev, ino)` with a lock on it?
 fn pid_holds(pid: i32, target: (u64, u64)) -> bool {
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {

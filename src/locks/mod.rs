@@ -20,7 +20,7 @@ pub use contenders::{
 };
 pub use engine::{
     Held, LockError, Outcome, Probe, already_running, already_running_notify, holders_by_fdinfo,
-    probe,
+    pid_holds_path, probe,
 };
 pub use proc_locks::{LockEntry, LockTable};
 

@@ -11,6 +11,18 @@ use std::path::Path;
 
 use serde::Serialize;
 
+/// The inode number the kernel gives the initial PID namespace (`PROC_PID_INIT_INO`).
+const INIT_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// True when this process lives in a PID namespace below the initial one (a container).
+/// There /proc/locks leaves out every lock whose recorded PID has no number in the
+/// namespace: a flock or POSIX lock whose caller has exited while a forked child still
+/// holds it through the shared open file is then missing from the table, and only the
+/// holder's fdinfo shows it (fs/locks.c, `locks_show`).
+pub fn hides_locks_of_gone_pids() -> bool {
+    std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() != INIT_PID_NAMESPACE)
+}
+
 /// One line of /proc/locks: a granted lock, or a process queued for one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LockEntry {

@@ -1097,17 +1097,13 @@ fn holds_lock(table: &[crate::locks::proc_locks::LockEntry], main: i32, lock: &L
     let Ok(entries) = crate::locks::proc_locks::for_path(table, path) else {
         return false;
     };
-    let holders: Vec<_> = entries.iter().filter(|e| !e.waiter).collect();
-    if holders.iter().any(|e| e.pid == main) {
+    if entries.iter().any(|e| !e.waiter && e.pid == main) {
         return true;
     }
-    let posix = holders.iter().all(|e| e.class == "POSIX");
-    !posix
-        && std::fs::read_dir(format!("/proc/{main}/fd"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+    // A flock or OFD lock belongs to the open file (whoever called flock()), and in a
+    // container /proc/locks leaves out a lock whose caller has exited: the daemon's own
+    // fdinfo says whether a lock is held through its descriptors.
+    crate::locks::pid_holds_path(main, path)
 }
 
 fn event_pid(event: &Event) -> i32 {
