@@ -115,8 +115,12 @@ fn run_program(cli: &Cli, settle: u64, command: Vec<String>) -> ExitCode {
         timeout: std::time::Duration::from_secs(3600),
         filter: true,
     };
+    let lessons = match load_lessons(cli) {
+        Ok(lessons) => lessons,
+        Err(code) => return code,
+    };
     let theme = Theme::pick(cli.theme, Theme::no_color_requested());
-    match ui::run::run(options, theme) {
+    match ui::run::run(options, theme, lessons) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("daemonlab run: {e}");
@@ -317,17 +321,26 @@ fn lab_options(cli: &Cli) -> Result<LabOptions, ExitCode> {
     }
 }
 
-fn run_explorer(cli: &Cli) -> ExitCode {
-    let lessons = match &cli.lessons {
-        None => LessonSet::embedded(),
+/// The built-in lessons, with a teacher's `--lessons DIR` laid over them; broken lessons
+/// are reported (a teacher preparing a class may have no terminal yet).
+fn load_lessons(cli: &Cli) -> Result<LessonSet, ExitCode> {
+    match &cli.lessons {
+        None => Ok(LessonSet::embedded()),
         // A teacher's lessons replace the built-in ones they name; the rest stay.
         Some(dir) => match LessonSet::load_dir(dir) {
-            Ok(set) => LessonSet::embedded().overlay(set),
+            Ok(set) => Ok(LessonSet::embedded().overlay(set)),
             Err(errors) => {
                 report_lesson_errors(dir, &errors);
-                return ExitCode::FAILURE;
+                Err(ExitCode::FAILURE)
             }
         },
+    }
+}
+
+fn run_explorer(cli: &Cli) -> ExitCode {
+    let lessons = match load_lessons(cli) {
+        Ok(lessons) => lessons,
+        Err(code) => return code,
     };
     // Broken lessons are reported first: a teacher preparing a class may have no terminal yet.
     use std::io::IsTerminal;

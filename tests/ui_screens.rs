@@ -60,7 +60,7 @@ fn experiments_menu() -> App {
 type Screen = (&'static str, fn() -> App);
 
 /// Every screen the snapshots cover.
-fn all_screens() -> [Screen; 11] {
+fn all_screens() -> [Screen; 13] {
     [
         ("processes_tab", || {
             fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
@@ -83,6 +83,12 @@ fn all_screens() -> [Screen; 11] {
         ("help_popup", help),
         ("free_mode_eperm", free_mode_with_eperm),
         ("experiments_menu", experiments_menu),
+        ("run_held", || {
+            fixtures::run_demo(Theme::default_colors(), LessonSet::embedded(), false)
+        }),
+        ("run_finished", || {
+            fixtures::run_demo(Theme::default_colors(), LessonSet::embedded(), true)
+        }),
     ]
 }
 
@@ -91,7 +97,11 @@ fn all_screens() -> [Screen; 11] {
 fn screens() {
     let screens = all_screens();
     for (name, make) in screens {
-        for (width, height) in [(120, 40), (80, 24)] {
+        for (width, height) in [(120, 40), (80, 24), (160, 50)] {
+            // 160×50 is the projector size the run view was laid out for.
+            if width == 160 && !name.starts_with("run_") {
+                continue;
+            }
             let terminal = draw(&make(), width, height);
             insta::assert_snapshot!(format!("{name}_{width}x{height}"), terminal.backend());
         }
@@ -329,10 +339,8 @@ fn rows(terminal: &Terminal<TestBackend>) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
-    use daemonlab::ui::keymap::BINDINGS;
-    let mut app = help();
+/// Everything the help popup shows as it scrolls, at 80×24, as one line of words.
+fn help_text(mut app: App) -> String {
     let mut seen = String::new();
     for _ in 0..30 {
         let terminal = draw(&app, 80, 24);
@@ -345,17 +353,37 @@ fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
         }
         app.update(Action::HelpScroll(5));
     }
-    let seen = seen.split_whitespace().collect::<Vec<_>>().join(" ");
-    for binding in BINDINGS {
-        let words = binding
-            .description
+    seen.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
+    use daemonlab::ui::keymap::{BINDINGS, When};
+    let seen = help_text(help());
+    let words = |b: &daemonlab::ui::keymap::Binding| {
+        b.description
             .split_whitespace()
             .collect::<Vec<_>>()
-            .join(" ");
+            .join(" ")
+    };
+    for binding in BINDINGS.iter().filter(|b| b.when != When::Traced) {
         assert!(
-            seen.contains(&words),
+            seen.contains(&words(binding)),
             "help never shows {:?} at 80x24",
             binding.description
+        );
+    }
+    // `daemonlab run`: its own keys and what changes the view, none of the lab's.
+    let mut run = fixtures::run_demo(Theme::default_colors(), LessonSet::embedded(), false);
+    run.update(Action::Help);
+    let run_help = help_text(run);
+    for binding in BINDINGS {
+        let shown = run_help.contains(&words(binding));
+        let wanted = matches!(binding.when, When::Always | When::Pane | When::Traced);
+        assert_eq!(
+            shown, wanted,
+            "daemonlab run's help and {:?} ({:?})",
+            binding.description, binding.when
         );
     }
     for group in [

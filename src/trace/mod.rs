@@ -10,6 +10,7 @@
 pub mod filter;
 pub mod protocol;
 pub mod rules;
+pub mod syslog;
 pub mod tracer;
 
 use std::io::BufReader;
@@ -234,6 +235,11 @@ impl Traced {
     /// What the program wrote to its terminal, from line `from` on.
     pub fn terminal(&self) -> &Arc<Terminal> {
         &self.terminal
+    }
+
+    /// What ends the tracer (and with it every tracee), for a panic hook to hold.
+    pub fn guard(&self) -> Arc<Guard> {
+        Arc::clone(&self.guard)
     }
 
     /// End the tracer now: with it, every tracee (PTRACE_O_EXITKILL).

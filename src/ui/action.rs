@@ -95,6 +95,10 @@ pub enum Action {
     Guide,
     /// Guided tour: back to the previous lesson.
     GuideBack,
+    /// `daemonlab run`: let the traced program go on freely, without holding it at rules.
+    RunFreely,
+    /// `daemonlab run`: the timeline follows the newest row again.
+    PickLatest,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.
@@ -193,6 +197,24 @@ pub enum LabEvent {
         running: bool,
         message: String,
     },
+    /// `daemonlab run`: what the traced program did, and where the trace stands.
+    Trace {
+        generation: u64,
+        update: TraceUpdate,
+    },
+}
+
+/// What the trace worker of `daemonlab run` reports.
+#[derive(Debug, Clone)]
+pub enum TraceUpdate {
+    /// New rows for the timeline, in order.
+    Events(Vec<crate::trace::rules::Event>),
+    /// Held at a rule until Space.
+    Held,
+    /// Running to its next rule (or freely).
+    Running,
+    /// The trace has ended, with its verdict and how it ended in words.
+    Finished(Box<crate::trace::rules::Verdict>, String),
 }
 
 /// What `update` asks the runtime to do; `update` itself never touches a process.
@@ -226,6 +248,10 @@ pub enum Command {
         inspect: Option<Option<i32>>,
     },
     HangUp,
+    /// `daemonlab run`: let the held program go on to its next rule.
+    TraceStep,
+    /// `daemonlab run`: let it go on without holding it again.
+    TraceFreely,
     /// A contender changed state: read the lock evidence again.
     RefreshLocks,
     Reset,

@@ -91,10 +91,14 @@ pub enum StepStatus {
     },
 }
 
-/// One row of the History pane: a step taken and the kernel's view after it.
+/// One row of the History pane: a step taken (or a rule a traced program followed) and
+/// the kernel's view after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
-    pub step: StepId,
+    /// The `#` column: the step's number, or the trace event's `#seq`.
+    pub number: String,
+    /// The step's label, or the rule's id.
+    pub name: &'static str,
     pub ok: bool,
     pub process: ProcSnapshot,
     pub changed: Vec<&'static str>,
@@ -158,6 +162,8 @@ pub struct App {
     pub inspect: InspectView,
     pub notice: Option<Notice>,
     pub quit: bool,
+    /// `daemonlab run`: the subject is a traced program, and this is its trace.
+    pub trace: Option<super::traced::TraceView>,
 }
 
 /// Terminal lines kept for the pane.
@@ -313,6 +319,7 @@ impl App {
                 error: false,
             }),
             quit: false,
+            trace: None,
         }
     }
 
@@ -322,6 +329,7 @@ impl App {
             tab: self.tab,
             free_mode: self.mode == Mode::Free,
             menu: self.experiments.open,
+            traced: self.trace.is_some(),
         }
     }
 
@@ -344,9 +352,14 @@ impl App {
 
     /// The lesson the Lesson pane shows: the guided tour's, else the step's.
     pub fn shown_lesson(&self) -> Option<&crate::lessons::Lesson> {
-        match self.guide {
-            Some(i) => self.lessons.lessons.get(i),
-            None => self.lessons.for_step(self.lesson_step()),
+        use super::traced::RuleLesson;
+        match (self.guide, &self.trace) {
+            (Some(i), _) => self.lessons.lessons.get(i),
+            (None, Some(trace)) => match trace.lesson {
+                RuleLesson::Step(step) => self.lessons.for_step(step),
+                RuleLesson::Id(id) => self.lessons.get(id),
+            },
+            (None, None) => self.lessons.for_step(self.lesson_step()),
         }
     }
 
@@ -363,6 +376,12 @@ impl App {
     fn apply(&mut self, action: Action) -> Option<Command> {
         if action != Action::KillHolder {
             self.locks.confirm_kill = false;
+        }
+        if !self.help
+            && self.tab == Tab::Lab
+            && let Some(command) = self.trace_action(action)
+        {
+            return command;
         }
         match action {
             Action::Help => {
@@ -439,6 +458,8 @@ impl App {
                 self.tab = Tab::Inspect;
             }
             Action::HangUp => return self.ask(Command::HangUp),
+            // Only `daemonlab run` has a traced program to let go or a timeline to follow.
+            Action::RunFreely | Action::PickLatest => {}
             Action::Quit => {
                 self.quit = true;
                 return Some(Command::Quit);
@@ -796,6 +817,7 @@ impl App {
             | LabEvent::SyslogFeed { generation, .. }
             | LabEvent::SyslogDone { generation, .. }
             | LabEvent::Receiver { generation, .. }
+            | LabEvent::Trace { generation, .. }
             | LabEvent::Locks { generation, .. }
             | LabEvent::Pitfall { generation, .. } => *generation,
             LabEvent::Experiment { .. } => self.generation,
@@ -866,6 +888,7 @@ impl App {
             }
             // The event loop reads the ring through the feed; nothing to keep here.
             LabEvent::SyslogFeed { .. } => {}
+            LabEvent::Trace { update, .. } => self.trace_update(update),
             LabEvent::Ps { rows, ours } => {
                 self.processes.rows = rows;
                 self.processes.ours = ours;
@@ -988,7 +1011,8 @@ impl App {
         };
         self.sessions = outcome.sessions;
         self.history.push(HistoryRow {
-            step: outcome.step,
+            number: info.index.to_string(),
+            name: info.id.label(),
             ok: outcome.ok,
             process: outcome.process.clone(),
             changed: outcome.changed,

@@ -619,3 +619,104 @@ pub fn inspect_demo(theme: Theme, lessons: LessonSet) -> App {
     });
     app
 }
+
+/// `daemonlab run` on a program that daemonizes by the book: the fixture tour as the
+/// trace would see it, held at the `second_fork` rule — or, with `finished`, run to the end
+/// with a verdict and one finding.
+pub fn run_demo(theme: Theme, lessons: LessonSet, finished: bool) -> App {
+    use super::action::TraceUpdate;
+    use crate::trace::rules::{Event, Finding, Verdict};
+    let mut app = App::new(theme, lessons);
+    app.trace = Some(super::traced::TraceView::new("/usr/local/sbin/mydaemon"));
+    app.handle_lab(LabEvent::Started {
+        generation: 0,
+        info: LabInfo {
+            syslog_socket: PathBuf::from("/dev/log"),
+            syslog_note: "nothing listened at /dev/log, so the lab bound it for this run (and removes it on exit): the program's syslog(3) messages arrive here".into(),
+            control_fd: -1,
+            ..lab_info()
+        },
+        snapshot: Box::new(start_snapshot()),
+    });
+    let outcomes = tour();
+    let take = if finished { outcomes.len() } else { 7 };
+    let mut events = vec![Event::Exec {
+        seq: 1,
+        pid: SUBJECT,
+        path: "/usr/local/sbin/mydaemon".into(),
+    }];
+    let mut seq = 1;
+    let mut pid = SUBJECT;
+    for o in outcomes.into_iter().take(take) {
+        let info = o.step.info();
+        // A fork's rule is named once its parent has exited (see `Tracker`).
+        if matches!(o.step, StepId::Fork | StepId::SecondFork) {
+            seq += 1;
+            events.push(Event::Fork {
+                seq,
+                pid,
+                child: o.process.pid,
+            });
+            seq += 1;
+            events.push(Event::Exit {
+                seq,
+                pid,
+                status: "exited with status 0".into(),
+            });
+        }
+        seq += 1;
+        events.push(Event::Syscall {
+            seq,
+            t_ms: seq as f64 * 0.4,
+            pid: o.process.pid,
+            syscall: Some(info.id.name().into()),
+            args: [0; 6],
+            result: 0,
+            errno: None,
+            rule: Some(info.id.name()),
+            what: format!("{} = 0", info.c_call),
+            calls: 1,
+            process: Some(o.process.clone()),
+            changed: o.changed.clone(),
+            sessions: o.sessions.clone(),
+        });
+        pid = o.process.pid;
+    }
+    app.handle_lab(LabEvent::Trace {
+        generation: 0,
+        update: TraceUpdate::Events(events),
+    });
+    if !finished {
+        app.handle_lab(LabEvent::Trace {
+            generation: 0,
+            update: TraceUpdate::Held,
+        });
+        return app;
+    }
+    let verdict = Verdict {
+        event: "verdict",
+        main_pid: Some(pid),
+        daemonized: true,
+        summary: format!("pid {pid} (mydaemon) carries on as a daemon: no terminal, in a session whose leader has gone"),
+        checks: vec![crate::audit::Check {
+            id: "open_fds",
+            status: crate::audit::Status::Warn,
+            detail: "1 of its 1 descriptor(s) beyond 0, 1 and 2 lack close-on-exec: 3 → /run/mydaemon.pid".into(),
+        }],
+        findings: vec![Finding {
+            id: "pidfile_before_fork",
+            status: crate::audit::Status::Fail,
+            detail: format!("/run/mydaemon.pid holds PID {SUBJECT}, but the daemon is pid {pid}: the PID was written before the last fork — write it after daemonizing"),
+            seq: Some(3),
+        }],
+        audit: None,
+    };
+    app.handle_lab(LabEvent::Trace {
+        generation: 0,
+        update: TraceUpdate::Finished(
+            Box::new(verdict),
+            "the original process exited and the rest made no rule call for 1000 ms".into(),
+        ),
+    });
+    app
+}

@@ -11,10 +11,17 @@ use super::app::Tab;
 pub enum When {
     /// On every tab.
     Always,
-    /// On the Lab tab.
+    /// On the Lab tab, with the lab's own subject.
     Lab,
     /// On the Lab tab in free mode.
     FreeMode,
+    /// On the Lab tab, whoever the subject is (the lab's, or a program `daemonlab run`
+    /// traces): keys that only change what the panes show.
+    Pane,
+    /// On the Lab tab of `daemonlab run`, which follows a traced program.
+    Traced,
+    /// Wherever there is more than one tab (not in `daemonlab run`).
+    Tabs,
     /// On the Locks tab.
     Locks,
     /// While the experiments menu is open (it takes the keys it names).
@@ -32,6 +39,8 @@ pub struct Context {
     pub free_mode: bool,
     /// The experiments menu is open.
     pub menu: bool,
+    /// `daemonlab run`: the subject is a traced program, not the lab's.
+    pub traced: bool,
 }
 
 impl When {
@@ -41,8 +50,11 @@ impl When {
             When::Always => true,
             When::Menu => context.menu,
             _ if context.menu => false,
-            When::Lab => context.tab == Tab::Lab,
-            When::FreeMode => context.tab == Tab::Lab && context.free_mode,
+            When::Lab => context.tab == Tab::Lab && !context.traced,
+            When::FreeMode => context.tab == Tab::Lab && context.free_mode && !context.traced,
+            When::Pane => context.tab == Tab::Lab,
+            When::Traced => context.tab == Tab::Lab && context.traced,
+            When::Tabs => !context.traced,
             When::Locks => context.tab == Tab::Locks,
             When::Processes => context.tab == Tab::Processes,
             When::Inspect => context.tab == Tab::Inspect,
@@ -53,7 +65,7 @@ impl When {
     pub fn label(self) -> &'static str {
         match self {
             When::Always => "",
-            When::Lab => "",
+            When::Lab | When::Pane | When::Traced | When::Tabs => "",
             When::FreeMode => " (free mode)",
             When::Locks => "",
             When::Menu => " (experiments menu)",
@@ -85,6 +97,46 @@ pub enum Key {
 
 /// Every key the Lab tab knows.
 pub const BINDINGS: &[Binding] = &[
+    Binding {
+        label: "Space/n",
+        keys: &[Key::Char(' '), Key::Char('n')],
+        action: Action::NextStep,
+        description: "let the held program run to its next rule",
+        hint: Some("next rule"),
+        when: When::Traced,
+    },
+    Binding {
+        label: "c",
+        keys: &[Key::Char('c')],
+        action: Action::RunFreely,
+        description: "let it run freely: rules are still recorded, nothing is held",
+        hint: Some("run freely"),
+        when: When::Traced,
+    },
+    Binding {
+        label: "↑/k",
+        keys: &[Key::Code(KeyCode::Up), Key::Char('k')],
+        action: Action::SelectUp,
+        description: "pick the timeline row above: the panes show the process as it was then",
+        hint: Some("pick"),
+        when: When::Traced,
+    },
+    Binding {
+        label: "↓/j",
+        keys: &[Key::Code(KeyCode::Down), Key::Char('j')],
+        action: Action::SelectDown,
+        description: "pick the timeline row below",
+        hint: None,
+        when: When::Traced,
+    },
+    Binding {
+        label: "End",
+        keys: &[Key::Code(KeyCode::End)],
+        action: Action::PickLatest,
+        description: "follow the newest timeline row again",
+        hint: None,
+        when: When::Traced,
+    },
     Binding {
         label: "Space/n",
         keys: &[Key::Char(' '), Key::Char('n')],
@@ -131,7 +183,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::LessonDown,
         description: "scroll the lesson down",
         hint: None,
-        when: When::Lab,
+        when: When::Pane,
     },
     Binding {
         label: "PgUp",
@@ -139,7 +191,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::LessonUp,
         description: "scroll the lesson up",
         hint: None,
-        when: When::Lab,
+        when: When::Pane,
     },
     Binding {
         label: "L",
@@ -195,7 +247,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::CycleSyslogFilter,
         description: "syslog pane: show only this severity or worse",
         hint: None,
-        when: When::Lab,
+        when: When::Pane,
     },
     Binding {
         label: ".",
@@ -203,7 +255,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::PauseSyslog,
         description: "syslog pane: pause / resume (messages still count)",
         hint: None,
-        when: When::Lab,
+        when: When::Pane,
     },
     Binding {
         label: "r",
@@ -243,7 +295,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleSessions,
         description: "show the session picture in History's place, and back",
         hint: Some("sessions"),
-        when: When::Lab,
+        when: When::Pane,
     },
     Binding {
         label: "Tab",
@@ -251,7 +303,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::NextTab,
         description: "next tab",
         hint: None,
-        when: When::Always,
+        when: When::Tabs,
     },
     Binding {
         label: "S-Tab",
@@ -259,7 +311,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::PrevTab,
         description: "previous tab",
         hint: None,
-        when: When::Always,
+        when: When::Tabs,
     },
     Binding {
         label: "1-4",
@@ -272,7 +324,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::GoToTab(0),
         description: "go to a tab by number",
         hint: None,
-        when: When::Always,
+        when: When::Tabs,
     },
     Binding {
         label: "c",
@@ -611,31 +663,43 @@ mod tests {
         tab: Tab::Lab,
         free_mode: false,
         menu: false,
+        traced: false,
     };
     const FREE: Context = Context {
         tab: Tab::Lab,
         free_mode: true,
         menu: false,
+        traced: false,
     };
     const LOCKS: Context = Context {
         tab: Tab::Locks,
         free_mode: false,
         menu: false,
+        traced: false,
     };
     const PROCESSES: Context = Context {
         tab: Tab::Processes,
         free_mode: false,
         menu: false,
+        traced: false,
     };
     const INSPECT: Context = Context {
         tab: Tab::Inspect,
         free_mode: false,
         menu: false,
+        traced: false,
     };
     const MENU: Context = Context {
         tab: Tab::Lab,
         free_mode: false,
         menu: true,
+        traced: false,
+    };
+    const TRACED: Context = Context {
+        tab: Tab::Lab,
+        free_mode: false,
+        menu: false,
+        traced: true,
     };
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -697,6 +761,7 @@ mod tests {
                     When::Menu => MENU,
                     When::Processes => PROCESSES,
                     When::Inspect => INSPECT,
+                    When::Traced => TRACED,
                     _ => FREE,
                 };
                 let got = action_for(&event, context).expect(binding.label);
@@ -733,8 +798,44 @@ mod tests {
     }
 
     #[test]
+    fn a_traced_program_takes_the_trace_keys_and_none_that_act_on_the_labs_subject() {
+        assert_eq!(
+            action_for(&key(KeyCode::Char(' ')), TRACED),
+            Some(Action::NextStep)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('c')), TRACED),
+            Some(Action::RunFreely)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('k')), TRACED),
+            Some(Action::SelectUp)
+        );
+        // The lab's subject only: log, hang up, reset, experiments, the other tabs.
+        for c in ['L', 'H', 'r', 'x', 'f', 'K', 'g', '2'] {
+            assert_eq!(action_for(&key(KeyCode::Char(c)), TRACED), None, "{c}");
+        }
+        assert_eq!(action_for(&key(KeyCode::Tab), TRACED), None);
+        // What only changes the view still works.
+        assert_eq!(
+            action_for(&key(KeyCode::Char('s')), TRACED),
+            Some(Action::ToggleSessions)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('z')), TRACED),
+            Some(Action::Zoom)
+        );
+        let shown: Vec<_> = hints(TRACED).map(|(_, h)| h).collect();
+        assert!(
+            shown.contains(&"next rule") && !shown.contains(&"next"),
+            "{shown:?}"
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('c')), LAB), None);
+    }
+
+    #[test]
     fn no_key_means_two_things_on_one_tab() {
-        for context in [LAB, FREE, LOCKS, MENU, PROCESSES, INSPECT] {
+        for context in [LAB, FREE, LOCKS, MENU, PROCESSES, INSPECT, TRACED] {
             let mut seen = std::collections::HashSet::new();
             for b in BINDINGS.iter().filter(|b| b.when.applies(context)) {
                 for k in b.keys {

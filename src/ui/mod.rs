@@ -16,6 +16,7 @@ pub mod processes;
 pub mod render;
 pub mod run;
 pub mod theme;
+pub mod traced;
 pub mod worker;
 
 use std::process::ExitCode;

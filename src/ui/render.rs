@@ -64,7 +64,13 @@ const HISTORY_ROWS: u16 = 6;
 const BOTTOM_ROWS: u16 = 5;
 
 fn lab_tab(app: &App, area: Rect, buf: &mut Buffer) {
-    let left_width = if area.width >= 120 { 42 } else { 34 };
+    // A traced program's timeline rows carry the call itself: wider where there is room.
+    let left_width = match (area.width, app.trace.is_some()) {
+        (w, true) if w >= 150 => 60,
+        (w, true) if w >= 120 => 50,
+        (w, _) if w >= 120 => 42,
+        _ => 34,
+    };
     let [left, right] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Fill(1)]).areas(area);
     // The Process pane is as tall as what it shows: every field, the whole fd list and
@@ -190,6 +196,16 @@ fn shared_bottom_pane(app: &App) -> Pane {
     match app.focus {
         Pane::Terminal | Pane::Syslog => app.focus,
         _ if app.steps[crate::lab::StepId::CloseFds as usize] == StepStatus::Done => Pane::Syslog,
+        // A traced program that has closed its descriptors writes nothing more to its
+        // terminal: what it logs is the news.
+        _ if app.trace.is_some()
+            && app
+                .history
+                .iter()
+                .any(|r| matches!(r.name, "close fds" | "/dev/null")) =>
+        {
+            Pane::Syslog
+        }
         _ if app.syslog.visible().next().is_some() => Pane::Syslog,
         _ => Pane::Terminal,
     }
@@ -197,7 +213,10 @@ fn shared_bottom_pane(app: &App) -> Pane {
 
 fn render_pane(app: &App, pane: Pane, area: Rect, buf: &mut Buffer) {
     match pane {
-        Pane::Steps => panes::steps::render(app, area, buf),
+        Pane::Steps => match &app.trace {
+            Some(trace) => panes::timeline::render(app, trace, area, buf),
+            None => panes::steps::render(app, area, buf),
+        },
         Pane::Process => panes::process::render(app, area, buf),
         Pane::History if app.show_sessions => panes::sessions::render(app, area, buf),
         Pane::History => panes::history::render(app, area, buf),

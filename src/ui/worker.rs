@@ -247,6 +247,8 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                         .map_err(|e| format!("{} could not run: {e}", experiment.name()));
                     (self.report)(LabEvent::Experiment { report });
                 }
+                // The lab's subject is not traced: these belong to `daemonlab run`'s worker.
+                Ok(Command::TraceStep | Command::TraceFreely) => {}
                 Ok(Command::HangUp) => {
                     if let Some(l) = live.as_mut() {
                         let generation = self.generation;

@@ -74,6 +74,10 @@ int main(int argc, char **argv) {
     snprintf(lockpath, sizeof lockpath, "%s/tsubject.pid", argv[2]);
     if (!strcmp(mode, "apue")) {
         by_the_book();
+    } else if (!strcmp(mode, "logs")) {
+        /* By the book, then one message through syslog(3) to /dev/log. */
+        by_the_book();
+        syslog(LOG_NOTICE, "tsubject is a daemon now, pid %ld", (long)getpid());
     } else if (!strcmp(mode, "busy")) {
         /* Unrelated calls first: under a filter they never stop the program. */
         for (long i = 0; i < 200000; i++) (void)getppid();

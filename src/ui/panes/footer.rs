@@ -45,8 +45,30 @@ pub fn status_lines(app: &App, width: u16, room: usize) -> Vec<Line<'static>> {
 }
 
 fn status_line(app: &App, short: bool) -> Line<'static> {
+    use crate::ui::traced::TraceState;
     match &app.notice {
         Some(_) => Line::raw(""),
+        None if app.trace.is_some() => {
+            let state = app.trace.as_ref().map(|t| t.state);
+            match state {
+                Some(TraceState::Held) => Line::from(vec![
+                    Span::styled(" held at this rule ", app.theme.next),
+                    Span::styled(
+                        "— Space lets it run to the next one, c runs it freely",
+                        app.theme.muted,
+                    ),
+                ]),
+                Some(TraceState::Free) => Line::styled(
+                    " running freely — every rule is recorded, nothing is held",
+                    app.theme.muted,
+                ),
+                Some(TraceState::Finished) => Line::styled(
+                    " the trace has ended — the verdict is in the Lesson pane; q ends the program",
+                    app.theme.ok,
+                ),
+                _ => Line::styled(" running to its next rule…", app.theme.muted),
+            }
+        }
         None if app.guide.is_some() => {
             let i = app.guide.unwrap_or(0);
             let lesson = app.lessons.lessons.get(i);

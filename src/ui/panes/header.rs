@@ -8,6 +8,10 @@ use ratatui::widgets::Widget;
 use crate::ui::app::{App, Tab};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
+    if let Some(trace) = &app.trace {
+        traced(app, &trace.program, area, buf);
+        return;
+    }
     let mut spans = vec![Span::styled(" daemonlab ", app.theme.title)];
     for (i, tab) in Tab::ALL.iter().enumerate() {
         let style = if *tab == app.tab {
@@ -50,4 +54,23 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             buf,
         );
     }
+}
+
+/// `daemonlab run`: one tab, the program, and where it runs.
+fn traced(app: &App, program: &str, area: Rect, buf: &mut Buffer) {
+    let mut spans = vec![
+        Span::styled(" daemonlab run ", app.theme.title),
+        Span::styled(format!(" {program} "), app.theme.tab_active),
+    ];
+    if let Some(lab) = &app.lab {
+        spans.push(Span::styled(
+            format!(
+                " pid {} · a job of the stand-in {} on {} · traced ",
+                lab.subject_pid, lab.session_pid, lab.pty
+            ),
+            app.theme.muted,
+        ));
+    }
+    let line = super::fit_line(&Line::from(spans), usize::from(area.width));
+    line.render(area, buf);
 }

@@ -11,9 +11,10 @@ use crate::ui::keymap::{BINDINGS, When};
 use crate::ui::panes::wrap_line;
 
 /// The groups, in the order a newcomer meets them.
-const GROUPS: [(&str, &[When]); 6] = [
-    ("Everywhere", &[When::Always]),
-    ("Lab tab", &[When::Lab, When::FreeMode]),
+const GROUPS: [(&str, &[When]); 7] = [
+    ("Everywhere", &[When::Always, When::Tabs]),
+    ("Lab tab", &[When::Lab, When::FreeMode, When::Pane]),
+    ("daemonlab run -- PROGRAM (the Lab tab)", &[When::Traced]),
     ("Experiments menu (x on the Lab tab)", &[When::Menu]),
     ("Locks tab", &[When::Locks]),
     ("Processes tab", &[When::Processes]),
@@ -27,9 +28,17 @@ const KEYS: usize = 11;
 pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for (title, whens) in GROUPS {
+        // `daemonlab run` has one tab and no lab subject: only its keys, and the lab's
+        // own only without it.
+        let traced = app.trace.is_some();
         let rows: Vec<_> = BINDINGS
             .iter()
             .filter(|b| whens.contains(&b.when))
+            .filter(|b| match b.when {
+                When::Always | When::Pane => true,
+                When::Traced => traced,
+                _ => !traced,
+            })
             .collect();
         if rows.is_empty() {
             continue;

@@ -51,15 +51,22 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         })
         .collect();
     // The step name is the first thing to give up on a narrow screen: the step list has it.
-    let fixed: u16 = 2 + widths.iter().sum::<u16>() + 7;
+    // Steps are 0–10; a traced program's rows carry the event's #seq.
+    let number = shown
+        .iter()
+        .map(|r| r.number.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(2) as u16;
+    let fixed: u16 = number + widths.iter().sum::<u16>() + 7;
     let with_name = area.width.saturating_sub(2) >= fixed + 8;
     let mut header = vec!["#"];
-    let mut constraints = vec![Constraint::Length(2)];
+    let mut constraints = vec![Constraint::Length(number)];
     if with_name {
-        header.push("step");
+        header.push(if app.trace.is_some() { "rule" } else { "step" });
         let longest = shown
             .iter()
-            .map(|r| r.step.label().chars().count() + if r.ok { 0 } else { 2 })
+            .map(|r| r.name.chars().count() + if r.ok { 0 } else { 2 })
             .max()
             .unwrap_or(4);
         constraints.push(Constraint::Length(longest as u16));
@@ -68,13 +75,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     constraints.extend(widths.iter().map(|w| Constraint::Length(*w)));
 
     let rows = shown.iter().map(|row| {
-        let info = row.step.info();
-        let mut cells = vec![Cell::from(info.index.to_string())];
+        let mut cells = vec![Cell::from(row.number.clone())];
         if with_name {
             let name = if row.ok {
-                info.id.label().to_string()
+                row.name.to_string()
             } else {
-                format!("{} ✗", info.id.label())
+                format!("{} ✗", row.name)
             };
             cells.push(Cell::from(name).style(if row.ok {
                 app.theme.text
@@ -94,7 +100,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     });
     let title = if app.history.is_empty() {
         crate::ui::panes::fit_title(
-            &[" History — a row per step appears here ", " History "],
+            &[
+                if app.trace.is_some() {
+                    " History — a row per rule appears here "
+                } else {
+                    " History — a row per step appears here "
+                },
+                " History ",
+            ],
             area.width,
         )
     } else {

@@ -116,17 +116,24 @@ pub fn rows<'a>(app: &App, blocks: &[Block], width: usize) -> (Vec<Line<'a>>, us
 /// "Look for:" paragraph.
 fn body<'a>(app: &App, width: usize) -> (String, Vec<Line<'a>>, usize) {
     // The guided tour walks every lesson in order; otherwise the pane follows the step.
-    let (lesson, step) = match app.guide {
-        Some(i) => {
+    let (lesson, step) = match (app.guide, &app.trace) {
+        (Some(i), _) => {
             let lesson = app.lessons.lessons.get(i);
             (lesson, lesson.and_then(|l| l.step))
         }
-        None => {
+        // A traced program's rules are not the lab's steps: no step status to show.
+        (None, Some(_)) => (app.shown_lesson(), None),
+        (None, None) => {
             let step = app.lesson_step();
             (app.lessons.for_step(step), Some(step))
         }
     };
     let mut body = Vec::new();
+    let mut verdict_rows = 0;
+    if let Some(trace) = &app.trace {
+        body.extend(trace_lines(app, trace, width));
+        verdict_rows = body.len();
+    }
     // The failure on top, in one line: the kernel's whole message is in the Process pane
     // and the status line already.
     if let Some(step) = step
@@ -168,6 +175,9 @@ fn body<'a>(app: &App, width: usize) -> (String, Vec<Line<'a>>, usize) {
                     app.lessons.lessons.len(),
                     lesson.section
                 ),
+                None if verdict_rows > 0 && trace_ended(app) => {
+                    format!(" Verdict, then the lesson · APUE {} ", lesson.section)
+                }
                 None => format!(" Lesson · APUE {} ", lesson.section),
             };
             (title, before + look_for_end)
@@ -215,4 +225,67 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .style(Style::new())
         .block(pane_block(app, Pane::Lesson, title))
         .render(area, buf);
+}
+
+fn trace_ended(app: &App) -> bool {
+    app.trace.as_ref().is_some_and(|t| t.verdict.is_some())
+}
+
+/// `daemonlab run`: on top of the lesson, the failed call on screen (if it failed), and
+/// once the trace has ended its verdict — inspect's checks on the daemon it left and what
+/// only the trace could see.
+fn trace_lines<'a>(app: &App, trace: &crate::ui::traced::TraceView, width: usize) -> Vec<Line<'a>> {
+    use crate::audit::Status;
+    let mut lines = Vec::new();
+    if let Some(crate::trace::rules::Event::Syscall {
+        errno: Some(errno),
+        what,
+        ..
+    }) = trace.shown_row().and_then(|i| trace.timeline.get(i))
+    {
+        lines.extend(super::wrap_line(
+            &Line::styled(format!("✗ {what} ({errno})"), app.theme.error),
+            width,
+            2,
+        ));
+        lines.push(Line::raw(""));
+    }
+    let Some((verdict, ending)) = &trace.verdict else {
+        return lines;
+    };
+    let mut verdict_lines = vec![
+        Line::styled(format!("The trace ended: {ending}."), app.theme.muted),
+        Line::styled(verdict.summary.clone(), app.theme.heading),
+    ];
+    for f in &verdict.findings {
+        let at = f.seq.map(|s| format!(" (#{s})")).unwrap_or_default();
+        verdict_lines.push(Line::styled(
+            format!("FAIL {}{at}: {}", f.id, f.detail),
+            app.theme.error,
+        ));
+    }
+    for c in verdict.checks.iter().filter(|c| c.status != Status::Pass) {
+        let (word, style) = match c.status {
+            Status::Fail => ("FAIL", app.theme.error),
+            _ => ("WARN", app.theme.warn),
+        };
+        verdict_lines.push(Line::styled(
+            format!("{word} {}: {}", c.id, c.detail),
+            style,
+        ));
+    }
+    let passed = verdict
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Pass)
+        .count();
+    if passed > 0 {
+        verdict_lines.push(Line::styled(
+            format!("{passed} more checks pass (daemonlab inspect PID lists them)"),
+            app.theme.muted,
+        ));
+    }
+    lines.extend(super::wrap_lines(&verdict_lines, width, 2));
+    lines.push(Line::raw(""));
+    lines
 }

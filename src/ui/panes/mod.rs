@@ -16,6 +16,7 @@ pub mod sessions;
 pub mod steps;
 pub mod syslog;
 pub mod terminal;
+pub mod timeline;
 
 /// `text` cut to `width` characters, ending in "…" when cut, so a long line never looks
 /// complete when it is not.

@@ -104,7 +104,14 @@ fn snapshot_rows<'a>(app: &App, p: &ProcSnapshot, width: usize) -> Vec<Line<'a>>
         }
     } else if let Some(result) = &app.last_result {
         lines.push(Line::from(vec![
-            Span::styled("last step ", app.theme.muted),
+            Span::styled(
+                if app.trace.is_some() {
+                    "this rule "
+                } else {
+                    "last step "
+                },
+                app.theme.muted,
+            ),
             Span::styled(result.clone(), app.theme.text),
         ]));
     }
@@ -205,6 +212,21 @@ pub fn height(app: &App, width: u16) -> u16 {
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let title = match &app.process {
+        Some(p) if app.trace.is_some() => {
+            let at = app
+                .trace
+                .as_ref()
+                .and_then(|t| t.shown_seq())
+                .map(|seq| format!(" at #{seq}"))
+                .unwrap_or_default();
+            // Held at a rule, the program is in a tracing stop ('t'): nothing moves while
+            // /proc is read. After the trace it runs on, and the title says no more.
+            let held = if p.state == 't' { ", while held" } else { "" };
+            let long = format!(" Process {} — the kernel's view{at}{held} ", p.pid);
+            let middle = format!(" Process {}{at} ", p.pid);
+            let short = format!(" Process {} ", p.pid);
+            super::fit_title(&[&long, &middle, &short], area.width).to_string()
+        }
         Some(p) => {
             let long = format!(" Process {} — the kernel's view ", p.pid);
             let short = format!(" Process {} ", p.pid);

@@ -180,6 +180,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let end = visible.len().saturating_sub(view.scroll);
     let shown = &visible[..end];
     let client = match &view.client {
+        _ if app.trace.is_some() => "the traced program's own syslog(3) calls".to_string(),
         Some(c) => format!(
             "openlog {} · mask {} · L→{}",
             c.options,
