@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::inspect::nginx_conf;
-use common::tsubject::{survivors, tsubject};
+use common::tsubject::{noptrace, survivors, tsubject};
 
 /// The rules of APUE 13.3's daemonize() and 13.5's lock, in the book's order.
 const BOOK: [&str; 11] = [
@@ -529,4 +529,30 @@ fn without_the_filter_every_call_stops_and_the_rules_are_the_same() {
     assert!(in_order(&rules, &BOOK), "{rules:?}\n{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(wait_gone(dir.path()).is_empty());
+}
+
+/// A seccomp profile that refuses ptrace (as a container's may): the trace says so, names
+/// the fix, exits 1, and leaves nothing running.
+#[test]
+fn a_seccomp_filter_that_refuses_ptrace_is_named_with_its_fix() {
+    let (Some(program), Some(wrapper)) = (tsubject(), noptrace()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(wrapper)
+        .arg(env!("CARGO_BIN_EXE_daemonlab"))
+        .args(["trace", "--settle", "300", "--timeout", "20", "--"])
+        .arg(program)
+        .arg("apue")
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ptrace refused"), "{stderr}");
+    assert!(stderr.contains("seccomp filter"), "{stderr}");
+    assert!(stderr.contains("seccomp=unconfined"), "{stderr}");
+    let left = wait_gone(dir.path());
+    assert!(left.is_empty(), "outlived a refused trace: {left:?}");
 }

@@ -64,14 +64,35 @@ pub enum TraceError {
     Unsupported,
 }
 
-/// The cause and fix when the kernel refuses ptrace, in words.
+/// The cause and fix when the kernel refuses ptrace, in words: Yama's setting, a missing
+/// CAP_SYS_PTRACE where Yama asks for it, or a seccomp filter on the tracer (docker's
+/// default profile refuses ptrace on older kernels), read from /proc for this process.
 pub fn ptrace_refusal_hint() -> String {
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()
         .and_then(|s| s.trim().parse::<u8>().ok());
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    refusal_hint(scope, &status)
+}
+
+/// [`ptrace_refusal_hint`] from Yama's `ptrace_scope` and this process's
+/// /proc/self/status.
+fn refusal_hint(scope: Option<u8>, status: &str) -> String {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    // CAP_SYS_PTRACE is capability 19.
+    let cap_sys_ptrace = field("CapEff:")
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .is_some_and(|caps| caps & (1 << 19) != 0);
+    let seccomp_filter = field("Seccomp:") == Some("2");
     match scope {
         Some(3) => "Yama's ptrace_scope is 3 (ptrace disabled until reboot); nothing but a reboot with a lower kernel.yama.ptrace_scope allows tracing".into(),
-        Some(2) => "Yama's ptrace_scope is 2 (only CAP_SYS_PTRACE may trace); run as root, or lower it: sysctl kernel.yama.ptrace_scope=1".into(),
+        Some(2) if !cap_sys_ptrace => "Yama's ptrace_scope is 2 (only CAP_SYS_PTRACE may trace); run as root, or lower it: sysctl kernel.yama.ptrace_scope=1".into(),
+        _ if seccomp_filter => "daemonlab runs under a seccomp filter (Seccomp: 2 in /proc/self/status) that refuses ptrace, as a container's default profile may; run it with a profile that allows ptrace (docker run --security-opt seccomp=unconfined, or --cap-add SYS_PTRACE on Docker 19.03 and later)".into(),
         _ => "in a container this needs CAP_SYS_PTRACE (docker run --cap-add SYS_PTRACE) and a seccomp profile that allows ptrace".into(),
     }
 }
@@ -360,5 +381,25 @@ pub fn follow(
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ending::TracerGone,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refusal_hint;
+
+    const CAPS_ROOT: &str = "CapEff:\t000001ffffffffff\nSeccomp:\t0\n";
+    const CAPS_NONE: &str = "CapEff:\t0000000000000000\nSeccomp:\t0\n";
+    const FILTERED: &str = "CapEff:\t000001ffffffffff\nSeccomp:\t2\n";
+
+    #[test]
+    fn a_ptrace_refusal_names_its_cause_and_the_fix() {
+        assert!(refusal_hint(Some(3), CAPS_ROOT).contains("reboot"));
+        assert!(refusal_hint(Some(2), CAPS_NONE).contains("ptrace_scope=1"));
+        // With CAP_SYS_PTRACE, Yama 2 is not the cause: look further.
+        assert!(!refusal_hint(Some(2), CAPS_ROOT).contains("ptrace_scope is 2"));
+        assert!(refusal_hint(Some(1), FILTERED).contains("seccomp filter"));
+        assert!(refusal_hint(None, FILTERED).contains("seccomp=unconfined"));
+        assert!(refusal_hint(None, CAPS_ROOT).contains("CAP_SYS_PTRACE"));
     }
 }

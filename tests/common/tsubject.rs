@@ -9,19 +9,27 @@ use std::sync::OnceLock;
 /// The compiled program, or `None` (and a loud skip) without a C compiler.
 pub fn tsubject() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = std::env::temp_dir().join(format!("tsubject-{}", std::process::id()));
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
-            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
-                    None
-                }
-            }
-        })
-        .as_deref()
+    BUILT.get_or_init(|| build("tsubject")).as_deref()
+}
+
+/// tests/c/noptrace.c: runs a command under a seccomp filter that refuses ptrace.
+#[allow(dead_code)]
+pub fn noptrace() -> Option<&'static Path> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(|| build("noptrace")).as_deref()
+}
+
+/// Compile tests/c/NAME.c into the temp dir, once per test binary.
+fn build(name: &str) -> Option<PathBuf> {
+    let out = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
+    match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
+        Ok(s) if s.success() => Some(out),
+        other => {
+            eprintln!("SKIPPED: no working C compiler (cc) for tests/c/{name}.c: {other:?}");
+            None
+        }
+    }
 }
 
 /// Live (not zombie) processes whose command line names `dir`: only ours, since each
