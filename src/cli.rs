@@ -250,6 +250,49 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
     },
+    /// The lab as a new-style service manager (daemon(7)): start PROGRAM with a clean
+    /// environment, default signals, closed descriptors, its own session, cwd / and umask
+    /// 0022; follow its notify messages (sd_notify(3)) and its exits through systemd's
+    /// states. Type `reload` or `stop` on standard input; end of input stops it.
+    #[command(after_help = "Examples:
+  daemonlab service --type notify -- ./mydaemon           readiness: activating until READY=1
+  daemonlab service --type notify-reload -- ./mydaemon    reload: SIGHUP, RELOADING=1 … READY=1
+  daemonlab service --type forking --pidfile /tmp/d.pid -- ./a.out   the chapter's model, judged by a manager
+  daemonlab service --listen :0 --type notify -- ./server socket activation: the port is bound first, passed as fd 3
+  echo stop | daemonlab service --watchdog 2 --type notify -- ./mydaemon
+
+Exit status: 0 when the service ended inactive (stopped, or exited with 0), 3 when it
+failed (a timeout, a watchdog, an exit status or a signal), 1 when it could not start.")]
+    Service {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+        format: TraceFormat,
+        /// What "started" means: at fork (simple), after execve (exec), when the first
+        /// process exits and leaves its daemon (forking), at READY=1 (notify), and with
+        /// reloads as SIGHUP → RELOADING=1 … READY=1 (notify-reload).
+        #[arg(long = "type", value_enum, default_value_t = ServiceKind::Simple)]
+        kind: ServiceKind,
+        /// Bind this socket and pass it as fd 3, 4, … (socket activation): 127.0.0.1:PORT,
+        /// :PORT on the loopback (:0 picks a free port), [::1]:PORT, or a Unix socket path.
+        #[arg(long, value_name = "ADDR")]
+        listen: Vec<String>,
+        /// A start (or reload) that has not completed after this many seconds fails.
+        #[arg(long, default_value_t = 10.0, value_name = "S")]
+        timeout: f64,
+        /// The service must send WATCHDOG=1 at least this often (WATCHDOG_USEC is set for
+        /// it); a missed ping fails it.
+        #[arg(long, value_name = "S")]
+        watchdog: Option<f64>,
+        /// Type=forking: the file in which the daemon writes its PID.
+        #[arg(long, value_name = "PATH")]
+        pidfile: Option<PathBuf>,
+        /// After SIGTERM, SIGKILL what is left after this many seconds.
+        #[arg(long, default_value_t = 5.0, value_name = "S")]
+        stop_timeout: f64,
+        /// The program and its arguments.
+        #[arg(last = true, required = true, value_name = "PROGRAM")]
+        command: Vec<String>,
+    },
     /// The whole system in the columns of `ps -axj`, with each process's role (daemon,
     /// service, worker, job, kernel_thread, …) marked.
     #[command(after_help = "Examples:
@@ -337,6 +380,13 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(last = true)]
         subject_args: Vec<String>,
     },
+    /// (internal) does the service manager's part in the process that becomes the
+    /// service, then execs it.
+    #[command(name = "__service-exec", hide = true)]
+    ServiceExec {
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// (internal) the live subject that carries out the steps.
     #[command(name = "__subject", hide = true)]
     Subject {
@@ -371,6 +421,16 @@ pub enum TraceFormat {
     Text,
     /// One JSON object per line, `event` first: syscall, fork, exec, exit, then verdict.
     Json,
+}
+
+/// `daemonlab service --type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceKind {
+    Simple,
+    Exec,
+    Forking,
+    Notify,
+    NotifyReload,
 }
 
 /// `daemonlab ps --format`: what the process table looks like.

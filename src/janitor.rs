@@ -31,6 +31,13 @@ pub enum Entry {
     Socket { path: PathBuf, dev: u64, ino: u64 },
     /// A file system the lab mounted: lazily detached.
     Mount { path: PathBuf, mount_id: u64 },
+    /// A process the lab started (a service and what it forked): killed, if it is still
+    /// that process (its start time, in clock ticks after boot, is unchanged).
+    Process {
+        path: PathBuf,
+        pid: i32,
+        start_time: u64,
+    },
 }
 
 impl Entry {
@@ -62,11 +69,21 @@ impl Entry {
         })
     }
 
+    /// The process `pid`, as it is now.
+    pub fn process(pid: i32) -> std::io::Result<Entry> {
+        Ok(Entry::Process {
+            path: PathBuf::from(format!("/proc/{pid}")),
+            pid,
+            start_time: start_time(pid)?,
+        })
+    }
+
     fn path(&self) -> &Path {
         match self {
-            Entry::Dir { path, .. } | Entry::Socket { path, .. } | Entry::Mount { path, .. } => {
-                path
-            }
+            Entry::Dir { path, .. }
+            | Entry::Socket { path, .. }
+            | Entry::Mount { path, .. }
+            | Entry::Process { path, .. } => path,
         }
     }
 
@@ -76,6 +93,9 @@ impl Entry {
             Entry::Dir { dev, ino, .. } => ("dir", *dev, *ino),
             Entry::Socket { dev, ino, .. } => ("socket", *dev, *ino),
             Entry::Mount { mount_id, .. } => ("mount", *mount_id, 0),
+            Entry::Process {
+                pid, start_time, ..
+            } => ("process", *pid as u64, *start_time),
         };
         format!(
             "{kind} {a} {b} {}\n",
@@ -101,6 +121,11 @@ impl Entry {
                 ino: b,
             }),
             "mount" => Command_::Add(Entry::Mount { path, mount_id: a }),
+            "process" => Command_::Add(Entry::Process {
+                path,
+                pid: i32::try_from(a).ok()?,
+                start_time: b,
+            }),
             "forget" => Command_::Forget(path),
             _ => return None,
         })
@@ -124,6 +149,21 @@ impl Entry {
                 std::fs::remove_file(path)
                     .map(|()| "removed")
                     .map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Entry::Process {
+                pid, start_time: t, ..
+            } => {
+                // The pidfd pins the process: once its start time matches, the signal
+                // cannot reach a newcomer that reused the number.
+                let Ok(fd) = crate::process::pidfd_open(*pid) else {
+                    return Ok("gone: not touched");
+                };
+                if start_time(*pid).ok() != Some(*t) {
+                    return Ok("another process now: not touched");
+                }
+                crate::process::pidfd_signal(&fd, libc::SIGKILL)
+                    .map(|()| "killed")
+                    .map_err(|e| format!("kill {pid}: {e}"))
             }
             Entry::Mount { path, mount_id: id } => {
                 if mount_id(path).ok() != Some(*id) {
@@ -158,6 +198,14 @@ enum Command_ {
 fn same_file(path: &Path, dev: u64, ino: u64, kind: impl Fn(std::fs::FileType) -> bool) -> bool {
     std::fs::symlink_metadata(path)
         .is_ok_and(|m| m.dev() == dev && m.ino() == ino && kind(m.file_type()))
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks after boot.
+fn start_time(pid: i32) -> std::io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19)?.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("/proc/{pid}/stat: no start time")))
 }
 
 /// The mount ID of the file system `path` is on (statx, never following a symlink).
@@ -351,6 +399,11 @@ mod tests {
                 path: odd.clone(),
                 mount_id: 42,
             },
+            Entry::Process {
+                path: "/proc/77".into(),
+                pid: 77,
+                start_time: 123_456,
+            },
         ] {
             let line = entry.encode();
             assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
@@ -405,5 +458,32 @@ mod tests {
         assert_eq!(entry.undo(), Ok("gone or replaced: not touched"));
         assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
         assert!(std::fs::symlink_metadata(&link).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn a_process_entry_kills_only_the_process_it_names() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let entry = Entry::process(pid).unwrap();
+        // Another start time: someone else holding the number now, left alone.
+        if let Entry::Process {
+            path, start_time, ..
+        } = &entry
+        {
+            let stranger = Entry::Process {
+                path: path.clone(),
+                pid,
+                start_time: start_time + 1,
+            };
+            assert_eq!(stranger.undo(), Ok("another process now: not touched"));
+        }
+        assert_eq!(entry.undo(), Ok("killed"));
+        let status = child.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
     }
 }

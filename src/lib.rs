@@ -15,6 +15,7 @@ pub mod man;
 pub mod probe;
 pub mod process;
 pub mod report;
+pub mod service;
 pub mod syslog;
 pub mod trace;
 pub mod ui;

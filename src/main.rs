@@ -174,6 +174,81 @@ fn run_trace(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
+fn run_service(
+    format: daemonlab::cli::TraceFormat,
+    kind: daemonlab::cli::ServiceKind,
+    listen: Vec<String>,
+    timeout: f64,
+    watchdog: Option<f64>,
+    pidfile: Option<std::path::PathBuf>,
+    stop_timeout: f64,
+    command: Vec<String>,
+) -> ExitCode {
+    use daemonlab::cli::ServiceKind as K;
+    use daemonlab::service::ServiceType as T;
+    let Some(exe) = own_exe("service") else {
+        return ExitCode::FAILURE;
+    };
+    let seconds = |what: &str, s: f64| {
+        (s.is_finite() && s > 0.0 && s < 1e7)
+            .then(|| std::time::Duration::from_secs_f64(s))
+            .ok_or_else(|| format!("daemonlab service: {what} {s} is not a number of seconds above 0 — give e.g. {what} 5"))
+    };
+    let durations = (|| {
+        Ok::<_, String>((
+            seconds("--timeout", timeout)?,
+            watchdog.map(|w| seconds("--watchdog", w)).transpose()?,
+            seconds("--stop-timeout", stop_timeout)?,
+        ))
+    })();
+    let (timeout, watchdog, stop_timeout) = match durations {
+        Ok(d) => d,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut command = command.into_iter();
+    // The service starts in /, as a manager starts it: a path like ./a.out is made
+    // absolute here, from where it was typed (a bare name is looked up in its PATH).
+    let program = command.next().unwrap_or_default();
+    let program = if program.contains('/') {
+        match std::path::absolute(&program) {
+            Ok(path) => path.display().to_string(),
+            Err(e) => {
+                eprintln!("daemonlab service: {program}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        program
+    };
+    let options = daemonlab::service::ServiceOptions {
+        exe,
+        program,
+        args: command.collect(),
+        kind: match kind {
+            K::Simple => T::Simple,
+            K::Exec => T::Exec,
+            K::Forking => T::Forking,
+            K::Notify => T::Notify,
+            K::NotifyReload => T::NotifyReload,
+        },
+        listen,
+        timeout,
+        watchdog,
+        pidfile,
+        stop_timeout,
+    };
+    let json = format == daemonlab::cli::TraceFormat::Json;
+    ExitCode::from(daemonlab::report::service::run(
+        &options,
+        json,
+        &mut std::io::stdout().lock(),
+    ))
+}
+
 fn run(cli: &Cli) -> ExitCode {
     match cli.command.clone() {
         Some(Command::Janitor) => ExitCode::from(daemonlab::janitor::main() as u8),
@@ -191,6 +266,21 @@ fn run(cli: &Cli) -> ExitCode {
             }) as u8,
         ),
         Some(Command::Run { settle, command }) => run_program(cli, settle, command),
+        Some(Command::ServiceExec { command }) => {
+            ExitCode::from(daemonlab::service::exec::main(&command) as u8)
+        }
+        Some(Command::Service {
+            format,
+            kind,
+            listen,
+            timeout,
+            watchdog,
+            pidfile,
+            stop_timeout,
+            command,
+        }) => run_service(
+            format, kind, listen, timeout, watchdog, pidfile, stop_timeout, command,
+        ),
         Some(Command::Trace {
             format,
             settle,

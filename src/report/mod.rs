@@ -3,6 +3,7 @@
 
 pub mod experiment;
 mod render;
+pub mod service;
 pub mod sessions;
 pub mod tour;
 pub mod trace;
