@@ -250,10 +250,12 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
     },
-    /// The lab as a new-style service manager (daemon(7)): start PROGRAM with a clean
+    /// Run PROGRAM as a new-style service, the lab playing systemd (sd_notify, sockets)
+    ///
+    /// The lab as a new-style service manager (daemon(7)): it starts PROGRAM with a clean
     /// environment, default signals, closed descriptors, its own session, cwd / and umask
-    /// 0022; follow its notify messages (sd_notify(3)) and its exits through systemd's
-    /// states. Type `reload` or `stop` on standard input; end of input stops it.
+    /// 0022, then follows its notify messages (sd_notify(3)) and its exits through
+    /// systemd's states. Type `reload` or `stop` on standard input; end of input stops it.
     #[command(after_help = "Examples:
   daemonlab service --type notify -- ./mydaemon           readiness: activating until READY=1
   daemonlab service --type notify-reload -- ./mydaemon    reload: SIGHUP, RELOADING=1 … READY=1
@@ -265,8 +267,8 @@ Exit status: 0 when the service ended inactive (stopped, or exited with 0), 3 wh
 failed (a timeout, a watchdog, an exit status or a signal), 1 when it could not start.")]
     Service {
         /// Output format.
-        #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
-        format: TraceFormat,
+        #[arg(long, value_enum, default_value_t = ServiceFormat::Text)]
+        format: ServiceFormat,
         /// What "started" means: at fork (simple), after execve (exec), when the first
         /// process exits and leaves its daemon (forking), at READY=1 (notify), and with
         /// reloads as SIGHUP → RELOADING=1 … READY=1 (notify-reload).
@@ -420,6 +422,16 @@ pub enum TraceFormat {
     /// One paragraph per rule, as the tour prints steps, then the verdict.
     Text,
     /// One JSON object per line, `event` first: syscall, fork, exec, exit, then verdict.
+    Json,
+}
+
+/// `daemonlab service --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServiceFormat {
+    /// One line per event: listening, prepared (the manager's part, from /proc), state,
+    /// notify, log, signal, exit.
+    Text,
+    /// One JSON object per line, `event` first, the same events.
     Json,
 }
 

@@ -467,7 +467,10 @@ mod process_tests {
 
     #[test]
     fn a_process_entry_kills_only_the_process_it_names() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         let entry = Entry::process(pid).unwrap();
         // Another start time: someone else holding the number now, left alone.
@@ -484,6 +487,9 @@ mod process_tests {
         }
         assert_eq!(entry.undo(), Ok("killed"));
         let status = child.wait().unwrap();
-        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
     }
 }

@@ -176,7 +176,7 @@ fn run_trace(
 
 #[allow(clippy::too_many_arguments)]
 fn run_service(
-    format: daemonlab::cli::TraceFormat,
+    format: daemonlab::cli::ServiceFormat,
     kind: daemonlab::cli::ServiceKind,
     listen: Vec<String>,
     timeout: f64,
@@ -241,7 +241,7 @@ fn run_service(
         pidfile,
         stop_timeout,
     };
-    let json = format == daemonlab::cli::TraceFormat::Json;
+    let json = format == daemonlab::cli::ServiceFormat::Json;
     ExitCode::from(daemonlab::report::service::run(
         &options,
         json,
@@ -279,7 +279,14 @@ fn run(cli: &Cli) -> ExitCode {
             stop_timeout,
             command,
         }) => run_service(
-            format, kind, listen, timeout, watchdog, pidfile, stop_timeout, command,
+            format,
+            kind,
+            listen,
+            timeout,
+            watchdog,
+            pidfile,
+            stop_timeout,
+            command,
         ),
         Some(Command::Trace {
             format,

@@ -22,7 +22,9 @@ pub fn run(options: &ServiceOptions, json: bool, out: &mut impl Write) -> u8 {
                     "stop" => Control::Stop,
                     "" => continue,
                     other => {
-                        eprintln!("daemonlab service: {other:?} is not a command — type reload or stop");
+                        eprintln!(
+                            "daemonlab service: {other:?} is not a command — type reload or stop"
+                        );
                         continue;
                     }
                 };
@@ -89,7 +91,9 @@ fn say_error(e: &ServiceError, json: bool, out: &mut impl Write) {
 pub fn text_line(event: &Event) -> String {
     match event {
         Event::Listening { fd, name, address } => {
-            format!("listening  {address} bound by the lab, passed as fd {fd} (LISTEN_FDNAMES {name})")
+            format!(
+                "listening  {address} bound by the lab, passed as fd {fd} (LISTEN_FDNAMES {name})"
+            )
         }
         Event::Prepared {
             pid,
@@ -102,7 +106,10 @@ pub fn text_line(event: &Event) -> String {
             for l in crate::report::process_lines(process, &[], -1, "") {
                 lines.push(format!("             {l}"));
             }
-            lines.push(format!("             environment: {}", environment.join(" ")));
+            lines.push(format!(
+                "             environment: {}",
+                environment.join(" ")
+            ));
             lines.join("\n")
         }
         Event::State {

@@ -87,7 +87,10 @@ fn prepare_and_exec(command: &[String]) -> Result<Never, Failure> {
     {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             // SAFETY: descriptors the kernel has just installed for us.
-            received.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
     }
     // Move them out of the way first: one may already sit where another must go.
@@ -127,7 +130,15 @@ fn prepare_and_exec(command: &[String]) -> Result<Never, Failure> {
     //    close-on-exec from the last listener up (the setup socket included).
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
     let first = 3 + listeners as libc::c_uint;
-    if unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } < 0
+    {
         // Before Linux 5.11: one by one.
         for fd in first as RawFd..SETUP_FD {
             // SAFETY: F_SETFD on a number that may not be open; errors are ignored.
@@ -188,7 +199,12 @@ fn prepare_and_exec(command: &[String]) -> Result<Never, Failure> {
     let mut go = [0u8; 1];
     match std::io::Read::read(&mut tell, &mut go) {
         Ok(1) => {}
-        _ => return Err(fail(&setup, "the manager went away before the start".into())),
+        _ => {
+            return Err(fail(
+                &setup,
+                "the manager went away before the start".into(),
+            ));
+        }
     }
     let argv: Vec<CString> = command
         .iter()

@@ -116,7 +116,11 @@ pub enum Control {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A socket the lab bound and passes as `fd`.
-    Listening { fd: i32, name: String, address: String },
+    Listening {
+        fd: i32,
+        name: String,
+        address: String,
+    },
     /// The service's process, as the manager left it, before the program's first
     /// instruction (read from /proc while it waits for the word to exec).
     Prepared {
@@ -138,10 +142,20 @@ pub enum Event {
         note: String,
     },
     /// A line the service wrote to stdout or stderr.
-    Log { stream: &'static str, line: String },
+    Log {
+        stream: &'static str,
+        line: String,
+    },
     /// A signal the manager sent.
-    Signal { pid: i32, signal: &'static str, why: String },
-    Exit { pid: i32, status: String },
+    Signal {
+        pid: i32,
+        signal: &'static str,
+        why: String,
+    },
+    Exit {
+        pid: i32,
+        status: String,
+    },
 }
 
 /// Why a service could not even be started.
@@ -204,7 +218,8 @@ pub fn run(
     }
     let janitor = crate::janitor::Janitor::start(&options.exe).ok();
     let runtime = crate::janitor::making(|| {
-        let dir = crate::lab::private_runtime_dir(None).map_err(|e| ServiceError::Runtime(e.to_string()))?;
+        let dir = crate::lab::private_runtime_dir(None)
+            .map_err(|e| ServiceError::Runtime(e.to_string()))?;
         if let (Some(j), Ok(entry)) = (&janitor, crate::janitor::Entry::dir(dir.path())) {
             j.add(&entry);
         }
@@ -216,7 +231,8 @@ pub fn run(
         source,
     })?;
 
-    let (setup, helper_setup) = UnixStream::pair().map_err(|source| spawn_error(options, source))?;
+    let (setup, helper_setup) =
+        UnixStream::pair().map_err(|source| spawn_error(options, source))?;
     let mut command = Command::new(&options.exe);
     command
         .arg("__service-exec")
@@ -224,7 +240,10 @@ pub fn run(
         .arg(&options.program)
         .args(&options.args)
         .env_clear()
-        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
         .env("NOTIFY_SOCKET", &notify_path)
         .stdin(Stdio::from(OwnedFd::from(helper_setup)))
         .stdout(Stdio::piped())
@@ -238,7 +257,9 @@ pub fn run(
     if let Some(w) = options.watchdog {
         command.env("WATCHDOG_USEC", w.as_micros().to_string());
     }
-    let mut child = command.spawn().map_err(|source| spawn_error(options, source))?;
+    let mut child = command
+        .spawn()
+        .map_err(|source| spawn_error(options, source))?;
     let helper = child.id() as i32;
     let (tx, inbox) = mpsc::channel::<Input>();
     forward_lines(child.stdout.take(), "stdout", tx.clone());
@@ -274,7 +295,10 @@ pub fn run(
     manager.set_state(State::Activating, None);
     if options.kind == ServiceType::Simple {
         // Started "at fork": the process exists.
-        manager.set_state(State::Active, Some("the process exists (Type=simple)".into()));
+        manager.set_state(
+            State::Active,
+            Some("the process exists (Type=simple)".into()),
+        );
         manager.deadline = None;
     }
     let outcome = manager.run(&inbox, &setup);
@@ -312,7 +336,9 @@ fn forward_lines(
 }
 
 fn forward_setup(setup: &UnixStream, tx: Sender<Input>) {
-    let Ok(reader) = setup.try_clone() else { return };
+    let Ok(reader) = setup.try_clone() else {
+        return;
+    };
     let _ = std::thread::Builder::new()
         .name("service setup".into())
         .spawn(move || {
@@ -327,7 +353,9 @@ fn forward_setup(setup: &UnixStream, tx: Sender<Input>) {
 }
 
 fn forward_notify(socket: &NotifySocket, tx: Sender<Input>) {
-    let Ok(socket) = socket.try_clone() else { return };
+    let Ok(socket) = socket.try_clone() else {
+        return;
+    };
     let _ = std::thread::Builder::new()
         .name("service notify".into())
         .spawn(move || {
@@ -448,7 +476,10 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                     self.exec_done = true;
                     if self.options.kind == ServiceType::Exec {
                         self.deadline = None;
-                        self.set_state(State::Active, Some("execve() succeeded (Type=exec)".into()));
+                        self.set_state(
+                            State::Active,
+                            Some("execve() succeeded (Type=exec)".into()),
+                        );
                     }
                 }
             }
@@ -526,7 +557,9 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                     if message.get("MONOTONIC_USEC").is_none()
                         && self.options.kind == ServiceType::NotifyReload
                     {
-                        notes.push("RELOADING=1 without MONOTONIC_USEC= (systemd 253 asks for it)".into());
+                        notes.push(
+                            "RELOADING=1 without MONOTONIC_USEC= (systemd 253 asks for it)".into(),
+                        );
                     }
                     became = Some(State::Reloading);
                 }
@@ -600,17 +633,31 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                 }
                 State::Reloading => {
                     self.deadline = None;
-                    self.set_state(State::Active, Some("reloaded: READY=1 after RELOADING=1".into()));
+                    self.set_state(
+                        State::Active,
+                        Some("reloaded: READY=1 after RELOADING=1".into()),
+                    );
                 }
                 _ => {}
             },
             Some(State::Reloading) if self.state == State::Active => {
                 self.deadline = Some(Instant::now() + self.options.timeout);
-                self.set_state(State::Reloading, Some("RELOADING=1 from the main process".into()));
+                self.set_state(
+                    State::Reloading,
+                    Some("RELOADING=1 from the main process".into()),
+                );
             }
-            Some(State::Deactivating) if !matches!(self.state, State::Deactivating | State::Failed | State::Inactive) => {
+            Some(State::Deactivating)
+                if !matches!(
+                    self.state,
+                    State::Deactivating | State::Failed | State::Inactive
+                ) =>
+            {
                 self.stop_deadline = Some(Instant::now() + self.options.stop_timeout);
-                self.set_state(State::Deactivating, Some("STOPPING=1 from the main process".into()));
+                self.set_state(
+                    State::Deactivating,
+                    Some("STOPPING=1 from the main process".into()),
+                );
             }
             _ => {}
         }
@@ -630,7 +677,10 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
         self.signal(main, libc::SIGHUP, "reload: SIGHUP to the main process");
         if self.options.kind == ServiceType::NotifyReload {
             self.deadline = Some(Instant::now() + self.options.timeout);
-            self.set_state(State::Reloading, Some("reload asked: SIGHUP sent, waiting for RELOADING=1 … READY=1".into()));
+            self.set_state(
+                State::Reloading,
+                Some("reload asked: SIGHUP sent, waiting for RELOADING=1 … READY=1".into()),
+            );
         }
     }
 
@@ -699,10 +749,13 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                     self.signal(pid, libc::SIGKILL, "the stop timeout passed");
                 }
                 if self.state != State::Failed {
-                    self.set_state(State::Failed, Some(format!(
-                        "stop timeout: still running {:.1} s after SIGTERM, killed",
-                        self.options.stop_timeout.as_secs_f64()
-                    )));
+                    self.set_state(
+                        State::Failed,
+                        Some(format!(
+                            "stop timeout: still running {:.1} s after SIGTERM, killed",
+                            self.options.stop_timeout.as_secs_f64()
+                        )),
+                    );
                 }
             }
             self.stop_deadline = Some(now + Duration::from_secs(3600));
@@ -736,7 +789,10 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
     /// 100 ms: a /proc scan).
     fn watch_new(&mut self) {
         let Some(janitor) = self.lifeline else { return };
-        if self.last_watch.is_some_and(|t| t.elapsed() < Duration::from_millis(100)) {
+        if self
+            .last_watch
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
             return;
         }
         self.last_watch = Some(Instant::now());
@@ -759,9 +815,12 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                 Ok(s) => s,
             };
             let (pid, words, clean, by_term) = match status {
-                WaitStatus::Exited(pid, code) => {
-                    (pid.as_raw(), format!("exited with status {code}"), code == 0, false)
-                }
+                WaitStatus::Exited(pid, code) => (
+                    pid.as_raw(),
+                    format!("exited with status {code}"),
+                    code == 0,
+                    false,
+                ),
                 WaitStatus::Signaled(pid, signal, core) => (
                     pid.as_raw(),
                     format!(
@@ -839,11 +898,22 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
     fn forked_main(&self) -> Result<i32, String> {
         if let Some(path) = &self.options.pidfile {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                format!("the start process exited, but its pid file {} cannot be read: {e}", path.display())
+                format!(
+                    "the start process exited, but its pid file {} cannot be read: {e}",
+                    path.display()
+                )
             })?;
-            let pid: i32 = text.trim_end_matches(['\n', '\0']).trim().parse().map_err(|_| {
-                format!("the pid file {} holds {:?}, not a PID", path.display(), text.trim())
-            })?;
+            let pid: i32 = text
+                .trim_end_matches(['\n', '\0'])
+                .trim()
+                .parse()
+                .map_err(|_| {
+                    format!(
+                        "the pid file {} holds {:?}, not a PID",
+                        path.display(),
+                        text.trim()
+                    )
+                })?;
             if crate::probe::snapshot(pid, None).is_err() {
                 return Err(format!(
                     "the pid file {} names pid {pid}, which does not exist",

@@ -10,7 +10,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt};
+use nix::sys::socket::{
+    ControlMessageOwned, MsgFlags, UnixCredentials, recvmsg, setsockopt, sockopt,
+};
 use serde::Serialize;
 
 /// Largest datagram read whole; a longer one is cut and says so.
@@ -126,13 +128,15 @@ impl NotifySocket {
                 ControlMessageOwned::ScmCredentials(creds) => pid = Some(creds.pid()),
                 ControlMessageOwned::ScmRights(raw) => {
                     // SAFETY: descriptors the kernel has just installed for us.
-                    fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }))
+                    fds.extend(
+                        raw.into_iter()
+                            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                    )
                 }
                 _ => {}
             }
         }
         let len = msg.bytes;
-        drop(iov);
         Ok(Message {
             pid,
             fields: parse(&buffer[..len.min(MAX_DATAGRAM)]),
@@ -156,7 +160,10 @@ mod tests {
             ]
         );
         assert_eq!(parse(b""), vec![]);
-        assert_eq!(parse(b"\n\nWATCHDOG=1"), vec![("WATCHDOG".into(), "1".into())]);
+        assert_eq!(
+            parse(b"\n\nWATCHDOG=1"),
+            vec![("WATCHDOG".into(), "1".into())]
+        );
         assert_eq!(parse(b"junk"), vec![(String::new(), "junk".to_string())]);
         // Not UTF-8: replaced, not lost.
         assert_eq!(parse(b"STATUS=\xff")[0].1, "\u{fffd}");
