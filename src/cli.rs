@@ -295,6 +295,15 @@ failed (a timeout, a watchdog, an exit status or a signal), 1 when it could not 
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
     },
+    /// A small new-style daemon for `daemonlab service`: READY=1, SIGHUP reloads, SIGTERM stops
+    ///
+    /// It does none of APUE 13.3's rules itself — the manager has — and reports its state
+    /// through sd_notify(3): READY=1; on SIGHUP RELOADING=1 with MONOTONIC_USEC= and READY=1
+    /// again; on SIGTERM STOPPING=1. Compare it with the lab's own subject, which does every
+    /// rule itself.
+    #[command(after_help = "Examples:
+  daemonlab service --type notify-reload -- daemonlab newstyle   start it as systemd would; type reload, stop")]
+    Newstyle,
     /// The whole system in the columns of `ps -axj`, with each process's role (daemon,
     /// service, worker, job, kernel_thread, …) marked.
     #[command(after_help = "Examples:

@@ -266,6 +266,7 @@ fn run(cli: &Cli) -> ExitCode {
             }) as u8,
         ),
         Some(Command::Run { settle, command }) => run_program(cli, settle, command),
+        Some(Command::Newstyle) => ExitCode::from(daemonlab::service::newstyle::main() as u8),
         Some(Command::ServiceExec { command }) => {
             ExitCode::from(daemonlab::service::exec::main(&command) as u8)
         }

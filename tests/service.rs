@@ -601,3 +601,69 @@ fn kill_9_of_the_manager_still_ends_every_process_of_the_service() {
     let left = gone(s.dir.path());
     assert!(left.is_empty(), "outlived kill -9 of the manager: {left:?}");
 }
+
+/// `daemonlab newstyle`, the lab's own new-style daemon (sd-notify crate for its side):
+/// nothing of APUE 13.3 done by itself, READY=1, a reload, a stop — all accepted.
+#[test]
+fn the_labs_own_new_style_daemon_starts_reloads_and_stops_under_the_manager() {
+    let exe = env!("CARGO_BIN_EXE_daemonlab");
+    let mut child = Command::new(exe)
+        .args([
+            "service",
+            "--format",
+            "json",
+            "--type",
+            "notify-reload",
+            "--",
+            exe,
+            "newstyle",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut until = |want: &dyn Fn(&Value) -> bool, seen: &mut Vec<Value>| loop {
+        let line = lines.next().expect("the manager ended early").unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        seen.push(v.clone());
+        if want(&v) {
+            return v;
+        }
+    };
+    let active = until(
+        &|v| v["event"] == "state" && v["state"] == "active",
+        &mut seen,
+    );
+    let main = active["main_pid"].as_i64().unwrap();
+    // It says the manager did the rules: its own session, no terminal, cwd /, umask 0022.
+    let said = seen
+        .iter()
+        .find(|v| v["event"] == "log")
+        .map(|v| v["line"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        said.contains(&format!("sid {main} pgid {main} tty none cwd / umask 0022")),
+        "{said}"
+    );
+    writeln!(stdin, "reload").unwrap();
+    until(
+        &|v| v["event"] == "state" && v["state"] == "reloading",
+        &mut seen,
+    );
+    let back = until(
+        &|v| v["event"] == "state" && v["state"] == "active",
+        &mut seen,
+    );
+    assert_eq!(back["status"], "serving (reloaded 1×)");
+    drop(stdin);
+    until(
+        &|v| v["event"] == "state" && v["state"] == "inactive",
+        &mut seen,
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(seen.iter().all(|v| v["accepted"] != false), "{seen:?}");
+    assert!(seen.iter().any(|v| v["fields"]["STOPPING"] == "1"));
+}

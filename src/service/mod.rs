@@ -11,6 +11,7 @@
 
 pub mod exec;
 pub mod listen;
+pub mod newstyle;
 pub mod notify;
 
 use std::io::{BufRead, BufReader};
