@@ -211,6 +211,12 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         /// make no rule call for this many milliseconds.
         #[arg(long, default_value_t = 1000, value_name = "MS")]
         settle: u64,
+        /// Start PROGRAM as a new-style service instead (as `daemonlab service` does): the
+        /// timeline shows the manager's part, states and notify messages; r reloads, e stops.
+        #[arg(long)]
+        service: bool,
+        #[command(flatten)]
+        service_args: ServiceArgs,
         /// The program and its arguments.
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
@@ -269,28 +275,8 @@ failed (a timeout, a watchdog, an exit status or a signal), 1 when it could not 
         /// Output format.
         #[arg(long, value_enum, default_value_t = ServiceFormat::Text)]
         format: ServiceFormat,
-        /// What "started" means: at fork (simple), after execve (exec), when the first
-        /// process exits and leaves its daemon (forking), at READY=1 (notify), and with
-        /// reloads as SIGHUP → RELOADING=1 … READY=1 (notify-reload).
-        #[arg(long = "type", value_enum, default_value_t = ServiceKind::Simple)]
-        kind: ServiceKind,
-        /// Bind this socket and pass it as fd 3, 4, … (socket activation): 127.0.0.1:PORT,
-        /// :PORT on the loopback (:0 picks a free port), [::1]:PORT, or a Unix socket path.
-        #[arg(long, value_name = "ADDR")]
-        listen: Vec<String>,
-        /// A start (or reload) that has not completed after this many seconds fails.
-        #[arg(long, default_value_t = 10.0, value_name = "S")]
-        timeout: f64,
-        /// The service must send WATCHDOG=1 at least this often (WATCHDOG_USEC is set for
-        /// it); a missed ping fails it.
-        #[arg(long, value_name = "S")]
-        watchdog: Option<f64>,
-        /// Type=forking: the file in which the daemon writes its PID.
-        #[arg(long, value_name = "PATH")]
-        pidfile: Option<PathBuf>,
-        /// After SIGTERM, SIGKILL what is left after this many seconds.
-        #[arg(long, default_value_t = 5.0, value_name = "S")]
-        stop_timeout: f64,
+        #[command(flatten)]
+        service: ServiceArgs,
         /// The program and its arguments.
         #[arg(last = true, required = true, value_name = "PROGRAM")]
         command: Vec<String>,
@@ -432,6 +418,45 @@ pub enum TraceFormat {
     Text,
     /// One JSON object per line, `event` first: syscall, fork, exec, exit, then verdict.
     Json,
+}
+
+/// How `daemonlab service` (and `run --service`) manage the program.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct ServiceArgs {
+    /// What "started" means: at fork (simple), after execve (exec), when the first
+    /// process exits and leaves its daemon (forking), at READY=1 (notify), and with
+    /// reloads as SIGHUP → RELOADING=1 … READY=1 (notify-reload).
+    #[arg(long = "type", value_enum, default_value_t = ServiceKind::Simple)]
+    pub kind: ServiceKind,
+    /// Bind this socket and pass it as fd 3, 4, … (socket activation): 127.0.0.1:PORT,
+    /// :PORT on the loopback (:0 picks a free port), [::1]:PORT, or a Unix socket path.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// A start (or reload) that has not completed after this many seconds fails.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub timeout: f64,
+    /// The service must send WATCHDOG=1 at least this often (WATCHDOG_USEC is set for
+    /// it); a missed ping fails it.
+    #[arg(long, value_name = "S")]
+    pub watchdog: Option<f64>,
+    /// Type=forking: the file in which the daemon writes its PID.
+    #[arg(long, value_name = "PATH")]
+    pub pidfile: Option<PathBuf>,
+    /// After SIGTERM, SIGKILL what is left after this many seconds.
+    #[arg(long, default_value_t = 5.0, value_name = "S")]
+    pub stop_timeout: f64,
+}
+
+impl ServiceArgs {
+    /// Whether any of these was given (they mean something only with a service).
+    pub fn is_default(&self) -> bool {
+        self.kind == ServiceKind::Simple
+            && self.listen.is_empty()
+            && self.timeout == 10.0
+            && self.watchdog.is_none()
+            && self.pidfile.is_none()
+            && self.stop_timeout == 5.0
+    }
 }
 
 /// `daemonlab service --format`.

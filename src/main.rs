@@ -96,31 +96,54 @@ fn own_exe(who: &str) -> Option<std::path::PathBuf> {
         .ok()
 }
 
-fn run_program(cli: &Cli, settle: u64, command: Vec<String>) -> ExitCode {
+/// `daemonlab run`: `service` is `Ok` with `--service`, else the (unused) service flags.
+fn run_program(
+    cli: &Cli,
+    settle: u64,
+    service: Result<daemonlab::cli::ServiceArgs, daemonlab::cli::ServiceArgs>,
+    command: Vec<String>,
+) -> ExitCode {
     let Some(exe) = own_exe("run") else {
         return ExitCode::FAILURE;
     };
-    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    if let Err(args) = &service
+        && !args.is_default()
+    {
         eprintln!(
-            "daemonlab run: needs a terminal to draw on — use `daemonlab trace -- PROGRAM` for text or JSON"
+            "daemonlab run: --type, --listen, --timeout, --watchdog, --pidfile and --stop-timeout are for a service — add --service"
         );
         return ExitCode::from(2);
     }
-    let mut command = command.into_iter();
-    let options = daemonlab::trace::TraceOptions {
-        exe,
-        program: command.next().unwrap_or_default(),
-        args: command.collect(),
-        settle: std::time::Duration::from_millis(settle),
-        timeout: std::time::Duration::from_secs(3600),
-        filter: true,
-    };
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        eprintln!(
+            "daemonlab run: needs a terminal to draw on — use `daemonlab trace -- PROGRAM` (or `daemonlab service -- PROGRAM`) for text or JSON"
+        );
+        return ExitCode::from(2);
+    }
     let lessons = match load_lessons(cli) {
         Ok(lessons) => lessons,
         Err(code) => return code,
     };
     let theme = Theme::pick(cli.theme, Theme::no_color_requested());
-    match ui::run::run(options, theme, lessons) {
+    let result = match service {
+        Ok(args) => match service_options("run", args, command) {
+            Ok(options) => ui::run::run_service(options, theme, lessons),
+            Err(code) => return code,
+        },
+        Err(_) => {
+            let mut command = command.into_iter();
+            let options = daemonlab::trace::TraceOptions {
+                exe,
+                program: command.next().unwrap_or_default(),
+                args: command.collect(),
+                settle: std::time::Duration::from_millis(settle),
+                timeout: std::time::Duration::from_secs(3600),
+                filter: true,
+            };
+            ui::run::run(options, theme, lessons)
+        }
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("daemonlab run: {e}");
@@ -174,72 +197,76 @@ fn run_trace(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_service(
-    format: daemonlab::cli::ServiceFormat,
-    kind: daemonlab::cli::ServiceKind,
-    listen: Vec<String>,
-    timeout: f64,
-    watchdog: Option<f64>,
-    pidfile: Option<std::path::PathBuf>,
-    stop_timeout: f64,
+/// The manager's options from the command line; a usage error says what to give.
+fn service_options(
+    who: &str,
+    args: daemonlab::cli::ServiceArgs,
     command: Vec<String>,
-) -> ExitCode {
+) -> Result<daemonlab::service::ServiceOptions, ExitCode> {
     use daemonlab::cli::ServiceKind as K;
     use daemonlab::service::ServiceType as T;
-    let Some(exe) = own_exe("service") else {
-        return ExitCode::FAILURE;
+    let Some(exe) = own_exe(who) else {
+        return Err(ExitCode::FAILURE);
     };
     let seconds = |what: &str, s: f64| {
         (s.is_finite() && s > 0.0 && s < 1e7)
             .then(|| std::time::Duration::from_secs_f64(s))
-            .ok_or_else(|| format!("daemonlab service: {what} {s} is not a number of seconds above 0 — give e.g. {what} 5"))
+            .ok_or_else(|| format!("daemonlab {who}: {what} {s} is not a number of seconds above 0 — give e.g. {what} 5"))
     };
     let durations = (|| {
         Ok::<_, String>((
-            seconds("--timeout", timeout)?,
-            watchdog.map(|w| seconds("--watchdog", w)).transpose()?,
-            seconds("--stop-timeout", stop_timeout)?,
+            seconds("--timeout", args.timeout)?,
+            args.watchdog
+                .map(|w| seconds("--watchdog", w))
+                .transpose()?,
+            seconds("--stop-timeout", args.stop_timeout)?,
         ))
     })();
-    let (timeout, watchdog, stop_timeout) = match durations {
-        Ok(d) => d,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::from(2);
-        }
-    };
+    let (timeout, watchdog, stop_timeout) = durations.map_err(|message| {
+        eprintln!("{message}");
+        ExitCode::from(2)
+    })?;
     let mut command = command.into_iter();
     // The service starts in /, as a manager starts it: a path like ./a.out is made
     // absolute here, from where it was typed (a bare name is looked up in its PATH).
     let program = command.next().unwrap_or_default();
     let program = if program.contains('/') {
-        match std::path::absolute(&program) {
-            Ok(path) => path.display().to_string(),
-            Err(e) => {
-                eprintln!("daemonlab service: {program}: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
+        std::path::absolute(&program)
+            .map(|path| path.display().to_string())
+            .map_err(|e| {
+                eprintln!("daemonlab {who}: {program}: {e}");
+                ExitCode::FAILURE
+            })?
     } else {
         program
     };
-    let options = daemonlab::service::ServiceOptions {
+    Ok(daemonlab::service::ServiceOptions {
         exe,
         program,
         args: command.collect(),
-        kind: match kind {
+        kind: match args.kind {
             K::Simple => T::Simple,
             K::Exec => T::Exec,
             K::Forking => T::Forking,
             K::Notify => T::Notify,
             K::NotifyReload => T::NotifyReload,
         },
-        listen,
+        listen: args.listen,
         timeout,
         watchdog,
-        pidfile,
+        pidfile: args.pidfile,
         stop_timeout,
+    })
+}
+
+fn run_service(
+    format: daemonlab::cli::ServiceFormat,
+    args: daemonlab::cli::ServiceArgs,
+    command: Vec<String>,
+) -> ExitCode {
+    let options = match service_options("service", args, command) {
+        Ok(o) => o,
+        Err(code) => return code,
     };
     let json = format == daemonlab::cli::ServiceFormat::Json;
     ExitCode::from(daemonlab::report::service::run(
@@ -265,30 +292,30 @@ fn run(cli: &Cli) -> ExitCode {
                 filter: !no_filter,
             }) as u8,
         ),
-        Some(Command::Run { settle, command }) => run_program(cli, settle, command),
+        Some(Command::Run {
+            settle,
+            service,
+            service_args,
+            command,
+        }) => run_program(
+            cli,
+            settle,
+            if service {
+                Ok(service_args)
+            } else {
+                Err(service_args)
+            },
+            command,
+        ),
         Some(Command::Newstyle) => ExitCode::from(daemonlab::service::newstyle::main() as u8),
         Some(Command::ServiceExec { command }) => {
             ExitCode::from(daemonlab::service::exec::main(&command) as u8)
         }
         Some(Command::Service {
             format,
-            kind,
-            listen,
-            timeout,
-            watchdog,
-            pidfile,
-            stop_timeout,
+            service,
             command,
-        }) => run_service(
-            format,
-            kind,
-            listen,
-            timeout,
-            watchdog,
-            pidfile,
-            stop_timeout,
-            command,
-        ),
+        }) => run_service(format, service, command),
         Some(Command::Trace {
             format,
             settle,

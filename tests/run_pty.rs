@@ -173,3 +173,42 @@ fn kill_9_of_run_ends_the_program_and_gives_back_dev_log() {
         );
     }
 }
+
+/// `daemonlab run --service`: the lab as the service manager of its own new-style daemon,
+/// in the explorer: active at READY=1, r reloads, e stops, and nothing is left.
+#[test]
+fn run_service_shows_a_new_style_daemon_start_reload_and_stop() {
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut command = CommandBuilder::new(exe());
+    command.args(["run", "--service", "--type", "notify-reload", "--"]);
+    command.arg(exe());
+    command.arg("newstyle");
+    command.env("TERM", "xterm-256color");
+    let mut app = PtyApp::spawn(command, 40, 120);
+    let screen = app.wait("active", |s| s.contains("Type=notify-reload · active"));
+    // The manager's part, before the program ran: the prepared process in the timeline.
+    assert!(screen.contains("prepared"), "{screen}");
+    let main: i32 = screen
+        .split("main pid ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the main pid in the header");
+    assert!(std::path::Path::new(&format!("/proc/{main}")).exists());
+    app.press(b"r");
+    app.wait("the reload", |s| s.contains("reloaded 1×"));
+    app.press(b"e");
+    app.wait("the end", |s| s.contains("the manager has ended: inactive"));
+    app.press(b"q");
+    let (code, _) = app.finish();
+    assert_eq!(code, 0);
+    let stat = std::fs::read_to_string(format!("/proc/{main}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim().starts_with('Z')),
+        "the service outlived the explorer: {stat}"
+    );
+}

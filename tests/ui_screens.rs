@@ -366,7 +366,8 @@ fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    for binding in BINDINGS.iter().filter(|b| b.when != When::Traced) {
+    let run_only = [When::Traced, When::Timeline, When::Service];
+    for binding in BINDINGS.iter().filter(|b| !run_only.contains(&b.when)) {
         assert!(
             seen.contains(&words(binding)),
             "help never shows {:?} at 80x24",
@@ -379,7 +380,10 @@ fn help_scrolls_to_every_key_at_80x24_grouped_and_without_repeats() {
     let run_help = help_text(run);
     for binding in BINDINGS {
         let shown = run_help.contains(&words(binding));
-        let wanted = matches!(binding.when, When::Always | When::Pane | When::Traced);
+        let wanted = matches!(
+            binding.when,
+            When::Always | When::Pane | When::Traced | When::Timeline
+        );
         assert_eq!(
             shown, wanted,
             "daemonlab run's help and {:?} ({:?})",

@@ -204,6 +204,8 @@ pub fn run(
     // The manager adopts what the service leaves behind (a forking service's daemon, the
     // child MAINPID= names), as systemd does: then it can see them exit and end them.
     let _ = nix::sys::prctl::set_child_subreaper(true);
+    // Processes of ours from before (the explorer's janitor, say) are not the service's.
+    let before = descendants(std::process::id() as i32, &[]);
     let listeners: Vec<Listener> = options
         .listen
         .iter()
@@ -285,6 +287,7 @@ pub fn run(
         exec_done: false,
         exited: Vec::new(),
         janitor: janitor.as_ref().and_then(|j| j.pid()).map(|p| p as i32),
+        not_ours: before,
         lifeline: janitor.as_ref(),
         known: Vec::new(),
         last_watch: None,
@@ -407,6 +410,8 @@ struct Manager<'a, R: FnMut(&Event)> {
     exited: Vec<(i32, String)>,
     /// The janitor's PID: a child of ours that is not the service.
     janitor: Option<i32>,
+    /// What this process was already running before the service started.
+    not_ours: Vec<i32>,
     /// Told every process of the service, so that even kill -9 of the lab ends them.
     lifeline: Option<&'a crate::janitor::Janitor>,
     /// Processes already told to the janitor.
@@ -782,7 +787,8 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
     /// Live processes of the service: our children (the helper, and what we adopted as
     /// subreaper) and their descendants — not the janitor.
     fn ours(&self) -> Vec<i32> {
-        let skip: Vec<i32> = self.janitor.into_iter().collect();
+        let mut skip = self.not_ours.clone();
+        skip.extend(self.janitor);
         descendants(std::process::id() as i32, &skip)
     }
 

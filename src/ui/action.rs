@@ -99,6 +99,10 @@ pub enum Action {
     RunFreely,
     /// `daemonlab run`: the timeline follows the newest row again.
     PickLatest,
+    /// `daemonlab run --service`: reload the service (SIGHUP).
+    ReloadService,
+    /// `daemonlab run --service`: stop the service (SIGTERM, then SIGKILL).
+    StopService,
     /// Show or hide the help popup.
     Help,
     /// Esc: close a popup, otherwise quit.
@@ -215,6 +219,10 @@ pub enum TraceUpdate {
     Running,
     /// The trace has ended, with its verdict and how it ended in words.
     Finished(Box<crate::trace::rules::Verdict>, String),
+    /// `run --service`: the service's state, in systemd's word, and why.
+    ServiceState(&'static str, String),
+    /// `run --service`: the manager has ended (the service is inactive or failed).
+    ServiceEnded(String),
 }
 
 /// What `update` asks the runtime to do; `update` itself never touches a process.
@@ -252,6 +260,9 @@ pub enum Command {
     TraceStep,
     /// `daemonlab run`: let it go on without holding it again.
     TraceFreely,
+    /// `daemonlab run --service`: reload / stop the service.
+    ServiceReload,
+    ServiceStop,
     /// A contender changed state: read the lock evidence again.
     RefreshLocks,
     Reset,

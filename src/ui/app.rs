@@ -330,6 +330,7 @@ impl App {
             free_mode: self.mode == Mode::Free,
             menu: self.experiments.open,
             traced: self.trace.is_some(),
+            service: self.trace.as_ref().is_some_and(|t| t.service.is_some()),
         }
     }
 
@@ -459,7 +460,10 @@ impl App {
             }
             Action::HangUp => return self.ask(Command::HangUp),
             // Only `daemonlab run` has a traced program to let go or a timeline to follow.
-            Action::RunFreely | Action::PickLatest => {}
+            Action::RunFreely
+            | Action::PickLatest
+            | Action::ReloadService
+            | Action::StopService => {}
             Action::Quit => {
                 self.quit = true;
                 return Some(Command::Quit);

@@ -20,6 +20,10 @@ pub enum When {
     Pane,
     /// On the Lab tab of `daemonlab run`, which follows a traced program.
     Traced,
+    /// On the Lab tab of `daemonlab run`, a trace or a service: the timeline's keys.
+    Timeline,
+    /// On the Lab tab of `daemonlab run --service`.
+    Service,
     /// Wherever there is more than one tab (not in `daemonlab run`).
     Tabs,
     /// On the Locks tab.
@@ -39,8 +43,10 @@ pub struct Context {
     pub free_mode: bool,
     /// The experiments menu is open.
     pub menu: bool,
-    /// `daemonlab run`: the subject is a traced program, not the lab's.
+    /// `daemonlab run`: the subject is a traced program (or a service), not the lab's.
     pub traced: bool,
+    /// `daemonlab run --service`: the subject is a service the lab manages.
+    pub service: bool,
 }
 
 impl When {
@@ -53,7 +59,9 @@ impl When {
             When::Lab => context.tab == Tab::Lab && !context.traced,
             When::FreeMode => context.tab == Tab::Lab && context.free_mode && !context.traced,
             When::Pane => context.tab == Tab::Lab,
-            When::Traced => context.tab == Tab::Lab && context.traced,
+            When::Traced => context.tab == Tab::Lab && context.traced && !context.service,
+            When::Timeline => context.tab == Tab::Lab && context.traced,
+            When::Service => context.tab == Tab::Lab && context.service,
             When::Tabs => !context.traced,
             When::Locks => context.tab == Tab::Locks,
             When::Processes => context.tab == Tab::Processes,
@@ -65,7 +73,9 @@ impl When {
     pub fn label(self) -> &'static str {
         match self {
             When::Always => "",
-            When::Lab | When::Pane | When::Traced | When::Tabs => "",
+            When::Lab | When::Pane | When::Traced | When::Timeline | When::Service | When::Tabs => {
+                ""
+            }
             When::FreeMode => " (free mode)",
             When::Locks => "",
             When::Menu => " (experiments menu)",
@@ -119,7 +129,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::SelectUp,
         description: "pick the timeline row above: the panes show the process as it was then",
         hint: Some("pick"),
-        when: When::Traced,
+        when: When::Timeline,
     },
     Binding {
         label: "↓/j",
@@ -127,7 +137,7 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::SelectDown,
         description: "pick the timeline row below",
         hint: None,
-        when: When::Traced,
+        when: When::Timeline,
     },
     Binding {
         label: "End",
@@ -135,7 +145,23 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::PickLatest,
         description: "follow the newest timeline row again",
         hint: None,
-        when: When::Traced,
+        when: When::Timeline,
+    },
+    Binding {
+        label: "r",
+        keys: &[Key::Char('r')],
+        action: Action::ReloadService,
+        description: "reload the service: SIGHUP (notify-reload then waits for RELOADING=1 … READY=1)",
+        hint: Some("reload"),
+        when: When::Service,
+    },
+    Binding {
+        label: "e",
+        keys: &[Key::Char('e')],
+        action: Action::StopService,
+        description: "stop the service: SIGTERM, then SIGKILL after the stop timeout",
+        hint: Some("stop"),
+        when: When::Service,
     },
     Binding {
         label: "Space/n",
@@ -664,42 +690,56 @@ mod tests {
         free_mode: false,
         menu: false,
         traced: false,
+        service: false,
     };
     const FREE: Context = Context {
         tab: Tab::Lab,
         free_mode: true,
         menu: false,
         traced: false,
+        service: false,
     };
     const LOCKS: Context = Context {
         tab: Tab::Locks,
         free_mode: false,
         menu: false,
         traced: false,
+        service: false,
     };
     const PROCESSES: Context = Context {
         tab: Tab::Processes,
         free_mode: false,
         menu: false,
         traced: false,
+        service: false,
     };
     const INSPECT: Context = Context {
         tab: Tab::Inspect,
         free_mode: false,
         menu: false,
         traced: false,
+        service: false,
     };
     const MENU: Context = Context {
         tab: Tab::Lab,
         free_mode: false,
         menu: true,
         traced: false,
+        service: false,
     };
     const TRACED: Context = Context {
         tab: Tab::Lab,
         free_mode: false,
         menu: false,
         traced: true,
+        service: false,
+    };
+    const SERVICE: Context = Context {
+        tab: Tab::Lab,
+        free_mode: false,
+        menu: false,
+        traced: true,
+        service: true,
     };
 
     fn key(code: KeyCode) -> KeyEvent {
@@ -761,7 +801,8 @@ mod tests {
                     When::Menu => MENU,
                     When::Processes => PROCESSES,
                     When::Inspect => INSPECT,
-                    When::Traced => TRACED,
+                    When::Traced | When::Timeline => TRACED,
+                    When::Service => SERVICE,
                     _ => FREE,
                 };
                 let got = action_for(&event, context).expect(binding.label);
@@ -831,11 +872,26 @@ mod tests {
             "{shown:?}"
         );
         assert_eq!(action_for(&key(KeyCode::Char('c')), LAB), None);
+        // A service is not held: no Space; r and e act on it.
+        assert_eq!(action_for(&key(KeyCode::Char(' ')), SERVICE), None);
+        assert_eq!(
+            action_for(&key(KeyCode::Char('r')), SERVICE),
+            Some(Action::ReloadService)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('e')), SERVICE),
+            Some(Action::StopService)
+        );
+        assert_eq!(
+            action_for(&key(KeyCode::Char('k')), SERVICE),
+            Some(Action::SelectUp)
+        );
+        assert_eq!(action_for(&key(KeyCode::Char('r')), TRACED), None);
     }
 
     #[test]
     fn no_key_means_two_things_on_one_tab() {
-        for context in [LAB, FREE, LOCKS, MENU, PROCESSES, INSPECT, TRACED] {
+        for context in [LAB, FREE, LOCKS, MENU, PROCESSES, INSPECT, TRACED, SERVICE] {
             let mut seen = std::collections::HashSet::new();
             for b in BINDINGS.iter().filter(|b| b.when.applies(context)) {
                 for k in b.keys {

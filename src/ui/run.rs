@@ -261,3 +261,214 @@ fn follow(
     // Keep the program (and the tracer) until the explorer quits.
     while !matches!(told(&inbox), Told::Quit) {}
 }
+
+/// `daemonlab run --service -- PROGRAM`: the explorer with the lab as PROGRAM's service
+/// manager. The timeline holds what the manager saw — the listeners it bound, the
+/// process as it prepared it, every state, notify message, signal and exit — with the
+/// kernel's view of the main process at each state; the Terminal pane becomes the
+/// service's log (its stdout and stderr); r reloads, e stops, q stops and quits.
+pub fn run_service(
+    options: crate::service::ServiceOptions,
+    theme: Theme,
+    lessons: LessonSet,
+) -> color_eyre::Result<ExitCode> {
+    let ident = std::path::Path::new(&options.program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| options.program.clone());
+    let syslog = match crate::trace::syslog::bind(&options.exe, &ident) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("daemonlab run: cannot start the syslog receiver: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    color_eyre::install()?;
+    let (events, inbox) = mpsc::channel::<Event>();
+    super::forward_signals(events.clone())?;
+    let hung_up = events.clone();
+    crate::hangup::watch(move || {
+        let _ = hung_up.send(Event::HangUp);
+    })?;
+    let mut app = App::new(theme, lessons);
+    app.trace = Some(TraceView::service(
+        options.program.clone(),
+        options.kind.name(),
+    ));
+    app.notice = None;
+    let generation = app.generation;
+    let report = {
+        let events = events.clone();
+        move |event: LabEvent| {
+            let _ = events.send(Event::Lab(event));
+        }
+    };
+    report(LabEvent::SyslogFeed {
+        generation,
+        feed: syslog.receiver.feed(),
+    });
+    let (commands, worker_inbox) = mpsc::channel::<Command>();
+    let info = LabInfo {
+        lab_pid: std::process::id() as i32,
+        session_pid: std::process::id() as i32,
+        subject_pid: 0,
+        pty: "log".into(),
+        control_fd: -1,
+        syslog_socket: syslog.path.clone(),
+        syslog_note: syslog.note.clone(),
+    };
+    let worker = std::thread::Builder::new()
+        .name("service".into())
+        .spawn(move || manage(options, worker_inbox, report, generation, info))?;
+    let mut terminal = ratatui::init();
+    super::forward_terminal_events(events.clone())?;
+    let mut event_loop = EventLoop::new(app, inbox, Wake::new(events), commands.clone());
+    let result = event_loop.run(&mut terminal);
+    if !crate::hangup::terminal_gone() {
+        let _ = ratatui::try_restore();
+    }
+    // q, a signal or a hang-up: stop the service in order (SIGTERM, then SIGKILL), and
+    // wait for the manager to see it gone.
+    let _ = commands.send(Command::Quit);
+    drop(commands);
+    let _ = worker.join();
+    drop(syslog);
+    Ok(result?.exit_code())
+}
+
+/// The manager on a thread of its own; its events become the Lab tab's.
+fn manage(
+    options: crate::service::ServiceOptions,
+    inbox: Receiver<Command>,
+    report: impl Fn(LabEvent) + Clone + Send + 'static,
+    generation: u64,
+    mut info: LabInfo,
+) {
+    use crate::service::{Control, Event as S};
+    use crate::trace::rules::Event as Row;
+    let (control, control_inbox) = mpsc::channel::<Control>();
+    // Keys (and the explorer's end) become the manager's controls.
+    let _ = std::thread::Builder::new()
+        .name("service keys".into())
+        .spawn(move || {
+            while let Ok(command) = inbox.recv() {
+                let c = match command {
+                    Command::ServiceReload => Control::Reload,
+                    Command::ServiceStop | Command::Quit => Control::Stop,
+                    _ => continue,
+                };
+                if control.send(c).is_err() {
+                    return;
+                }
+            }
+        });
+    let send = |update: TraceUpdate| report(LabEvent::Trace { generation, update });
+    let started = Instant::now();
+    let seq = std::cell::Cell::new(0u64);
+    let next = || {
+        seq.set(seq.get() + 1);
+        seq.get()
+    };
+    let mut last: Option<crate::probe::ProcSnapshot> = None;
+    let row = |pid: i32,
+               rule: &'static str,
+               what: String,
+               process: Option<crate::probe::ProcSnapshot>,
+               last: &mut Option<crate::probe::ProcSnapshot>| {
+        let seq = next();
+        let changed = match (&process, last.as_ref()) {
+            (Some(p), Some(before)) if p.pid == before.pid => p.changed_fields(before),
+            _ => Vec::new(),
+        };
+        if process.is_some() {
+            *last = process.clone();
+        }
+        Row::Syscall {
+            seq,
+            t_ms: started.elapsed().as_secs_f64() * 1000.0,
+            pid,
+            syscall: None,
+            args: [0; 6],
+            result: 0,
+            errno: (rule == "rejected").then(|| "rejected".to_string()),
+            rule: Some(rule),
+            what,
+            calls: 1,
+            process,
+            changed,
+            sessions: Vec::new(),
+        }
+    };
+    let outcome = crate::service::run(&options, control_inbox, |event| {
+        let text = crate::report::service::text_line(event);
+        // The line's first word is its kind: the row says the rest.
+        let what = text
+            .split_once(char::is_whitespace)
+            .map(|(_, rest)| rest.trim_start().to_string())
+            .unwrap_or(text.clone());
+        match event {
+            S::Log { stream, line } => report(LabEvent::Terminal {
+                generation,
+                lines: vec![format!("{stream}: {line}")],
+            }),
+            S::Listening { fd, .. } => send(TraceUpdate::Events(vec![row(
+                *fd, "listen", what, None, &mut last,
+            )])),
+            S::Prepared { pid, process, .. } => {
+                info.subject_pid = *pid;
+                report(LabEvent::Started {
+                    generation,
+                    info: info.clone(),
+                    snapshot: process.clone(),
+                });
+                let r = row(*pid, "prepared", what, Some((**process).clone()), &mut last);
+                send(TraceUpdate::Events(vec![r]));
+            }
+            S::State {
+                state, main_pid, ..
+            } => {
+                let process = main_pid.and_then(|p| crate::probe::snapshot(p, None).ok());
+                let r = row(
+                    main_pid.unwrap_or(0),
+                    "state",
+                    what.clone(),
+                    process,
+                    &mut last,
+                );
+                send(TraceUpdate::Events(vec![r]));
+                // The status line names the state itself: the rest of the sentence.
+                let words = what
+                    .strip_prefix(state.name())
+                    .unwrap_or(&what)
+                    .trim_start()
+                    .to_string();
+                send(TraceUpdate::ServiceState(state.name(), words));
+            }
+            S::Notify { pid, accepted, .. } => {
+                let rule = if *accepted { "notified" } else { "rejected" };
+                let r = row(pid.unwrap_or(0), rule, what, None, &mut last);
+                send(TraceUpdate::Events(vec![r]));
+            }
+            S::Signal { pid, .. } => {
+                let r = row(*pid, "signal", what, None, &mut last);
+                send(TraceUpdate::Events(vec![r]));
+            }
+            S::Exit { pid, status } => {
+                send(TraceUpdate::Events(vec![Row::Exit {
+                    seq: next(),
+                    pid: *pid,
+                    status: status.clone(),
+                }]));
+            }
+        }
+    });
+    let words = match outcome {
+        Ok(o) => format!(
+            "{}{}",
+            o.state.name(),
+            o.reason.map(|r| format!(": {r}")).unwrap_or_default()
+        ),
+        Err(e) => format!("could not start: {e}"),
+    };
+    send(TraceUpdate::ServiceEnded(words));
+}

@@ -43,6 +43,8 @@ impl RuleLesson {
             "notify" => "new-style-daemons",
             "acquire_tty" => "no-controlling-terminal",
             "exec" => "close-on-exec",
+            "listen" | "notified" | "rejected" | "signal" => "notify-and-activation",
+            "prepared" | "state" => "two-models",
             _ => "reading-a-trace",
         })
     }
@@ -62,6 +64,13 @@ pub fn rule_label(rule: &str) -> &'static str {
         "acquire_tty" => "takes a tty",
         "notify" => "sd_notify",
         "drop_privileges" => "drops root",
+        // `run --service`: what the manager saw.
+        "listen" => "listening",
+        "prepared" => "prepared",
+        "state" => "state",
+        "notified" => "notify",
+        "rejected" => "REJECTED",
+        "signal" => "signal",
         _ => "rule",
     }
 }
@@ -80,6 +89,19 @@ pub struct TraceView {
     pub verdict: Option<(Box<Verdict>, String)>,
     /// The lesson for the rule on screen.
     pub lesson: RuleLesson,
+    /// `run --service`: the service's type, and its state and why (None for a trace).
+    pub service: Option<ServiceView>,
+}
+
+/// What `run --service` shows of the service's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// `notify`, `forking`…
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub words: String,
+    /// The manager has ended.
+    pub ended: bool,
 }
 
 impl TraceView {
@@ -91,6 +113,21 @@ impl TraceView {
             state: TraceState::Running,
             verdict: None,
             lesson: RuleLesson::Step(StepId::Start),
+            service: None,
+        }
+    }
+
+    /// `run --service`: the same view, for a service of `kind`.
+    pub fn service(program: impl Into<String>, kind: &'static str) -> TraceView {
+        TraceView {
+            lesson: RuleLesson::Id("two-models"),
+            service: Some(ServiceView {
+                kind,
+                state: "activating",
+                words: String::new(),
+                ended: false,
+            }),
+            ..TraceView::new(program)
         }
     }
 
@@ -163,6 +200,23 @@ impl App {
                     trace.state = TraceState::Running;
                 }
             }
+            TraceUpdate::ServiceState(state, words) => {
+                if let Some(s) = trace.service.as_mut() {
+                    s.state = state;
+                    s.words = words;
+                }
+            }
+            TraceUpdate::ServiceEnded(words) => {
+                trace.state = TraceState::Finished;
+                if let Some(s) = trace.service.as_mut() {
+                    s.ended = true;
+                }
+                self.notice = Some(Notice {
+                    text: format!("the manager has ended: {words} — q quits"),
+                    error: false,
+                });
+                self.busy = false;
+            }
             TraceUpdate::Finished(verdict, ending) => {
                 trace.state = TraceState::Finished;
                 trace.lesson = RuleLesson::Id("reading-a-trace");
@@ -220,6 +274,17 @@ impl App {
             Action::PickLatest => {
                 trace.picked = None;
                 self.show_trace_row();
+            }
+            Action::ReloadService | Action::StopService if trace.service.is_some() => {
+                if trace.service.as_ref().is_some_and(|s| s.ended) {
+                    self.note_trace("the service has ended; q quits");
+                    return Some(None);
+                }
+                return Some(Some(if action == Action::ReloadService {
+                    Command::ServiceReload
+                } else {
+                    Command::ServiceStop
+                }));
             }
             _ => return None,
         }

@@ -248,7 +248,12 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
                     (self.report)(LabEvent::Experiment { report });
                 }
                 // The lab's subject is not traced: these belong to `daemonlab run`'s worker.
-                Ok(Command::TraceStep | Command::TraceFreely) => {}
+                Ok(
+                    Command::TraceStep
+                    | Command::TraceFreely
+                    | Command::ServiceReload
+                    | Command::ServiceStop,
+                ) => {}
                 Ok(Command::HangUp) => {
                     if let Some(l) = live.as_mut() {
                         let generation = self.generation;

@@ -48,6 +48,26 @@ fn status_line(app: &App, short: bool) -> Line<'static> {
     use crate::ui::traced::TraceState;
     match &app.notice {
         Some(_) => Line::raw(""),
+        None if app.trace.as_ref().is_some_and(|t| t.service.is_some()) => {
+            let s = app.trace.as_ref().and_then(|t| t.service.clone());
+            let s = s.expect("a service");
+            let style = match s.state {
+                "failed" => app.theme.error,
+                "active" => app.theme.ok,
+                _ => app.theme.next,
+            };
+            let mut spans = vec![
+                Span::styled(format!(" Type={} · {} ", s.kind, s.state), style),
+                Span::styled(format!("— {}", s.words), app.theme.muted),
+            ];
+            if s.ended {
+                spans.push(Span::styled(
+                    " · the manager has ended; q quits",
+                    app.theme.muted,
+                ));
+            }
+            Line::from(spans)
+        }
         None if app.trace.is_some() => {
             let state = app.trace.as_ref().map(|t| t.state);
             match state {

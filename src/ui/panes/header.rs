@@ -9,7 +9,7 @@ use crate::ui::app::{App, Tab};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(trace) = &app.trace {
-        traced(app, &trace.program, area, buf);
+        traced(app, trace, area, buf);
         return;
     }
     let mut spans = vec![Span::styled(" daemonlab ", app.theme.title)];
@@ -57,12 +57,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
 }
 
 /// `daemonlab run`: one tab, the program, and where it runs.
-fn traced(app: &App, program: &str, area: Rect, buf: &mut Buffer) {
+fn traced(app: &App, trace: &crate::ui::traced::TraceView, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![
         Span::styled(" daemonlab run ", app.theme.title),
-        Span::styled(format!(" {program} "), app.theme.tab_active),
+        Span::styled(format!(" {} ", trace.program), app.theme.tab_active),
     ];
-    if let Some(lab) = &app.lab {
+    if let (Some(lab), Some(s)) = (&app.lab, &trace.service) {
+        spans.push(Span::styled(
+            format!(
+                " main pid {} · Type={} · the lab is its service manager (pid {}) ",
+                lab.subject_pid, s.kind, lab.session_pid
+            ),
+            app.theme.muted,
+        ));
+    } else if let Some(lab) = &app.lab {
         spans.push(Span::styled(
             format!(
                 " pid {} · a job of the stand-in {} on {} · traced ",

@@ -14,7 +14,10 @@ use crate::ui::panes::wrap_line;
 const GROUPS: [(&str, &[When]); 7] = [
     ("Everywhere", &[When::Always, When::Tabs]),
     ("Lab tab", &[When::Lab, When::FreeMode, When::Pane]),
-    ("daemonlab run -- PROGRAM (the Lab tab)", &[When::Traced]),
+    (
+        "daemonlab run -- PROGRAM (the Lab tab)",
+        &[When::Traced, When::Timeline, When::Service],
+    ),
     ("Experiments menu (x on the Lab tab)", &[When::Menu]),
     ("Locks tab", &[When::Locks]),
     ("Processes tab", &[When::Processes]),
@@ -31,12 +34,15 @@ pub fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         // `daemonlab run` has one tab and no lab subject: only its keys, and the lab's
         // own only without it.
         let traced = app.trace.is_some();
+        let service = app.trace.as_ref().is_some_and(|t| t.service.is_some());
         let rows: Vec<_> = BINDINGS
             .iter()
             .filter(|b| whens.contains(&b.when))
             .filter(|b| match b.when {
                 When::Always | When::Pane => true,
-                When::Traced => traced,
+                When::Timeline => traced,
+                When::Traced => traced && !service,
+                When::Service => service,
                 _ => !traced,
             })
             .collect();

@@ -105,7 +105,9 @@ fn snapshot_rows<'a>(app: &App, p: &ProcSnapshot, width: usize) -> Vec<Line<'a>>
     } else if let Some(result) = &app.last_result {
         lines.push(Line::from(vec![
             Span::styled(
-                if app.trace.is_some() {
+                if app.trace.as_ref().is_some_and(|t| t.service.is_some()) {
+                    "at "
+                } else if app.trace.is_some() {
                     "this rule "
                 } else {
                     "last step "

@@ -11,11 +11,22 @@ use crate::ui::render::pane_block;
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let pty = app.lab.as_ref().map(|l| l.pty.as_str()).unwrap_or("pty");
     // The title says as much as the pane's width allows, never a cut word.
-    let long = format!(" Terminal {pty} — what the subject printed ");
+    let (long, short) = if app.trace.as_ref().is_some_and(|t| t.service.is_some()) {
+        // A service has no terminal: its stdout and stderr go to the manager's log.
+        (
+            " Log — the service's stdout and stderr (no terminal) ".to_string(),
+            " Log ".to_string(),
+        )
+    } else {
+        (
+            format!(" Terminal {pty} — what the subject printed "),
+            format!(" Terminal {pty} "),
+        )
+    };
     let title = if long.chars().count() + 2 <= usize::from(area.width) {
         long
     } else {
-        format!(" Terminal {pty} ")
+        short
     };
     // Whole lines, wrapped (continuations indented), newest at the bottom: in a narrow
     // pane a line cut at the border would hide what the subject said.

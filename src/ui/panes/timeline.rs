@@ -72,14 +72,12 @@ pub fn render(app: &App, trace: &TraceView, area: Rect, buf: &mut Buffer) {
             .min(lines.len().saturating_sub(room))
     };
     let end = (start + room).min(lines.len());
-    let title = super::fit_title(
-        &[
-            " Timeline — the program's own calls (↑/↓ pick) ",
-            " Timeline (↑/↓ pick) ",
-            " Timeline ",
-        ],
-        area.width,
-    );
+    let long = if trace.service.is_some() {
+        " Timeline — what the manager saw (↑/↓ pick) "
+    } else {
+        " Timeline — the program's own calls (↑/↓ pick) "
+    };
+    let title = super::fit_title(&[long, " Timeline (↑/↓ pick) ", " Timeline "], area.width);
     let mut block = pane_block(app, Pane::Steps, title);
     if start > 0 {
         block =
