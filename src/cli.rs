@@ -205,7 +205,9 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
     /// single-step a real daemon. q ends the explorer and the program with it.
     #[command(after_help = "Examples:
   daemonlab run -- ./a.out                              single-step your daemonize()
-  sudo daemonlab run -- /usr/sbin/cron                  a real daemon, rule by rule")]
+  sudo daemonlab run -- /usr/sbin/cron                  a real daemon, rule by rule
+  daemonlab run --service                               the other model: a new-style daemon, the lab its manager
+  daemonlab run --service --type notify -- ./mydaemon   your Type=notify daemon; r reloads, e stops")]
     Run {
         /// Once the original process has exited, call the trace ended after the rest
         /// make no rule call for this many milliseconds.
@@ -217,8 +219,13 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         service: bool,
         #[command(flatten)]
         service_args: ServiceArgs,
-        /// The program and its arguments.
-        #[arg(last = true, required = true, value_name = "PROGRAM")]
+        /// The program and its arguments (with --service and none: the lab's own
+        /// new-style daemon, `daemonlab newstyle`, as Type=notify-reload).
+        #[arg(
+            last = true,
+            required_unless_present = "service",
+            value_name = "PROGRAM"
+        )]
         command: Vec<String>,
     },
     /// Follow any program through its own daemonization, rule by rule.

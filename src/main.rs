@@ -126,10 +126,21 @@ fn run_program(
     };
     let theme = Theme::pick(cli.theme, Theme::no_color_requested());
     let result = match service {
-        Ok(args) => match service_options("run", args, command) {
-            Ok(options) => ui::run::run_service(options, theme, lessons),
-            Err(code) => return code,
-        },
+        Ok(mut args) => {
+            // No program: the lab's own new-style daemon, beside the lab's SysV subject.
+            let command = if command.is_empty() {
+                if args.kind == daemonlab::cli::ServiceKind::Simple {
+                    args.kind = daemonlab::cli::ServiceKind::NotifyReload;
+                }
+                vec![exe.display().to_string(), "newstyle".to_string()]
+            } else {
+                command
+            };
+            match service_options("run", args, command) {
+                Ok(options) => ui::run::run_service(options, theme, lessons),
+                Err(code) => return code,
+            }
+        }
         Err(_) => {
             let mut command = command.into_iter();
             let options = daemonlab::trace::TraceOptions {

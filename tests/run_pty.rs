@@ -180,9 +180,8 @@ fn kill_9_of_run_ends_the_program_and_gives_back_dev_log() {
 fn run_service_shows_a_new_style_daemon_start_reload_and_stop() {
     let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let mut command = CommandBuilder::new(exe());
-    command.args(["run", "--service", "--type", "notify-reload", "--"]);
-    command.arg(exe());
-    command.arg("newstyle");
+    // No program: the lab's own new-style daemon, as Type=notify-reload.
+    command.args(["run", "--service"]);
     command.env("TERM", "xterm-256color");
     let mut app = PtyApp::spawn(command, 40, 120);
     let screen = app.wait("active", |s| s.contains("Type=notify-reload · active"));

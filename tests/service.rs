@@ -639,11 +639,14 @@ fn the_labs_own_new_style_daemon_starts_reloads_and_stops_under_the_manager() {
     );
     let main = active["main_pid"].as_i64().unwrap();
     // It says the manager did the rules: its own session, no terminal, cwd /, umask 0022.
-    let said = seen
-        .iter()
-        .find(|v| v["event"] == "log")
-        .map(|v| v["line"].as_str().unwrap().to_string())
-        .unwrap();
+    // (Its stdout and the notify socket are two channels: the line may come later.)
+    let said = match seen.iter().find(|v| v["event"] == "log") {
+        Some(v) => v.clone(),
+        None => until(&|v| v["event"] == "log", &mut seen),
+    }["line"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         said.contains(&format!("sid {main} pgid {main} tty none cwd / umask 0022")),
         "{said}"

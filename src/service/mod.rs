@@ -187,7 +187,6 @@ pub struct Outcome {
 
 /// What the loop hears from its threads.
 enum Input {
-    Notify(Message),
     Log(&'static str, String),
     /// A line from the helper's setup socket; `None` at its end (a successful exec).
     Setup(Option<String>),
@@ -268,8 +267,10 @@ pub fn run(
     forward_lines(child.stdout.take(), "stdout", tx.clone());
     forward_lines(child.stderr.take(), "stderr", tx.clone());
     forward_setup(&setup, tx.clone());
-    forward_notify(&socket, tx.clone());
     forward_control(control, tx);
+    // Read in the loop itself, never by a thread: a message sent before an exit is then
+    // always handled before that exit is judged (see `Manager::reap`).
+    let _ = socket.set_nonblocking();
     let fds: Vec<_> = listeners.iter().map(Listener::fd).collect();
     let mut manager = Manager {
         options,
@@ -305,7 +306,7 @@ pub fn run(
         );
         manager.deadline = None;
     }
-    let outcome = manager.run(&inbox, &setup);
+    let outcome = manager.run(&inbox, &setup, &socket);
     // The listeners and the notify socket go with us; the janitor removes the rest.
     drop(listeners);
     drop(socket);
@@ -353,21 +354,6 @@ fn forward_setup(setup: &UnixStream, tx: Sender<Input>) {
                 }
             }
             let _ = tx.send(Input::Setup(None));
-        });
-}
-
-fn forward_notify(socket: &NotifySocket, tx: Sender<Input>) {
-    let Ok(socket) = socket.try_clone() else {
-        return;
-    };
-    let _ = std::thread::Builder::new()
-        .name("service notify".into())
-        .spawn(move || {
-            while let Ok(message) = socket.receive() {
-                if tx.send(Input::Notify(message)).is_err() {
-                    return;
-                }
-            }
         });
 }
 
@@ -438,23 +424,30 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
         self.emit(event);
     }
 
-    fn run(&mut self, inbox: &Receiver<Input>, setup: &UnixStream) -> Outcome {
+    fn run(
+        &mut self,
+        inbox: &Receiver<Input>,
+        setup: &UnixStream,
+        socket: &NotifySocket,
+    ) -> Outcome {
         loop {
             match inbox.recv_timeout(TICK) {
                 Ok(input) => self.input(input, setup),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {}
             }
-            self.reap();
+            self.drain_notify(socket);
+            self.reap(socket);
             self.watch_new();
             self.deadlines();
             if matches!(self.state, State::Inactive | State::Failed) && self.ours().is_empty() {
                 // The last exits: a process that died a moment ago is a zombie to reap.
                 std::thread::sleep(Duration::from_millis(5));
-                self.reap();
+                self.reap(socket);
+                self.drain_notify(socket);
                 // Drain what the last processes still said.
                 while let Ok(input) = inbox.recv_timeout(Duration::from_millis(30)) {
-                    if let Input::Log(..) | Input::Notify(_) = input {
+                    if let Input::Log(..) = input {
                         self.input(input, setup);
                     }
                 }
@@ -489,7 +482,6 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                     }
                 }
             }
-            Input::Notify(message) => self.notified(message),
             Input::Control(Control::Reload) => self.reload(),
             Input::Control(Control::Stop) => self.stop("asked to stop".into()),
         }
@@ -813,8 +805,16 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
         }
     }
 
-    /// Reap every child that has exited and judge the exits that matter.
-    fn reap(&mut self) {
+    /// Handle every notify message queued now.
+    fn drain_notify(&mut self, socket: &NotifySocket) {
+        while let Ok(Some(message)) = socket.try_receive() {
+            self.notified(message);
+        }
+    }
+
+    /// Reap every child that has exited and judge the exits that matter. Whatever a
+    /// process sent before it exited is in the socket's queue by now: handled first.
+    fn reap(&mut self, socket: &NotifySocket) {
         use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
         loop {
             let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -843,6 +843,7 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
             if Some(pid) == self.janitor {
                 continue;
             }
+            self.drain_notify(socket);
             self.exited.push((pid, words.clone()));
             self.emit(Event::Exit {
                 pid,

@@ -108,6 +108,20 @@ impl NotifySocket {
         })
     }
 
+    /// Never wait: [`NotifySocket::try_receive`] then returns `None` when nothing is queued.
+    pub fn set_nonblocking(&self) -> std::io::Result<()> {
+        self.socket.set_nonblocking(true)
+    }
+
+    /// The next queued message, if any (on a non-blocking socket).
+    pub fn try_receive(&self) -> std::io::Result<Option<Message>> {
+        match self.receive() {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Wait for the next message.
     pub fn receive(&self) -> std::io::Result<Message> {
         let mut buffer = vec![0u8; MAX_DATAGRAM];
