@@ -358,16 +358,26 @@ fn the_syslog_socket_path_survives_r() {
         let at = text.find("logger -u ")? + "logger -u ".len();
         Some(text[at..].split([' ', '…']).next()?.to_string())
     };
-    let before = path(&first).expect("the Syslog pane names its socket");
+    // The first snapshot's frame may be half drawn: wait for the whole path.
+    let first = if path(&first).is_some_and(|p| p.ends_with("/log")) {
+        first
+    } else {
+        app.pty.wait("the Syslog pane's socket", |t| {
+            path(t).is_some_and(|p| p.ends_with("/log"))
+        })
+    };
+    let before = path(&first)
+        .unwrap_or_else(|| panic!("the Syslog pane names its socket:\n{first}"));
     assert!(
         std::fs::symlink_metadata(&before).is_ok(),
         "{before} exists"
     );
     app.press(b"r");
     let old_subject = seen[0];
+    // A frame may be read half drawn: wait for the whole path, then compare it.
     let text = app.pty.wait("a new subject", |t| {
         common::number_after(t, "subject ").is_some_and(|pid| pid != old_subject)
-            && t.contains("logger -u ")
+            && path(t).is_some_and(|p| p.ends_with("/log"))
     });
     assert_eq!(
         path(&text).as_deref(),
