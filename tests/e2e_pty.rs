@@ -366,8 +366,8 @@ fn the_syslog_socket_path_survives_r() {
             path(t).is_some_and(|p| p.ends_with("/log"))
         })
     };
-    let before = path(&first)
-        .unwrap_or_else(|| panic!("the Syslog pane names its socket:\n{first}"));
+    let before =
+        path(&first).unwrap_or_else(|| panic!("the Syslog pane names its socket:\n{first}"));
     assert!(
         std::fs::symlink_metadata(&before).is_ok(),
         "{before} exists"

@@ -68,6 +68,7 @@ pub fn spawn(
                 to_self,
                 watch_ps: false,
                 watch_inspect: None,
+                ps_reader: crate::probe::ps::TableReader::default(),
             }
             .run(commands)
         })
@@ -87,6 +88,8 @@ struct Worker<R> {
     watch_ps: bool,
     /// Keep this PID's audit fresh (`Some(None)`: the lab's daemon).
     watch_inspect: Option<Option<i32>>,
+    /// The process table between refreshes: a known process costs one read of its stat.
+    ps_reader: crate::probe::ps::TableReader,
 }
 
 /// A private directory for the run's syslog socket, with a janitor watching it; `None`
@@ -444,9 +447,9 @@ impl<R: Fn(LabEvent) + Send + Clone + 'static> Worker<R> {
     }
 
     /// Re-read what the visible tab shows: the process table, or one PID's checklist.
-    fn report_watched(&self, live: Option<&Live>) {
+    fn report_watched(&mut self, live: Option<&Live>) {
         if self.watch_ps {
-            match crate::probe::ps::read_table() {
+            match self.ps_reader.read() {
                 Ok(rows) => {
                     let mut ours = live.map(|l| l.lab.guard().alive()).unwrap_or_default();
                     ours.extend(live.and_then(|l| l.lab.janitor().pid()).map(|p| p as i32));

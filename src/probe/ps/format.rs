@@ -220,6 +220,7 @@ mod tests {
             cpu_ticks: 0,
             nice,
             num_threads: threads,
+            start_time: 0,
         }
     }
 

@@ -105,39 +105,80 @@ pub enum SortKey {
 /// so are processes /proc will not show us (`hidepid`). Fails only when /proc itself
 /// cannot be opened or listed. Rows come in ascending PID order.
 pub fn read_table() -> io::Result<Vec<PsRow>> {
-    // An O_PATH fd for the relative lookups; listing needs its own stream.
-    let proc_dir = nix::fcntl::open(
-        c"/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
-    let pids = list_pids()?;
-    let proc_fd = proc_dir.as_fd();
+    TableReader::default().read()
+}
 
-    let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
-        Ok(Some(hz)) if hz > 0 => hz as u64,
-        _ => 100, // USER_HZ on every Linux architecture.
-    };
+/// How many passes a known process's command line and locked-memory flag are reused
+/// before they are read again (in turn, by PID): a title set by setproctitle shows
+/// within this many refreshes.
+const REREAD_EVERY: u64 = 8;
 
-    let mut buf = vec![0u8; 4096];
-    let mut ttys = TtyNames::default();
-    let mut rows = Vec::with_capacity(pids.len());
-    let mut path = ProcPath::default();
-    for pid in pids {
-        if let Some(row) = read_row(
-            proc_fd,
-            pid,
-            &mut path,
-            &mut buf,
-            &mut ttys,
-            ticks_per_second,
-        ) {
-            rows.push(row);
+/// What a pass keeps of a process for the next: the parts of a row that only change
+/// rarely, which cost two more files (cmdline, and status, the dearest) to read.
+struct Known {
+    start_time: u64,
+    cmdline: Vec<u8>,
+    locked: bool,
+}
+
+/// The process table read again and again, as the Processes tab does once a second:
+/// a process seen before, with the same start time (so the same process, not a reused
+/// PID), costs one open and read of its stat — what every refresh must read anyway —
+/// and its command line and locked-memory flag are read again only every
+/// [`REREAD_EVERY`]th pass. New processes are read whole.
+#[derive(Default)]
+pub struct TableReader {
+    known: std::collections::HashMap<Pid, Known>,
+    pass: u64,
+    buf: Vec<u8>,
+    ttys: TtyNames,
+}
+
+impl TableReader {
+    /// One pass over /proc; see [`read_table`].
+    pub fn read(&mut self) -> io::Result<Vec<PsRow>> {
+        // An O_PATH fd for the relative lookups; listing needs its own stream.
+        let proc_dir = nix::fcntl::open(
+            c"/proc",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
+        let pids = list_pids()?;
+        let proc_fd = proc_dir.as_fd();
+
+        let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
+            Ok(Some(hz)) if hz > 0 => hz as u64,
+            _ => 100, // USER_HZ on every Linux architecture.
+        };
+        if self.buf.len() < 4096 {
+            self.buf.resize(4096, 0);
         }
+        self.pass += 1;
+        let mut rows = Vec::with_capacity(pids.len());
+        let mut path = ProcPath::default();
+        let mut known = std::collections::HashMap::with_capacity(pids.len());
+        for pid in pids {
+            let turn = (pid as u64).wrapping_add(self.pass) % REREAD_EVERY == 0;
+            let before = self.known.remove(&pid).filter(|_| !turn);
+            if let Some((row, keep)) = read_row(
+                proc_fd,
+                pid,
+                &mut path,
+                &mut self.buf,
+                &mut self.ttys,
+                ticks_per_second,
+                before,
+            ) {
+                rows.push(row);
+                known.insert(pid, keep);
+            }
+        }
+        // Whatever was not seen this pass has exited: forgotten.
+        self.known = known;
+        mark_daemons(&mut rows);
+        Ok(rows)
     }
-    mark_daemons(&mut rows);
-    Ok(rows)
 }
 
 /// The numeric entries of /proc, sorted (readdir already yields them in order; sorting
@@ -159,7 +200,8 @@ fn list_pids() -> io::Result<Vec<Pid>> {
     Ok(pids)
 }
 
-/// One process, or `None` if it vanished or cannot be read.
+/// One process, or `None` if it vanished or cannot be read; with what to keep of it.
+/// `before` is what an earlier pass kept: used when the start time still matches.
 fn read_row(
     proc_fd: BorrowedFd<'_>,
     pid: Pid,
@@ -167,7 +209,48 @@ fn read_row(
     buf: &mut Vec<u8>,
     ttys: &mut TtyNames,
     ticks_per_second: u64,
-) -> Option<PsRow> {
+    before: Option<Known>,
+) -> Option<(PsRow, Known)> {
+    if let Some(before) = before {
+        // One file: PID/stat, straight from the /proc fd; its owner is the process's
+        // effective UID, as the directory's is.
+        let fd: OwnedFd = openat(
+            proc_fd,
+            path.set_stat(pid),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let uid = fstat(&fd).ok()?.st_uid;
+        let mut file = File::from(fd);
+        let n = read_whole(&mut file, buf, 0).ok()?;
+        let st = parse::parse(&buf[..n]).filter(|st| st.pid == pid)?;
+        if st.start_time == before.start_time {
+            let row = build_row(
+                &st,
+                uid,
+                &before.cmdline,
+                buf,
+                ttys,
+                ticks_per_second,
+                before.locked,
+            );
+            return Some((row, before));
+        }
+        // Another process under the same PID: read it whole, as a new one.
+    }
+    read_new_row(proc_fd, pid, path, buf, ttys, ticks_per_second)
+}
+
+/// A process not seen before (or due to be read again): stat, cmdline and status.
+fn read_new_row(
+    proc_fd: BorrowedFd<'_>,
+    pid: Pid,
+    path: &mut ProcPath,
+    buf: &mut Vec<u8>,
+    ttys: &mut TtyNames,
+    ticks_per_second: u64,
+) -> Option<(PsRow, Known)> {
     // One lookup of the PID, then short lookups below it; the fd also pins the process,
     // so a PID reused mid-read fails with ESRCH instead of mixing in a stranger's files.
     let dir = openat(
@@ -203,25 +286,46 @@ fn read_row(
         && read_file(dir.as_fd(), c"status", buf, stat_len + cmd_len)
             .ok()
             .is_some_and(|n| vm_locked(&buf[stat_len + cmd_len..stat_len + cmd_len + n]));
-    let cmdline = &buf[stat_len..stat_len + cmd_len];
+    let cmdline = buf[stat_len..stat_len + cmd_len].to_vec();
+    let row = build_row(&st, uid, &cmdline, buf, ttys, ticks_per_second, locked);
+    Some((
+        row,
+        Known {
+            start_time: st.start_time,
+            cmdline,
+            locked,
+        },
+    ))
+}
 
-    Some(PsRow {
-        pid,
+/// A row from a parsed stat line (whose comm is in `buf`) and the rest.
+fn build_row(
+    st: &parse::StatLine,
+    uid: u32,
+    cmdline: &[u8],
+    buf: &[u8],
+    ttys: &mut TtyNames,
+    ticks_per_second: u64,
+    locked: bool,
+) -> PsRow {
+    let comm = &buf[st.comm.clone()];
+    PsRow {
+        pid: st.pid,
         ppid: st.ppid,
         pgid: st.pgid,
         sid: st.sid,
         tty: ttys.name(st.tty_nr),
         tpgid: st.tpgid,
-        stat: format::stat_column(&st, locked),
+        stat: format::stat_column(st, locked),
         uid,
         time: format::cpu_time(st.cpu_ticks, ticks_per_second),
-        command: format::command(cmdline, &buf[st.comm.clone()], st.state),
-        kernel_thread,
+        command: format::command(cmdline, comm, st.state),
+        kernel_thread: st.flags & PF_KTHREAD != 0,
         daemon_like: false,
-        comm: String::from_utf8_lossy(&buf[st.comm.clone()]).into_owned(),
+        comm: String::from_utf8_lossy(comm).into_owned(),
         role: Role::Process,
-        main_pid: pid,
-    })
+        main_pid: st.pid,
+    }
 }
 
 /// Read a whole /proc file into `buf[start..]`, growing it as needed; returns the length.
@@ -236,7 +340,11 @@ fn read_file(
     start: usize,
 ) -> io::Result<usize> {
     let fd: OwnedFd = openat(dir, path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    let mut file = File::from(fd);
+    read_whole(&mut File::from(fd), buf, start)
+}
+
+/// Read what is left of `file` into `buf[start..]`, growing it; see [`read_file`].
+fn read_whole(file: &mut File, buf: &mut Vec<u8>, start: usize) -> io::Result<usize> {
     let mut end = start;
     loop {
         if end == buf.len() {
@@ -268,16 +376,28 @@ fn vm_locked(status: &[u8]) -> bool {
 /// A reusable "PID" C string relative to the /proc fd, so no path is allocated.
 #[derive(Default)]
 struct ProcPath {
-    bytes: [u8; 16],
+    bytes: [u8; PROC_PATH],
 }
 
+/// "2147483647/stat" and its NUL fit.
+const PROC_PATH: usize = 24;
+
 impl ProcPath {
+    /// `PID/stat`, for a read straight from the /proc fd.
+    fn set_stat(&mut self, pid: Pid) -> &CStr {
+        let mut cursor = &mut self.bytes[..];
+        write!(cursor, "{pid}/stat").expect("fits in the path buffer");
+        cursor.write_all(&[0]).expect("NUL fits in the path buffer");
+        let len = PROC_PATH - cursor.len();
+        CStr::from_bytes_with_nul(&self.bytes[..len]).expect("one NUL, at the end")
+    }
+
     fn set(&mut self, pid: Pid) -> &CStr {
         let mut cursor = &mut self.bytes[..];
         // An i32 is at most 11 bytes, plus the NUL: fits.
         write!(cursor, "{pid}").expect("PID fits in the path buffer");
         cursor.write_all(&[0]).expect("NUL fits in the path buffer");
-        let len = 16 - cursor.len();
+        let len = PROC_PATH - cursor.len();
         CStr::from_bytes_with_nul(&self.bytes[..len]).expect("one NUL, at the end")
     }
 }
@@ -406,4 +526,71 @@ pub fn tree(rows: &[PsRow]) -> Vec<(usize, PsRow)> {
 
 fn with_context(err: io::Error, what: &str) -> io::Error {
     io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    fn row(rows: &[PsRow], pid: Pid) -> Option<&PsRow> {
+        rows.iter().find(|r| r.pid == pid)
+    }
+
+    #[test]
+    fn a_reader_gives_the_rows_a_fresh_read_gives_and_sees_an_exec_within_its_reread_turns() {
+        // A child that execs a new program later: same PID, same start time, new cmdline.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read line; exec sleep 31"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as Pid;
+        let mut reader = TableReader::default();
+        let first = reader.read().unwrap();
+        let second = reader.read().unwrap();
+        let fresh = read_table().unwrap();
+        for r in [&first, &second] {
+            let mine = row(r, pid).expect("our child");
+            assert_eq!(mine.command, "sh -c read line; exec sleep 31");
+            assert_eq!(Some(mine), row(&fresh, pid), "cached and fresh agree");
+        }
+        // Our own row, from the cache: every column but CPU time as fresh.
+        let me = std::process::id() as Pid;
+        let (a, b) = (row(&second, me).unwrap(), row(&fresh, me).unwrap());
+        assert_eq!(
+            (a.ppid, a.pgid, a.sid, &a.tty, a.uid, &a.command),
+            (b.ppid, b.pgid, b.sid, &b.tty, b.uid, &b.command)
+        );
+        // The exec: within REREAD_EVERY passes the new command line shows.
+        use std::io::Write;
+        writeln!(child.stdin.as_mut().unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while read_table()
+            .unwrap()
+            .iter()
+            .find(|r| r.pid == pid)
+            .map(|r| r.command.as_str())
+            != Some("sleep 31")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the exec never happened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut shown = None;
+        for _ in 0..REREAD_EVERY {
+            shown = row(&reader.read().unwrap(), pid).map(|r| r.command.clone());
+            if shown.as_deref() == Some("sleep 31") {
+                break;
+            }
+        }
+        assert_eq!(shown.as_deref(), Some("sleep 31"));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Gone: no longer in the table, nor kept.
+        let after = reader.read().unwrap();
+        assert!(row(&after, pid).is_none());
+        assert!(!reader.known.contains_key(&pid));
+    }
 }

@@ -24,6 +24,9 @@ pub(super) struct StatLine {
     pub(super) cpu_ticks: u64,
     pub(super) nice: i32,
     pub(super) num_threads: i32,
+    /// Field 22: when the process started, in clock ticks after boot. With the PID it
+    /// names one process for good (a PID can be reused, not at the same moment).
+    pub(super) start_time: u64,
 }
 
 /// Parse a stat line; `None` when it is not in the documented proc(5) format.
@@ -42,6 +45,8 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
     let mut fields = fields.skip(3);
     let nice = parse_int(fields.next()?)?;
     let num_threads = parse_int(fields.next()?)?;
+    // 21: itrealvalue; 22: starttime.
+    let start_time = parse_u64(fields.nth(1)?)?;
     Some(StatLine {
         pid,
         comm,
@@ -55,6 +60,7 @@ pub(super) fn parse(bytes: &[u8]) -> Option<StatLine> {
         cpu_ticks: utime.saturating_add(stime),
         nice,
         num_threads,
+        start_time,
     })
 }
 
