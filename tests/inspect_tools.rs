@@ -298,10 +298,7 @@ fn nohup_stays_in_its_launchers_session() {
         eprintln!(
             "SKIPPED {CASE} (second half): this test's session was created outside its PID namespace (SID 0)"
         );
-        assert!(
-            session.contains("outside this PID namespace"),
-            "{session}"
-        );
+        assert!(session.contains("outside this PID namespace"), "{session}");
     } else {
         eprintln!(
             "SKIPPED {CASE} (second half): this test's session leader {our_sid} is gone, so the job is in a leaderless session"
