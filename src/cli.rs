@@ -286,6 +286,9 @@ stdout), 2 for a usage error such as a PID that is not a number.")]
         #[arg(long)]
         syslog_socket: Option<PathBuf>,
     },
+    /// (internal) the single-threaded helper that forks contenders for the lab.
+    #[command(name = "__spawner", hide = true)]
+    Spawner,
     /// (internal) the helper process of a lock pitfall scenario.
     #[command(name = "__pitfall", hide = true)]
     Pitfall {

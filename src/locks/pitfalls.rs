@@ -283,7 +283,8 @@ pub fn pitfall_main(args: &[String]) -> i32 {
     }
 }
 
-fn threads() -> Option<usize> {
+/// How many threads this process has, from /proc/self/status.
+pub(super) fn threads() -> Option<usize> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
         .lines()
