@@ -221,3 +221,21 @@ fn parse_200_lines(bencher: divan::Bencher) {
 fn read_proc_locks(bencher: divan::Bencher) {
     bencher.bench_local(proc_locks::read);
 }
+
+/// One contender: the fixed cost of a race (the forking helper's start, one fork, gate).
+#[divan::bench(sample_count = 20)]
+fn race_1_fcntl(bencher: divan::Bencher) {
+    let Some(exe) = exe() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("race.pid");
+    bencher.bench_local(|| {
+        let contenders = Contenders::new(exe.clone(), pidfile.clone(), None);
+        contenders
+            .spawn_many(1, LockKind::Fcntl, LockMode::Try)
+            .unwrap();
+        assert!(contenders.wait_settled(Duration::from_secs(30)));
+        contenders
+    });
+}
