@@ -11,6 +11,7 @@
 //!   file, and to the lab's receiver in this process, measured in the same run, from the
 //!   first datagram sent until the last one is in the file (or counted); every datagram
 //!   is accounted for. Skipped, saying so, when /usr/sbin/rsyslogd is not installed.
+//!   `DAEMONLAB_EXE` picks another daemonlab binary (default: the one cargo built).
 //! - the flood report: `SYSLOG_FLOOD=N` datagrams (default 1 000 000, 0 to skip) sent
 //!   without blocking, and where each went.
 

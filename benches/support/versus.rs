@@ -28,7 +28,9 @@ pub fn compare(count: u64) {
         "syslog versus rsyslogd: {count} datagrams of ~50 bytes from one blocking sender, \
          median of {ROUNDS} rounds"
     );
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_daemonlab"));
+    let exe = std::env::var_os("DAEMONLAB_EXE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_daemonlab")));
     let rsyslog = Path::new(RSYSLOGD).exists();
     if !rsyslog {
         println!("  SKIPPED the rsyslogd runs: rsyslogd not installed ({RSYSLOGD} is absent)");
