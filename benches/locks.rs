@@ -7,9 +7,10 @@
 //! (`for i in $(seq 100); do flock -n FILE true & done; wait`) and as 100 spawns from
 //! this process; the anchor is skipped, saying so, when flock(1) is not installed.
 //!
-//! The contenders are the daemonlab binary re-executed as `__contender`: the bench uses
+//! The contenders are forked by the daemonlab binary re-executed once as `__spawner` (an
+//! older binary without it gets each one exec'd as `__contender`): the bench uses
 //! `$DAEMONLAB_EXE`, else target/release/daemonlab, and skips the race (saying why) when
-//! neither exists or the binary does not know the subcommand.
+//! neither exists or the binary cannot run contenders.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -315,8 +315,9 @@ const GRACE: Duration = Duration::from_millis(300);
 const REAP_WAIT: Duration = Duration::from_secs(5);
 
 impl Contenders {
-    /// `exe` is the daemonlab binary (re-executed with `__contender ...`, started with
-    /// std::process::Command, stdin piped = its lifeline, stdout piped = events).
+    /// `exe` is the daemonlab binary, re-executed once as the `__spawner` helper that forks
+    /// the contenders (or, if it has none, once per contender as `__contender ...`). A
+    /// contender's stdin is its lifeline and its stdout carries its events, either way.
     pub fn new(exe: PathBuf, pidfile: PathBuf, syslog_socket: Option<PathBuf>) -> Contenders {
         Contenders {
             exe,

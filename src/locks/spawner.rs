@@ -445,7 +445,8 @@ pub fn spawner_main() -> i32 {
         return 1;
     }
     let mut own: Vec<Own> = Vec::new();
-    loop {
+    // Until end-of-file (the lab is gone) or a broken channel.
+    'serve: loop {
         let (lab_ready, exited) = {
             let mut fds = Vec::with_capacity(1 + own.len());
             fds.push(PollFd::new(control.as_fd(), PollFlags::POLLIN));
@@ -456,7 +457,7 @@ pub fn spawner_main() -> i32 {
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) => {}
                 Err(Errno::EINTR) => continue,
-                Err(_) => break,
+                Err(_) => break 'serve,
             }
             let ready = |fd: &PollFd| fd.any().unwrap_or(true);
             let exited: Vec<usize> = fds[1..]
@@ -475,24 +476,22 @@ pub fn spawner_main() -> i32 {
                     status,
                 };
                 if send(control.as_fd(), &reply, &[]).is_err() {
-                    break;
+                    break 'serve;
                 }
             }
         }
         if lab_ready {
-            match receive::<Request>(control.as_fd()) {
-                Ok((request, fds)) => {
-                    let reply = serve(request, fds, control.as_raw_fd(), &mut own);
-                    let pidfds: Vec<RawFd> = own[own.len() - reply.1..]
-                        .iter()
-                        .map(|o| o.pidfd.as_raw_fd())
-                        .collect();
-                    if send(control.as_fd(), &reply.0, &pidfds).is_err() {
-                        break;
-                    }
-                }
-                // End-of-file (the lab is gone) or a broken channel.
-                Err(_) => break,
+            let Ok((request, fds)) = receive::<Request>(control.as_fd()) else {
+                break 'serve;
+            };
+            let (reply, started) = serve(request, fds, control.as_raw_fd(), &mut own);
+            // The new ones are the last `started` entries.
+            let pidfds: Vec<RawFd> = own[own.len() - started..]
+                .iter()
+                .map(|o| o.pidfd.as_raw_fd())
+                .collect();
+            if send(control.as_fd(), &reply, &pidfds).is_err() {
+                break 'serve;
             }
         }
     }
