@@ -7,13 +7,13 @@
 //! The lab and the helper talk over a SOCK_SEQPACKET socketpair (the helper's stdin), one
 //! JSON object per packet:
 //!
-//! - lab -> helper: `Spawn { .. count }` with `count` descriptors (SCM_RIGHTS), one end of
-//!   a fresh socketpair per contender. Each contender gets its end as stdin, stdout and
-//!   stderr: events go out on it, the gate byte comes in on it, and end-of-file on it is
-//!   the contender's lifeline, exactly as with the pipes of an exec'd `__contender`.
-//! - helper -> lab: `Hello` once; `Started { pids }` with one pidfd per contender, opened
-//!   by the helper before it could possibly reap the child, so the PID is surely the
-//!   contender's; `Exited { pid, status }` when the helper has reaped one.
+//! - lab -> helper: `Spawn { id, .. count }` with `count` descriptors (SCM_RIGHTS), one
+//!   end of a fresh socketpair per contender. Each contender gets its end as stdin, stdout
+//!   and stderr: events go out on it, the gate byte comes in on it, and end-of-file on it
+//!   is the contender's lifeline, exactly as with the pipes of an exec'd `__contender`.
+//! - helper -> lab: `Hello` once; `Started { id, pids }` with one pidfd per contender,
+//!   opened by the helper before it could possibly reap the child, so the PID is surely
+//!   the contender's; `Exited { pid, status }` when the helper has reaped one.
 //!
 //! End-of-file on the helper's stdin (the lab dropped its manager, or died) makes it
 //! SIGKILL what is left of its contenders (through its pidfds), reap them and exit; the
@@ -58,8 +58,10 @@ const GRACE: Duration = Duration::from_millis(300);
 /// What the lab asks the helper for.
 #[derive(Debug, Serialize, Deserialize)]
 enum Request {
-    /// Fork `count` contenders, one per descriptor sent with the packet.
+    /// Fork `count` contenders, one per descriptor sent with the packet; `id` comes back
+    /// with the reply.
     Spawn {
+        id: u64,
         pidfile: PathBuf,
         kind: LockKind,
         mode: LockMode,
@@ -74,9 +76,10 @@ enum Request {
 enum Reply {
     /// Running and single-threaded: ready to fork.
     Hello { pid: i32 },
-    /// Forked these, in the order of the descriptors (one pidfd each comes with the
-    /// packet); `error` says why the rest could not be.
+    /// Forked these for request `id`, in the order of the descriptors (one pidfd each
+    /// comes with the packet); `error` says why the rest could not be.
     Started {
+        id: u64,
         pids: Vec<i32>,
         error: Option<String>,
     },
@@ -144,8 +147,9 @@ impl Exits {
 /// stdin), waits for it and reaps it.
 pub(super) struct Spawner {
     control: OwnedFd,
-    /// Serialises requests: one at a time on the channel, one reply each.
-    requests: Mutex<mpsc::Receiver<Started>>,
+    /// Serialises requests: one at a time on the channel, one reply each; the number of
+    /// the last request sent, so that a reply that came too late is told apart.
+    requests: Mutex<(u64, mpsc::Receiver<Started>)>,
     exits: Arc<Exits>,
     helper: Option<Child>,
     reader: Option<JoinHandle<()>>,
@@ -153,6 +157,7 @@ pub(super) struct Spawner {
 
 /// A `Started` reply with its pidfds.
 struct Started {
+    id: u64,
     pids: Vec<i32>,
     pidfds: Vec<OwnedFd>,
     error: Option<String>,
@@ -212,7 +217,7 @@ impl Spawner {
         };
         Ok(Some(Spawner {
             control: lab_end,
-            requests: Mutex::new(started_rx),
+            requests: Mutex::new((0, started_rx)),
             exits,
             helper: Some(helper),
             reader: Some(reader),
@@ -227,12 +232,14 @@ impl Spawner {
     /// Fork `count` contenders for `args` (its `gated` applies to all). Returns those
     /// started, in order; an error only if none could be.
     pub fn spawn(&self, args: &ContenderArgs, count: usize) -> io::Result<Vec<Forked>> {
-        let replies = lock(&self.requests);
+        let mut requests = lock(&self.requests);
+        let (last_id, replies) = &mut *requests;
         let mut forked = Vec::with_capacity(count);
         let mut left = count;
         while left > 0 {
             let chunk = left.min(MAX_FDS);
-            match self.spawn_chunk(&replies, args, chunk) {
+            *last_id += 1;
+            match self.spawn_chunk(*last_id, replies, args, chunk) {
                 Ok(mut some) => {
                     let short = some.len() < chunk;
                     forked.append(&mut some);
@@ -250,6 +257,7 @@ impl Spawner {
 
     fn spawn_chunk(
         &self,
+        id: u64,
         replies: &mpsc::Receiver<Started>,
         args: &ContenderArgs,
         count: usize,
@@ -263,6 +271,7 @@ impl Spawner {
             their_ends.push(theirs);
         }
         let request = Request::Spawn {
+            id,
             pidfile: args.pidfile.clone(),
             kind: args.kind,
             mode: args.mode,
@@ -274,9 +283,18 @@ impl Spawner {
         send(self.control.as_fd(), &request, &fds)?;
         // The helper holds its copies now (and closes them once forked).
         drop(their_ends);
-        let started = replies.recv_timeout(REPLY_WAIT).map_err(|_| {
-            io::Error::other("the contender spawner stopped answering — restart the race")
-        })?;
+        let deadline = Instant::now() + REPLY_WAIT;
+        let started = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reply = replies.recv_timeout(left).map_err(|_| {
+                io::Error::other("the contender spawner stopped answering — restart the race")
+            })?;
+            // A reply to an earlier request that timed out: its contenders have already
+            // seen end-of-file on their sockets (dropped then) and are leaving.
+            if reply.id == id {
+                break reply;
+            }
+        };
         if started.pids.is_empty() {
             return Err(io::Error::other(format!(
                 "the contender spawner could not fork: {}",
@@ -324,8 +342,9 @@ impl Drop for Spawner {
 fn read_replies(control: OwnedFd, started: mpsc::Sender<Started>, exits: Arc<Exits>) {
     while let Ok((reply, fds)) = receive(control.as_fd()) {
         match reply {
-            Reply::Started { pids, error } => {
+            Reply::Started { id, pids, error } => {
                 let _ = started.send(Started {
+                    id,
                     pids,
                     pidfds: fds,
                     error,
@@ -507,6 +526,7 @@ fn serve(
     own: &mut Vec<Own>,
 ) -> (Reply, usize) {
     let Request::Spawn {
+        id,
         pidfile,
         kind,
         mode,
@@ -563,7 +583,7 @@ fn serve(
         }
     }
     let started = pids.len();
-    (Reply::Started { pids, error }, started)
+    (Reply::Started { id, pids, error }, started)
 }
 
 /// The forked child: the contender's socket as stdin, stdout and stderr, nothing else of
