@@ -19,14 +19,13 @@
 //! SIGKILL what is left of its contenders (through its pidfds), reap them and exit; the
 //! contenders see end-of-file on their own sockets at the same moment anyway.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -96,16 +95,20 @@ pub(super) struct Forked {
     pub stream: UnixStream,
 }
 
-/// Exit statuses the helper reported, until each contender's reader takes its own.
+/// Exit statuses the helper reported, until each contender's reader takes its own. Each
+/// reader that asks before its status came waits on a channel of its own: one report
+/// wakes one reader, not all of them.
 #[derive(Default)]
 pub(super) struct Exits {
-    statuses: Mutex<ExitBook>,
-    changed: Condvar,
+    book: Mutex<ExitBook>,
 }
 
 #[derive(Default)]
 struct ExitBook {
-    reaped: VecDeque<(i32, i32)>,
+    /// Statuses nobody has asked for yet.
+    reaped: Vec<(i32, i32)>,
+    /// Readers waiting for their contender's status.
+    waiting: Vec<(i32, mpsc::Sender<i32>)>,
     /// The helper is gone: nothing more will be reported.
     closed: bool,
 }
@@ -114,32 +117,37 @@ impl Exits {
     /// Wait up to `timeout` for `pid`'s raw wait status; `None` if the helper went away
     /// (or the time ran out) without reporting it.
     pub fn wait(&self, pid: i32, timeout: Duration) -> Option<i32> {
-        let deadline = Instant::now() + timeout;
-        let mut book = lock(&self.statuses);
-        loop {
+        let status = {
+            let mut book = lock(&self.book);
             if let Some(at) = book.reaped.iter().position(|(p, _)| *p == pid) {
-                return book.reaped.remove(at).map(|(_, status)| status);
+                return Some(book.reaped.swap_remove(at).1);
             }
-            let now = Instant::now();
-            if book.closed || now >= deadline {
+            if book.closed {
                 return None;
             }
-            book = self
-                .changed
-                .wait_timeout(book, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+            let (tell, status) = mpsc::channel();
+            book.waiting.push((pid, tell));
+            status
+        };
+        status.recv_timeout(timeout).ok()
     }
 
     fn record(&self, pid: i32, status: i32) {
-        lock(&self.statuses).reaped.push_back((pid, status));
-        self.changed.notify_all();
+        let mut book = lock(&self.book);
+        match book.waiting.iter().position(|(p, _)| *p == pid) {
+            Some(at) => {
+                // A reader that gave up has dropped its end: nothing to do then.
+                let _ = book.waiting.swap_remove(at).1.send(status);
+            }
+            None => book.reaped.push((pid, status)),
+        }
     }
 
     fn close(&self) {
-        lock(&self.statuses).closed = true;
-        self.changed.notify_all();
+        let mut book = lock(&self.book);
+        book.closed = true;
+        // Dropping the senders ends every wait at once.
+        book.waiting.clear();
     }
 }
 
