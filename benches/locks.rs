@@ -1,19 +1,129 @@
 //! Lock races on real processes: 100 contenders in try mode, from the first spawn until
-//! every outcome is known (target: median <= 200 ms), per lock kind; plus the in-process
+//! every outcome is known (target: median <= 100 ms), per lock kind; plus the in-process
 //! costs a pane pays on every redraw (/proc/locks parse, evidence).
 //!
-//! The contenders are the daemonlab binary re-executed as `__contender`: the bench uses
+//! First it prints the race against its anchor measured in the same run: 100 parallel
+//! `flock -n FILE true` (target: the race <= 1.0x the anchor), both as a shell runs them
+//! (`for i in $(seq 100); do flock -n FILE true & done; wait`) and as 100 spawns from
+//! this process; the anchor is skipped, saying so, when flock(1) is not installed.
+//!
+//! The contenders are forked by the daemonlab binary re-executed once as `__spawner` (an
+//! older binary without it gets each one exec'd as `__contender`): the bench uses
 //! `$DAEMONLAB_EXE`, else target/release/daemonlab, and skips the race (saying why) when
-//! neither exists or the binary does not know the subcommand.
+//! neither exists or the binary cannot run contenders.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use daemonlab::locks::{ContenderState, Contenders, LockKind, LockMode, proc_locks};
 
 fn main() {
+    versus_flock();
     divan::main();
+}
+
+const FLOCK: &str = "/usr/bin/flock";
+const ROUNDS: usize = 15;
+
+/// The race of 100 fcntl contenders against 100 parallel `flock -n FILE true`, rounds
+/// interleaved so that a busy neighbour hurts both alike; medians and ratios.
+fn versus_flock() {
+    println!("locks versus flock(1): 100 processes try one lock, median of {ROUNDS} rounds");
+    let Some(exe) = exe() else {
+        return;
+    };
+    let flock = Path::new(FLOCK).exists();
+    if !flock {
+        println!("  SKIPPED the anchor: flock(1) not installed ({FLOCK} is absent)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("race.pid");
+    let lockfile = dir.path().join("flock.lock");
+    let (mut race, mut shell, mut spawned) = (vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        race.push(race_once(exe, &pidfile, LockKind::Fcntl));
+        if flock {
+            shell.push(flock_from_shell(&lockfile));
+            spawned.push(flock_spawned(&lockfile));
+        }
+    }
+    let race = median(&mut race);
+    println!("  race_100_fcntl (daemonlab contenders)        {race:>8.1?}");
+    for (name, times) in [
+        ("100 x flock -n from sh (& ... wait)", &mut shell),
+        ("100 x flock -n spawned from this process", &mut spawned),
+    ] {
+        if times.is_empty() {
+            continue;
+        }
+        let anchor = median(times);
+        println!(
+            "  {name:<44} {anchor:>8.1?}   ratio race / this: {:.2}x (target <= 1.00x)",
+            race.as_secs_f64() / anchor.as_secs_f64()
+        );
+    }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// One race, from the first spawn until every outcome is known; the contenders are ended
+/// (and reaped) outside the timing.
+fn race_once(exe: &Path, pidfile: &Path, kind: LockKind) -> Duration {
+    let contenders = Contenders::new(exe.to_path_buf(), pidfile.to_path_buf(), None);
+    let started = Instant::now();
+    contenders.spawn_many(100, kind, LockMode::Try).unwrap();
+    assert!(contenders.wait_settled(Duration::from_secs(30)));
+    let elapsed = started.elapsed();
+    let holders = contenders
+        .outcomes()
+        .iter()
+        .filter(|c| c.state == ContenderState::Holding)
+        .count();
+    assert_eq!(holders, 1);
+    drop(contenders);
+    elapsed
+}
+
+/// What a user types: a shell starting 100 `flock -n` in the background, then `wait`.
+fn flock_from_shell(lockfile: &Path) -> Duration {
+    let script = format!(
+        "for i in $(seq 100); do {FLOCK} -n '{}' true & done; wait",
+        lockfile.display()
+    );
+    let started = Instant::now();
+    let status = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run sh");
+    assert!(status.success());
+    started.elapsed()
+}
+
+/// 100 `flock -n` started from this process, then all waited for.
+fn flock_spawned(lockfile: &Path) -> Duration {
+    let started = Instant::now();
+    let children: Vec<_> = (0..100)
+        .map(|_| {
+            Command::new(FLOCK)
+                .arg("-n")
+                .arg(lockfile)
+                .arg("true")
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn flock")
+        })
+        .collect();
+    for mut child in children {
+        let _ = child.wait();
+    }
+    started.elapsed()
 }
 
 /// The binary to race with, if it can run contenders.
@@ -111,4 +221,22 @@ fn parse_200_lines(bencher: divan::Bencher) {
 #[divan::bench]
 fn read_proc_locks(bencher: divan::Bencher) {
     bencher.bench_local(proc_locks::read);
+}
+
+/// One contender: the fixed cost of a race (the forking helper's start, one fork, gate).
+#[divan::bench(sample_count = 20)]
+fn race_1_fcntl(bencher: divan::Bencher) {
+    let Some(exe) = exe() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("race.pid");
+    bencher.bench_local(|| {
+        let contenders = Contenders::new(exe.clone(), pidfile.clone(), None);
+        contenders
+            .spawn_many(1, LockKind::Fcntl, LockMode::Try)
+            .unwrap();
+        assert!(contenders.wait_settled(Duration::from_secs(30)));
+        contenders
+    });
 }

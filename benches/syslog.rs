@@ -2,8 +2,18 @@
 //! parse + store >= 200 000 datagrams/s on one core), and a flood report that shows where
 //! datagrams go when a sender outruns it.
 //!
-//! Run with `cargo bench --bench syslog`. The flood report prints first; set
-//! `SYSLOG_FLOOD=N` to change its size (default 1 000 000, 0 to skip it).
+//! Run with `cargo bench --bench syslog`. Two reports print first:
+//!
+//! - the comparison with rsyslogd (target: `daemonlab syslogd` >= 1.5x rsyslogd's rate):
+//!   the same flood of `SYSLOG_COMPARE` datagrams (default 200 000, 0 to skip) from one
+//!   blocking sender, to rsyslogd (imuxsock on a private socket -> omfile, rate limiting
+//!   off, its own config in a temporary directory), to `daemonlab syslogd` writing to a
+//!   file, and to the lab's receiver in this process, measured in the same run, from the
+//!   first datagram sent until the last one is in the file (or counted); every datagram
+//!   is accounted for. Skipped, saying so, when /usr/sbin/rsyslogd is not installed.
+//!   `DAEMONLAB_EXE` picks another daemonlab binary (default: the one cargo built).
+//! - the flood report: `SYSLOG_FLOOD=N` datagrams (default 1 000 000, 0 to skip) sent
+//!   without blocking, and where each went.
 
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
@@ -12,6 +22,9 @@ use std::time::{Duration, Instant};
 #[path = "../tests/common/flood.rs"]
 mod flood;
 use flood::flood;
+
+#[path = "support/versus.rs"]
+mod versus;
 
 use daemonlab::syslog::parse::parse;
 use daemonlab::syslog::receiver::{Receiver, ReceiverOptions, Source};
@@ -22,6 +35,13 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
+    let compare: u64 = std::env::var("SYSLOG_COMPARE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200_000);
+    if compare > 0 {
+        versus::compare(compare);
+    }
     if flood > 0 {
         flood_report(flood);
     }

@@ -333,6 +333,9 @@ failed (a timeout, a watchdog, an exit status or a signal), 1 when it could not 
         #[arg(long)]
         syslog_socket: Option<PathBuf>,
     },
+    /// (internal) the single-threaded helper that forks contenders for the lab.
+    #[command(name = "__spawner", hide = true)]
+    Spawner,
     /// (internal) the helper process of a lock pitfall scenario.
     #[command(name = "__pitfall", hide = true)]
     Pitfall {

@@ -430,9 +430,11 @@ fn run(cli: &Cli) -> ExitCode {
                 kind,
                 mode,
                 syslog_socket,
+                gated: std::env::var_os(locks::GATE_ENV).is_some(),
             };
             ExitCode::from(locks::contender_main(args).clamp(0, 255) as u8)
         }
+        Some(Command::Spawner) => ExitCode::from(locks::spawner_main().clamp(0, 255) as u8),
         Some(Command::Pitfall { args }) => {
             ExitCode::from(locks::pitfalls::pitfall_main(&args).clamp(0, 255) as u8)
         }

@@ -358,3 +358,41 @@ fn a_lab_killed_by_sigkill_leaves_no_contender() {
     // Every contender sees end-of-file on stdin and leaves at once, waiters included.
     common::assert_all_gone(&pids);
 }
+
+/// Parent PID and command line of a process, from /proc.
+fn parent_and_cmdline(pid: i32) -> Option<(i32, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some((ppid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+}
+
+#[test]
+fn contenders_are_forked_by_one_helper_that_goes_with_the_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let contenders = contenders(dir.path());
+    let first = contenders.spawn(LockKind::Ofd, LockMode::Wait).unwrap();
+    let more = contenders
+        .spawn_many(3, LockKind::Ofd, LockMode::Wait)
+        .unwrap();
+    assert!(contenders.wait_settled(Duration::from_secs(10)));
+    // Every contender is a child of the same helper, which is our child and runs the
+    // hidden subcommand: no contender exec'd the binary again.
+    let (helper, _) = parent_and_cmdline(first).expect("the holder is alive");
+    for &pid in &more {
+        let (parent, cmdline) = parent_and_cmdline(pid).expect("a waiter is alive");
+        assert_eq!(parent, helper, "{pid}: {cmdline}");
+        assert!(cmdline.contains("__spawner"), "{pid}: {cmdline}");
+    }
+    let (grandparent, cmdline) = parent_and_cmdline(helper).expect("the helper is alive");
+    assert_eq!(grandparent, std::process::id() as i32);
+    assert!(cmdline.contains("__spawner"), "{cmdline}");
+    drop(contenders);
+    let mut all = more;
+    all.push(first);
+    assert_reaped(&all);
+    // The helper is gone and reaped too.
+    assert!(parent_and_cmdline(helper).is_none_or(|(parent, _)| parent != grandparent));
+}

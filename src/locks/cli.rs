@@ -16,7 +16,7 @@ use super::{LockKind, LockMode};
 /// How to run `daemonlab locks race`.
 #[derive(Debug, Clone)]
 pub struct RaceOptions {
-    /// The daemonlab binary, re-executed as `__contender`.
+    /// The daemonlab binary, re-executed as the `__spawner` that forks the contenders.
     pub exe: PathBuf,
     /// The pid file they fight over.
     pub pidfile: PathBuf,

@@ -31,6 +31,10 @@ pub struct ContenderArgs {
     pub mode: LockMode,
     /// The lab's syslog socket, to report through syslog(3) as a daemon would.
     pub syslog_socket: Option<PathBuf>,
+    /// Say `ready` and wait for one byte on stdin before trying the lock, so that a batch
+    /// can be released at the same instant. An exec'd `__contender` takes it from
+    /// [`GATE_ENV`]; a forked one from the lab's request.
+    pub gated: bool,
 }
 
 /// What a contender says on stdout, one JSON object per line.
@@ -58,7 +62,7 @@ pub enum ContenderEvent {
 /// The body of `daemonlab __contender`. Returns the exit status for a refused (1) or failed
 /// (2) contender; a holder never returns: it ends when stdin closes or a signal kills it.
 pub fn contender_main(args: ContenderArgs) -> i32 {
-    let gated = std::env::var_os(GATE_ENV).is_some();
+    let gated = args.gated;
     let go = watch_lifeline();
     let mut log = args.syslog_socket.clone().map(|socket| {
         // No LOG_CONS: a contender has no console of its own to fall back to.

@@ -1,10 +1,14 @@
-//! The lab's side of the contention demo: start `__contender` processes, follow what each
+//! The lab's side of the contention demo: start contender processes, follow what each
 //! reports, end them (and only them) by pidfd, and read the kernel's evidence.
+//!
+//! Contenders are forked by one single-threaded helper (see `spawner`), started on the
+//! first spawn; a binary without that helper gets each contender exec'd as `__contender`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -14,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::contender::{ContenderEvent, GATE_ENV};
+use super::contender::{ContenderArgs, ContenderEvent, GATE_ENV};
 use super::engine::{Held, holders_by_fdinfo};
 use super::proc_locks::{self, LockTable};
+use super::spawner::{Exits, Spawner};
 use super::{LockKind, LockMode, comm};
 use crate::process::{has_exited, pidfd_open};
 
@@ -256,6 +261,15 @@ pub struct Contenders {
     pidfile: PathBuf,
     syslog_socket: Option<PathBuf>,
     shared: Arc<Shared>,
+    spawner: Mutex<SpawnerSlot>,
+}
+
+/// The forking helper, once the first spawn has tried to start it.
+enum SpawnerSlot {
+    Untried,
+    Running(Arc<Spawner>),
+    /// The binary has no helper: exec each contender.
+    Unavailable,
 }
 
 type Listener = Arc<dyn Fn() + Send + Sync>;
@@ -280,8 +294,35 @@ struct Entry {
     /// When `state` last changed, to time a hand-over.
     since: Instant,
     /// Its lifeline: dropping it closes its stdin and the contender exits.
-    stdin: Option<ChildStdin>,
+    stdin: Option<Lifeline>,
     pidfd: Option<OwnedFd>,
+}
+
+/// The write side of a contender's stdin: the gate byte goes through it, and dropping it
+/// is the contender's end-of-file.
+enum Lifeline {
+    /// An exec'd contender's stdin pipe.
+    Pipe(ChildStdin),
+    /// A forked contender's socket (its stdin, stdout and stderr). The reader thread keeps
+    /// its own descriptor of it, so only shutting down our writing side gives end-of-file.
+    Socket(UnixStream),
+}
+
+impl Lifeline {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Lifeline::Pipe(pipe) => pipe.write_all(bytes),
+            Lifeline::Socket(socket) => socket.write_all(bytes),
+        }
+    }
+}
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        if let Lifeline::Socket(socket) = self {
+            let _ = socket.shutdown(std::net::Shutdown::Write);
+        }
+    }
 }
 
 /// How long contenders get to leave on their own once their stdin closes.
@@ -290,15 +331,38 @@ const GRACE: Duration = Duration::from_millis(300);
 const REAP_WAIT: Duration = Duration::from_secs(5);
 
 impl Contenders {
-    /// `exe` is the daemonlab binary (re-executed with `__contender ...`, started with
-    /// std::process::Command, stdin piped = its lifeline, stdout piped = events).
+    /// `exe` is the daemonlab binary, re-executed once as the `__spawner` helper that forks
+    /// the contenders (or, if it has none, once per contender as `__contender ...`). A
+    /// contender's stdin is its lifeline and its stdout carries its events, either way.
     pub fn new(exe: PathBuf, pidfile: PathBuf, syslog_socket: Option<PathBuf>) -> Contenders {
         Contenders {
             exe,
             pidfile,
             syslog_socket,
             shared: Arc::new(Shared::default()),
+            spawner: Mutex::new(SpawnerSlot::Untried),
         }
+    }
+
+    /// The forking helper, started on first use; `None` when the binary has none.
+    fn spawner(&self) -> std::io::Result<Option<Arc<Spawner>>> {
+        let mut slot = lock(&self.spawner);
+        match &*slot {
+            SpawnerSlot::Running(spawner) => return Ok(Some(Arc::clone(spawner))),
+            SpawnerSlot::Unavailable => return Ok(None),
+            SpawnerSlot::Untried => {}
+        }
+        Ok(match Spawner::start(&self.exe)? {
+            Some(spawner) => {
+                let spawner = Arc::new(spawner);
+                *slot = SpawnerSlot::Running(Arc::clone(&spawner));
+                Some(spawner)
+            }
+            None => {
+                *slot = SpawnerSlot::Unavailable;
+                None
+            }
+        })
     }
 
     /// Called (from a reader thread) whenever any contender's state changes; the TUI turns
@@ -310,7 +374,10 @@ impl Contenders {
     /// Start one contender; it tries the lock as soon as it runs. Returns its PID.
     pub fn spawn(&self, kind: LockKind, mode: LockMode) -> std::io::Result<i32> {
         self.prepare_pid_file()?;
-        self.start(kind, mode, false)
+        match self.spawner()? {
+            Some(spawner) => Ok(self.start_forked(&spawner, kind, mode, false, 1)?[0]),
+            None => self.start(kind, mode, false),
+        }
     }
 
     /// Check (and, if missing, create with mode 0644) the pid file before any contender
@@ -333,6 +400,27 @@ impl Contenders {
         mode: LockMode,
     ) -> std::io::Result<Vec<i32>> {
         self.prepare_pid_file()?;
+        let pids = match self.spawner()? {
+            Some(spawner) => {
+                let pids = self.start_forked(&spawner, kind, mode, true, n)?;
+                if pids.len() < n {
+                    self.release(&pids);
+                    return Err(std::io::Error::other(format!(
+                        "the contender spawner started only {} of {n} contenders — see --log for why",
+                        pids.len()
+                    )));
+                }
+                pids
+            }
+            None => self.exec_many(n, kind, mode)?,
+        };
+        self.release_when_ready(&pids);
+        Ok(pids)
+    }
+
+    /// [`Contenders::spawn_many`]'s start for a binary without the forking helper: each
+    /// contender exec'd, from a few threads at once; gated, not yet released.
+    fn exec_many(&self, n: usize, kind: LockKind, mode: LockMode) -> std::io::Result<Vec<i32>> {
         // Creating a process costs about a millisecond of kernel time, most of it while the
         // spawning thread waits for the exec: a few threads in parallel start a big batch
         // in a fraction of the time.
@@ -381,6 +469,12 @@ impl Contenders {
             self.release(&pids);
             return Err(e);
         }
+        Ok(pids)
+    }
+
+    /// Wait until every one of `pids` has said `ready` (or left, or 10 s passed), then
+    /// give each its byte in a tight loop.
+    fn release_when_ready(&self, pids: &[i32]) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut entries = lock(&self.shared.entries);
         loop {
@@ -400,8 +494,75 @@ impl Contenders {
                 .0;
         }
         drop(entries);
-        self.release(&pids);
-        Ok(pids)
+        self.release(pids);
+    }
+
+    /// Fork `n` contenders through the helper and follow each; returns their PIDs in start
+    /// order (fewer than `n` if the helper could not fork them all).
+    fn start_forked(
+        &self,
+        spawner: &Spawner,
+        kind: LockKind,
+        mode: LockMode,
+        gated: bool,
+        n: usize,
+    ) -> std::io::Result<Vec<i32>> {
+        let args = ContenderArgs {
+            pidfile: self.pidfile.clone(),
+            kind,
+            mode,
+            syslog_socket: self.syslog_socket.clone(),
+            gated,
+        };
+        let forked = spawner.spawn(&args, n)?;
+        let mut pids = Vec::with_capacity(forked.len());
+        let mut followed = Vec::with_capacity(forked.len());
+        {
+            let mut entries = lock(&self.shared.entries);
+            for contender in forked {
+                tracing::debug!(pid = contender.pid, ?kind, ?mode, pidfile = %self.pidfile.display(), "contender forked");
+                let events = contender.stream.try_clone();
+                pids.push(contender.pid);
+                entries.push(Entry {
+                    pid: contender.pid,
+                    kind,
+                    mode,
+                    state: ContenderState::Starting,
+                    outcome: ContenderState::Starting,
+                    ready: false,
+                    since: Instant::now(),
+                    stdin: Some(Lifeline::Socket(contender.stream)),
+                    pidfd: Some(contender.pidfd),
+                });
+                followed.push((contender.pid, events));
+            }
+        }
+        let mut failure = None;
+        for (pid, events) in followed {
+            let shared = Arc::clone(&self.shared);
+            let exits = spawner.exits();
+            let reader = events.and_then(|events| {
+                std::thread::Builder::new()
+                    .name(format!("contender-{pid}"))
+                    .spawn(move || follow_forked(shared, pid, events, exits))
+            });
+            match reader {
+                Ok(handle) => lock(&self.shared.readers).push(handle),
+                Err(e) => {
+                    // Without a reader nobody would see it end: end it now.
+                    self.kill(pid);
+                    failure = Some(e);
+                }
+            }
+        }
+        self.notify();
+        match failure {
+            Some(e) => {
+                self.release(&pids);
+                Err(e)
+            }
+            None => Ok(pids),
+        }
     }
 
     fn release(&self, pids: &[i32]) {
@@ -451,7 +612,7 @@ impl Contenders {
         // Not reaped yet (only the reader thread below waits for it), so the PID is surely
         // this child's and the pidfd can never name a recycled process.
         let pidfd = pidfd_open(pid).ok();
-        let stdin = child.stdin.take();
+        let stdin = child.stdin.take().map(Lifeline::Pipe);
         lock(&self.shared.entries).push(Entry {
             pid,
             kind,
@@ -627,6 +788,9 @@ impl Contenders {
 impl Drop for Contenders {
     fn drop(&mut self) {
         self.stop_all();
+        // Then the helper: end-of-file on its stdin, and it is reaped.
+        let slot = std::mem::replace(&mut *lock(&self.spawner), SpawnerSlot::Unavailable);
+        drop(slot);
     }
 }
 
@@ -648,39 +812,67 @@ impl Shared {
     }
 }
 
-/// The reader thread of one contender: turn its event lines into states, and reap it the
-/// moment its stdout closes (which only happens when it exits).
+/// The reader thread of one exec'd contender: turn its event lines into states, and reap
+/// it the moment its stdout closes (which only happens when it exits).
 fn follow(shared: Arc<Shared>, pid: i32, mut child: Child) {
-    if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            let Ok(event) = serde_json::from_str::<ContenderEvent>(&line) else {
-                continue;
-            };
-            shared.update(pid, |entry| match event {
-                ContenderEvent::Ready => entry.ready = true,
-                ContenderEvent::Waiting { .. } => set(entry, ContenderState::Waiting),
-                ContenderEvent::Holding => set(entry, ContenderState::Holding),
-                ContenderEvent::Refused { holder } => {
-                    set(entry, ContenderState::Refused { holder })
-                }
-                ContenderEvent::Error { message } => set(entry, ContenderState::Failed { message }),
-            });
-        }
-    }
+    let said = child
+        .stdout
+        .take()
+        .and_then(|stdout| read_events(&shared, pid, stdout));
     let status = child.wait();
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         let _ = pipe.read_to_string(&mut stderr);
     }
-    shared.update(pid, |entry| {
-        let status = match &status {
-            Ok(status) => describe_status(*status),
-            Err(e) => format!("cannot be waited for: {e}"),
+    let status = match &status {
+        Ok(status) => describe_status(*status),
+        Err(e) => format!("cannot be waited for: {e}"),
+    };
+    let said = stderr.lines().next().map(str::to_string).or(said);
+    finish(&shared, pid, status, said);
+}
+
+/// The reader thread of one forked contender: its events come on its socket (its stdout
+/// and stderr both); end-of-file there means it has exited, and the helper, its parent,
+/// reports how once it has reaped it.
+fn follow_forked(shared: Arc<Shared>, pid: i32, events: UnixStream, exits: Arc<Exits>) {
+    let said = read_events(&shared, pid, events);
+    let status = match exits.wait(pid, REAP_WAIT) {
+        Some(raw) => describe_status(ExitStatus::from_raw(raw)),
+        None => "cannot be waited for: the contender spawner is gone".into(),
+    };
+    finish(&shared, pid, status, said);
+}
+
+/// Apply each event line to `pid`'s entry until end-of-file; returns the first line that
+/// is not an event (an error message on stderr), if any.
+fn read_events(shared: &Shared, pid: i32, events: impl Read) -> Option<String> {
+    let mut said = None;
+    for line in BufReader::new(events).lines() {
+        let Ok(line) = line else { break };
+        let Ok(event) = serde_json::from_str::<ContenderEvent>(&line) else {
+            if said.is_none() && !line.trim().is_empty() {
+                said = Some(line);
+            }
+            continue;
         };
+        shared.update(pid, |entry| match event {
+            ContenderEvent::Ready => entry.ready = true,
+            ContenderEvent::Waiting { .. } => set(entry, ContenderState::Waiting),
+            ContenderEvent::Holding => set(entry, ContenderState::Holding),
+            ContenderEvent::Refused { holder } => set(entry, ContenderState::Refused { holder }),
+            ContenderEvent::Error { message } => set(entry, ContenderState::Failed { message }),
+        });
+    }
+    said
+}
+
+/// The contender is gone and reaped: record how it ended.
+fn finish(shared: &Shared, pid: i32, status: String, said: Option<String>) {
+    shared.update(pid, |entry| {
         if entry.outcome == ContenderState::Starting {
             // It never said anything: most likely the binary does not know `__contender`.
-            let said = stderr.lines().next().unwrap_or("no output").to_string();
+            let said = said.unwrap_or_else(|| "no output".into());
             entry.outcome = ContenderState::Failed {
                 message: format!("{status} before reporting: {said}"),
             };

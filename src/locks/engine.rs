@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -130,7 +131,7 @@ pub fn already_running_notify(
             Err(errno) if is_busy(errno) => {}
             Err(errno) => return Err(lock_error(errno)),
         }
-        let holder = find_holder(&file, path, kind);
+        let holder = find_holder(&file, path, kind, Patience::ForTheHolder);
         match mode {
             LockMode::Try if holder.is_none() && attempt < 2 => continue,
             LockMode::Try => return Ok(Outcome::AlreadyRunning { holder }),
@@ -279,14 +280,29 @@ pub(crate) fn get_lock(fd: BorrowedFd<'_>, ofd: bool) -> Result<Option<i32>, Err
     Ok((lock.l_type != libc::F_UNLCK as libc::c_short).then_some(lock.l_pid))
 }
 
+/// Whether naming a holder may wait a moment for it to write its PID into the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Patience {
+    /// A probe from outside: ask once, then scan.
+    None,
+    /// A contender that just lost: the winner writes its PID right after it locks, so a
+    /// file still empty (or naming the previous, dead holder) is worth a few short looks
+    /// before scanning every process. A race of a hundred losers that all scanned /proc
+    /// at once would take far longer than the winner's write.
+    ForTheHolder,
+}
+
+/// How long a losing contender looks at the pid file before scanning every process.
+const HOLDER_WRITE_WAIT: Duration = Duration::from_millis(20);
+
 /// Who holds the lock on the file behind `file`, as far as the kernel will say.
-fn find_holder(file: &File, path: &Path, kind: LockKind) -> Option<i32> {
+fn find_holder(file: &File, path: &Path, kind: LockKind, patience: Patience) -> Option<i32> {
     match kind {
         LockKind::Fcntl => get_lock(file.as_fd(), false).ok().flatten(),
         LockKind::Ofd => match get_lock(file.as_fd(), true).ok().flatten() {
             // A POSIX lock from someone else conflicts too, and that one has a real PID.
             Some(pid) if pid > 0 => Some(pid),
-            Some(_) => fd_holder(file, path, None),
+            Some(_) => fd_holder(file, path, None, patience),
             None => None,
         },
         // /proc/locks names whoever called flock(); confirm they still hold it (a forked
@@ -301,12 +317,12 @@ fn find_holder(file: &File, path: &Path, kind: LockKind) -> Option<i32> {
                         .find(|e| !e.waiter && e.class == "FLOCK")
                 })
                 .map(|e| e.pid);
-            fd_holder(file, path, hint)
+            fd_holder(file, path, hint, patience)
         }
     }
 }
 
-fn fd_holder(file: &File, path: &Path, hint: Option<i32>) -> Option<i32> {
+fn fd_holder(file: &File, path: &Path, hint: Option<i32>, patience: Patience) -> Option<i32> {
     let meta = file.metadata().ok();
     let target = meta.map(|m| (m.dev(), m.ino()));
     // Cheap guesses first, each confirmed by the kernel (a lock: line in that process's
@@ -317,6 +333,23 @@ fn fd_holder(file: &File, path: &Path, hint: Option<i32>) -> Option<i32> {
         for pid in candidates.into_iter().flatten() {
             if pid > 0 && pid_holds(pid, target) {
                 return Some(pid);
+            }
+        }
+        if patience == Patience::ForTheHolder {
+            let deadline = Instant::now() + HOLDER_WRITE_WAIT;
+            let mut tried = candidates[1];
+            while Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(500));
+                let written = pid_in_file(file);
+                // Only a PID not already ruled out is worth the fdinfo check.
+                if written != tried
+                    && let Some(pid) = written.filter(|&p| p > 0)
+                {
+                    if pid_holds(pid, target) {
+                        return Some(pid);
+                    }
+                    tried = written;
+                }
             }
         }
     }
@@ -426,7 +459,7 @@ pub fn probe(path: &Path, kind: LockKind) -> io::Result<Probe> {
     };
     Ok(if busy {
         Probe::Locked {
-            holder: find_holder(&file, path, kind),
+            holder: find_holder(&file, path, kind, Patience::None),
         }
     } else {
         Probe::Free

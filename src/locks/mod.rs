@@ -13,6 +13,7 @@ mod engine;
 mod pid_file;
 pub mod pitfalls;
 pub mod proc_locks;
+mod spawner;
 
 pub use contender::{ContenderArgs, ContenderEvent, GATE_ENV, contender_main};
 pub use contenders::{
@@ -23,6 +24,7 @@ pub use engine::{
     pid_holds_path, probe,
 };
 pub use proc_locks::{LockEntry, LockTable};
+pub use spawner::spawner_main;
 
 use serde::{Deserialize, Serialize};
 

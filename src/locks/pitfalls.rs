@@ -125,8 +125,8 @@ pub struct PitfallReport {
 const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run a scenario for `kind`, with its files in `dir`, and report. `exe` is the daemonlab
-/// binary: it is started as `__pitfall` for the scenarios that fork, and as `__contender`
-/// for the hand-over. Every process started is tracked and reaped before this returns.
+/// binary: it is started as `__pitfall` for the scenarios that fork, and as the contenders'
+/// `__spawner` for the hand-over. Every process started is tracked and reaped before this returns.
 pub fn run(pitfall: Pitfall, kind: LockKind, exe: &Path, dir: &Path) -> PitfallReport {
     match pitfall {
         Pitfall::WaiterTakesOver => waiter_takes_over(kind, exe, dir),
@@ -283,7 +283,8 @@ pub fn pitfall_main(args: &[String]) -> i32 {
     }
 }
 
-fn threads() -> Option<usize> {
+/// How many threads this process has, from /proc/self/status.
+pub(super) fn threads() -> Option<usize> {
     std::fs::read_to_string("/proc/self/status")
         .ok()?
         .lines()

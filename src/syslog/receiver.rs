@@ -29,8 +29,8 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
-    AddressFamily, ControlMessageOwned, MsgFlags, Shutdown, SockFlag, SockType, UnixAddr, bind,
-    recvmsg, setsockopt, shutdown, socket, sockopt,
+    AddressFamily, ControlMessageOwned, MsgFlags, MultiHeaders, Shutdown, SockFlag, SockType,
+    UnixAddr, bind, recvmmsg, setsockopt, shutdown, socket, sockopt,
 };
 use serde::{Serialize, Serializer};
 
@@ -236,9 +236,29 @@ impl Feed {
     /// first; the cursor's tally is brought up to date under the same lock, so it always
     /// balances. Entries left out by `max` count as dropped.
     pub fn read(&self, cursor: &mut Cursor, max: usize) -> Vec<Message> {
-        let messages = self.shared.inbox().read(cursor, max);
-        cursor.tally.kernel_dropped = self.kernel_drops();
+        let mut messages = Vec::new();
+        self.read_each(cursor, max, |m| {
+            messages.push(m.clone());
+            true
+        });
         messages
+    }
+
+    /// [`Feed::read`] without the copies: `each` sees the new messages in place, under
+    /// the ring's lock, so it must be quick (format into a buffer; no I/O, no calls back
+    /// into the receiver). For a printer that keeps up with a flood. When `each` returns
+    /// false the read stops after that message and the rest stay new for the next read;
+    /// until a read goes to the end, the tally counts them as received but not yet shown.
+    /// Returns whether this read went to the end.
+    pub fn read_each(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        each: impl FnMut(&Message) -> bool,
+    ) -> bool {
+        let done = self.shared.inbox().visit(cursor, max, each);
+        cursor.tally.kernel_dropped = self.kernel_drops();
+        done
     }
 
     /// Everything counted so far; see [`Counters`].
@@ -322,19 +342,24 @@ impl Receiver {
             bound: Mutex::new(Some(unix.1)),
             removal: Mutex::new(None),
         });
-        let worker = Worker {
-            shared: Arc::clone(&shared),
-            commands: inbox,
-            wake: wake_rx,
-            path: path.to_path_buf(),
-            inputs: vec![Input::Unix(unix.0)],
-            buffer: vec![0; MAX_DATAGRAM],
-            control: nix::cmsg_space!(libc::ucred),
-            batch: Vec::new(),
-        };
+        let worker_shared = Arc::clone(&shared);
+        let worker_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("syslog-receiver".into())
-            .spawn(move || worker.run())?;
+            .spawn(move || {
+                // Built on its own thread: recvmmsg's headers hold raw pointers (not Send).
+                Worker {
+                    shared: worker_shared,
+                    commands: inbox,
+                    wake: wake_rx,
+                    path: worker_path,
+                    inputs: vec![Input::Unix(unix.0)],
+                    buffer: vec![0; MAX_DATAGRAM],
+                    slots: UnixSlots::new(),
+                    batch: Vec::with_capacity(BATCH),
+                }
+                .run()
+            })?;
         Ok(Receiver {
             path: path.to_path_buf(),
             shared,
@@ -893,12 +918,17 @@ impl Inbox {
     /// Everything after `cursor` (at most the newest `max` entries), moving it on and
     /// bringing its tally up to date: entries the ring no longer holds, or that `max`
     /// leaves out, count as dropped.
-    fn read(&self, cursor: &mut Cursor, max: usize) -> Vec<Message> {
+    fn visit(
+        &self,
+        cursor: &mut Cursor,
+        max: usize,
+        mut each: impl FnMut(&Message) -> bool,
+    ) -> bool {
         let start = self.messages.partition_point(|m| m.seq <= cursor.seq);
         let new = self.messages.len() - start;
         let skip = new.saturating_sub(max);
-        let mut out = Vec::with_capacity(new - skip);
         let tally = &mut cursor.tally;
+        let mut done = true;
         for (i, message) in self.messages.range(start..).enumerate() {
             let real = u64::from(message.repeats == 0);
             // Real messages stored between the last one read and this one were evicted.
@@ -909,18 +939,23 @@ impl Inbox {
                 tally.dropped += real;
             } else {
                 tally.shown += real;
-                out.push(message.clone());
+                if !each(message) {
+                    done = false;
+                    break;
+                }
             }
         }
-        // Stored since, and already evicted: the ring keeps its newest, so only when it
-        // was emptied some other way.
-        tally.dropped += self.stored_real.saturating_sub(cursor.stored);
-        cursor.stored = self.stored_real;
+        if done {
+            // Stored since, and already evicted: the ring keeps its newest, so only when
+            // it was emptied some other way.
+            tally.dropped += self.stored_real.saturating_sub(cursor.stored);
+            cursor.stored = self.stored_real;
+        }
         tally.received = self.received;
         tally.folded = self.folded;
         tally.malformed = self.malformed;
         tally.truncated = self.truncated;
-        out
+        done
     }
 
     fn repeats_due(&self) -> Option<Instant> {
@@ -998,6 +1033,8 @@ impl Input {
 enum Read {
     /// A message, and how many records the kernel overwrote just before it (kmsg).
     Message(Message, u64),
+    /// This many messages (at least one) appended to the batch by one recvmmsg(2).
+    Batch(usize),
     /// Interrupted by a signal: read again.
     Retry,
     /// Nothing queued.
@@ -1017,6 +1054,26 @@ struct Drained {
 const BURST: usize = 256;
 /// Messages stored under one lock and announced with one wake-up.
 const BATCH: usize = 64;
+/// Datagrams one recvmmsg(2) may return. A flood from one sender arrives in queue-sized
+/// runs (net.unix.max_dgram_qlen, 10 by default, 512 under systemd): one call takes a run.
+const SLOTS: usize = 16;
+
+/// recvmmsg(2)'s headers and buffers for the Unix socket, reused for every call. Each
+/// slot holds a whole [`MAX_DATAGRAM`]; the pages of the one allocation are only touched
+/// (made resident) as far as datagrams reach into them.
+struct UnixSlots {
+    headers: MultiHeaders<()>,
+    buffers: Vec<u8>,
+}
+
+impl UnixSlots {
+    fn new() -> UnixSlots {
+        UnixSlots {
+            headers: MultiHeaders::preallocate(SLOTS, Some(nix::cmsg_space!(libc::ucred))),
+            buffers: vec![0; SLOTS * MAX_DATAGRAM],
+        }
+    }
+}
 
 /// The receiving thread.
 struct Worker {
@@ -1025,9 +1082,10 @@ struct Worker {
     wake: UnixDatagram,
     path: PathBuf,
     inputs: Vec<Input>,
+    /// For UDP and kmsg, one record at a time.
     buffer: Vec<u8>,
-    /// Room for SCM_CREDENTIALS, reused so that a datagram costs no extra allocation.
-    control: Vec<u8>,
+    /// For the Unix socket, many datagrams per system call.
+    slots: UnixSlots,
     batch: Vec<Message>,
 }
 
@@ -1156,17 +1214,18 @@ impl Worker {
                     drained.read += 1;
                     lost += overwritten;
                     self.batch.push(message);
-                    if self.batch.len() == BATCH {
-                        self.commit(lost);
-                        lost = 0;
-                    }
                 }
+                Read::Batch(n) => drained.read += n,
                 Read::Retry => {}
                 Read::Empty => break,
                 Read::Failed => {
                     drained.failed = true;
                     break;
                 }
+            }
+            if self.batch.len() >= BATCH {
+                self.commit(lost);
+                lost = 0;
             }
         }
         self.commit(lost);
@@ -1176,7 +1235,7 @@ impl Worker {
     fn read(&mut self, index: usize, closing: bool) -> Read {
         let buffer = &mut self.buffer;
         match &mut self.inputs[index] {
-            Input::Unix(fd) => read_unix(fd, buffer, &mut self.control, closing),
+            Input::Unix(fd) => read_unix(fd, &mut self.slots, closing, &mut self.batch),
             Input::Udp(socket) => match socket.recv_from(buffer) {
                 // UDP payloads stop at 65507 bytes, so the buffer always holds one whole.
                 Ok((n, from)) => Read::Message(
@@ -1223,35 +1282,52 @@ impl Worker {
     }
 }
 
-/// One datagram from the Unix socket, with the sender's PID from SCM_CREDENTIALS.
-fn read_unix(fd: &OwnedFd, buffer: &mut [u8], control: &mut [u8], closing: bool) -> Read {
-    let mut iov = [IoSliceMut::new(buffer)];
-    let (bytes, truncated, sender) = match recvmsg::<UnixAddr>(
+/// The datagrams queued on the Unix socket (up to [`SLOTS`], one recvmmsg(2)), each with
+/// its sender's PID from SCM_CREDENTIALS, appended to `batch`.
+fn read_unix(fd: &OwnedFd, slots: &mut UnixSlots, closing: bool, batch: &mut Vec<Message>) -> Read {
+    let mut buffers = slots.buffers.chunks_mut(MAX_DATAGRAM);
+    let mut iovs: [[IoSliceMut<'_>; 1]; SLOTS] = std::array::from_fn(|_| {
+        [IoSliceMut::new(
+            buffers.next().expect("UnixSlots holds SLOTS buffers"),
+        )]
+    });
+    let received = match recvmmsg(
         fd.as_raw_fd(),
-        &mut iov,
-        Some(control),
+        &mut slots.headers,
+        iovs.iter_mut(),
         MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT,
+        None,
     ) {
-        Ok(msg) => {
-            let sender = msg.cmsgs().ok().and_then(|mut c| {
-                c.find_map(|c| match c {
-                    ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
-                    _ => None,
-                })
-            });
-            (msg.bytes, msg.flags.contains(MsgFlags::MSG_TRUNC), sender)
-        }
+        Ok(received) => received,
         Err(Errno::EAGAIN) => return Read::Empty,
         Err(Errno::EINTR) => return Read::Retry,
         Err(_) => return Read::Failed,
     };
-    // Every datagram carries credentials (SO_PASSCRED); an empty read without them is
-    // the end of a socket shut down for reading.
-    if closing && bytes == 0 && sender.is_none() {
-        return Read::Empty;
+    let mut count = 0;
+    for msg in received {
+        let sender = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|c| match c {
+                ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+                _ => None,
+            })
+        });
+        // Every datagram carries credentials (SO_PASSCRED); an empty read without them is
+        // the end of a socket shut down for reading (and the kernel repeats it to fill
+        // the remaining slots).
+        if closing && msg.bytes == 0 && sender.is_none() {
+            break;
+        }
+        // With MSG_TRUNC `bytes` is the datagram's real length; the slot kept the start.
+        let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
+        let raw = msg.iovs().next().unwrap_or_default().to_vec();
+        batch.push(Message::new(Source::Unix, sender, raw, truncated));
+        count += 1;
     }
-    let raw = buffer[..bytes.min(MAX_DATAGRAM)].to_vec();
-    Read::Message(Message::new(Source::Unix, sender, raw, truncated), 0)
+    if count == 0 {
+        Read::Empty
+    } else {
+        Read::Batch(count)
+    }
 }
 
 #[cfg(test)]
@@ -1326,6 +1402,77 @@ mod tests {
         assert_eq!(got[0].text.len(), MAX_DATAGRAM);
         assert_eq!(got[0].raw.len(), MAX_DATAGRAM);
         assert_eq!(receiver.counters().truncated, 1);
+    }
+
+    #[test]
+    fn a_burst_is_read_many_at_a_time_and_every_datagram_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = Receiver::with_options(
+            &path,
+            ReceiverOptions {
+                fold: false,
+                ..ReceiverOptions::default()
+            },
+        )
+        .unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.connect(&path).unwrap();
+        let big = vec![b'y'; MAX_DATAGRAM + 10];
+        let oversized = client.send(&big).is_ok();
+        let total = 5 * SLOTS as u64;
+        let mut garbage = 0;
+        for i in 0..total {
+            if i % 7 == 3 {
+                client.send(b"\xff\xfe no pri").unwrap();
+                garbage += 1;
+            } else {
+                client.send(format!("<30>t[1]: n {i}").as_bytes()).unwrap();
+            }
+        }
+        let expected = total + u64::from(oversized);
+        assert_eq!(
+            receiver.wait_received(expected, Duration::from_secs(5)),
+            expected
+        );
+        let counters = receiver.counters();
+        assert_eq!(counters.malformed, garbage + u64::from(oversized));
+        assert_eq!(counters.truncated, u64::from(oversized));
+        let kept = receiver.messages();
+        assert_eq!(kept.len() as u64, expected);
+        // In order, one seq each, every one tied to this process by the kernel.
+        for (n, m) in kept.iter().enumerate() {
+            assert_eq!(m.seq, n as u64 + 1);
+            assert_eq!(m.sender_pid, Some(std::process::id() as Pid));
+        }
+        let texts: Vec<&str> = kept.iter().map(|m| m.text.as_str()).collect();
+        let last = format!("<30>t[1]: n {}", total - 1);
+        assert_eq!(texts.last(), Some(&last.as_str()));
+    }
+
+    #[test]
+    fn a_read_stopped_early_leaves_the_rest_for_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = Receiver::bind(&dir.path().join("log"), 100).unwrap();
+        for i in 0..5 {
+            receiver.inject(Source::Unix, Some(i), format!("<30>x: {i}").as_bytes());
+        }
+        let feed = receiver.feed();
+        let mut cursor = Cursor::new();
+        let mut seen = Vec::new();
+        let done = feed.read_each(&mut cursor, usize::MAX, |m| {
+            seen.push(m.seq);
+            seen.len() < 2
+        });
+        assert!(!done);
+        assert_eq!(seen, [1, 2]);
+        assert!(feed.read_each(&mut cursor, usize::MAX, |m| {
+            seen.push(m.seq);
+            true
+        }));
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+        assert!(cursor.tally.balanced(), "{:?}", cursor.tally);
+        assert_eq!(cursor.tally.shown, 5);
     }
 
     fn message(text: &str) -> Message {

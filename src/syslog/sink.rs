@@ -206,6 +206,10 @@ impl Sink {
         cursor: &mut Cursor,
     ) -> io::Result<()> {
         let feed = self.receiver.feed();
+        // Lines are formatted in place under the ring's lock (no copies of the messages)
+        // and written with one write(2) per batch, at most about this many bytes at once.
+        const CHUNK: usize = 256 * 1024;
+        let mut lines = String::with_capacity(CHUNK);
         loop {
             let stopping = stop.is_stopped();
             if stopping {
@@ -213,13 +217,18 @@ impl Sink {
                 self.receiver.stop();
                 self.receiver.flush();
             }
-            for message in feed.read(cursor, usize::MAX) {
-                let line = match self.format {
-                    OutputFormat::Text => text_line(&message),
-                    OutputFormat::Json => json_line(&message),
-                };
-                out.write_all(line.as_bytes())?;
-                out.write_all(b"\n")?;
+            let mut done = false;
+            while !done {
+                lines.clear();
+                done = feed.read_each(cursor, usize::MAX, |message| {
+                    match self.format {
+                        OutputFormat::Text => push_text_line(&mut lines, message),
+                        OutputFormat::Json => lines.push_str(&json_line(message)),
+                    }
+                    lines.push('\n');
+                    lines.len() < CHUNK
+                });
+                out.write_all(lines.as_bytes())?;
             }
             out.flush()?;
             if stopping {
@@ -259,25 +268,32 @@ pub fn run(
 /// or the arrival time (UTC) when it wrote none. Garbage is shown escaped after
 /// `malformed:`, and control characters never reach the terminal raw.
 pub fn text_line(message: &Message) -> String {
+    let mut line = String::new();
+    push_text_line(&mut line, message);
+    line
+}
+
+/// [`text_line`] appended to `line`, without allocating on the way for a valid message.
+fn push_text_line(line: &mut String, message: &Message) {
     let parsed = &message.parsed;
-    let time = match &parsed.timestamp {
-        Some(sent) => Cow::Borrowed(sent.as_str()),
-        None => Cow::Owned(rfc3339_utc(message.received_at)),
-    };
-    if parsed.malformed {
-        return format!("{time} malformed: {}", escape_bytes(&message.raw));
+    match &parsed.timestamp {
+        Some(sent) => line.push_str(sent),
+        None => write_rfc3339_utc(line, message.received_at),
     }
-    let mut line = format!(
-        "{time} {} ",
-        priority_name(parsed.pri, parsed.facility, parsed.severity)
-    );
+    if parsed.malformed {
+        line.push_str(" malformed: ");
+        line.push_str(&escape_bytes(&message.raw));
+        return;
+    }
+    line.push(' ');
+    push_priority_name(line, parsed.pri, parsed.facility, parsed.severity);
+    line.push(' ');
     line.push_str(parsed.ident.as_deref().unwrap_or("-"));
     if let Some(pid) = parsed.pid {
         let _ = write!(line, "[{pid}]");
     }
     line.push_str(": ");
     line.push_str(&escape_controls(&parsed.message));
-    line
 }
 
 /// `daemon.info`; a facility without a name (12–15) by number, as `12.notice`.
@@ -286,12 +302,26 @@ pub fn priority_name(
     facility: Option<Facility>,
     severity: Option<Severity>,
 ) -> String {
-    let facility = match (facility, pri) {
-        (Some(f), _) => Cow::Borrowed(f.name()),
-        (None, Some(pri)) => Cow::Owned((pri / 8).to_string()),
-        (None, None) => Cow::Borrowed("-"),
-    };
-    format!("{facility}.{}", severity.map_or("-", Severity::name))
+    let mut name = String::new();
+    push_priority_name(&mut name, pri, facility, severity);
+    name
+}
+
+fn push_priority_name(
+    out: &mut String,
+    pri: Option<u8>,
+    facility: Option<Facility>,
+    severity: Option<Severity>,
+) {
+    match (facility, pri) {
+        (Some(f), _) => out.push_str(f.name()),
+        (None, Some(pri)) => {
+            let _ = write!(out, "{}", pri / 8);
+        }
+        (None, None) => out.push('-'),
+    }
+    out.push('.');
+    out.push_str(severity.map_or("-", Severity::name));
 }
 
 /// Control characters as escapes, so one message stays one line and cannot drive the
@@ -375,19 +405,27 @@ pub fn json_line(message: &Message) -> String {
 /// `2026-11-25T18:44:31.123Z`: a receive time a reader can compare across machines,
 /// without a time-zone database.
 fn rfc3339_utc(time: SystemTime) -> String {
+    let mut text = String::with_capacity(24);
+    write_rfc3339_utc(&mut text, time);
+    text
+}
+
+/// [`rfc3339_utc`] appended to `out`.
+fn write_rfc3339_utc(out: &mut String, time: SystemTime) {
     let since = time
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = since.as_secs();
     let (days, of_day) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_date(days);
-    format!(
+    let _ = write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
         of_day / 3600,
         of_day / 60 % 60,
         of_day % 60,
         since.subsec_millis()
-    )
+    );
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01. Counting in 400-year eras
