@@ -8,12 +8,14 @@
 //! `top`.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+#[path = "support/crowd.rs"]
+mod crowd;
+use crowd::Crowd;
 
 const EXTRA_PROCESSES: usize = 2000;
 /// How long each measurement window lasts.
@@ -168,50 +170,5 @@ impl Drop for OnPty {
         // Our own child, not yet waited for: its PID is still its own.
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Sleepers that crowd the table, killed with the benchmark (PR_SET_PDEATHSIG too).
-struct Crowd {
-    children: Vec<Child>,
-}
-
-impl Crowd {
-    fn spawn(n: usize) -> Self {
-        let mut crowd = Crowd {
-            children: Vec::with_capacity(n),
-        };
-        for _ in 0..n {
-            let mut command = Command::new("sleep");
-            command
-                .arg("600")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                command.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            crowd
-                .children
-                .push(command.spawn().expect("spawn a sleep for the crowd"));
-        }
-        crowd
-    }
-}
-
-impl Drop for Crowd {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-        }
-        for child in &mut self.children {
-            let _ = child.wait();
-        }
     }
 }
