@@ -62,12 +62,7 @@ pub fn run(
     let guard_slot = GuardSlot::default();
     *guard_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(traced.guard());
     super::end_lab_on_panic(guard_slot.clone());
-    let (events, inbox) = mpsc::channel::<Event>();
-    super::forward_signals(events.clone())?;
-    let hung_up = events.clone();
-    crate::hangup::watch(move || {
-        let _ = hung_up.send(Event::HangUp);
-    })?;
+    let (events, inbox) = event_channel()?;
 
     let mut app = App::new(theme, lessons);
     app.trace = Some(TraceView::new(traced.path.display().to_string()));
@@ -76,12 +71,7 @@ pub fn run(
         .clone()
         .map(|text| super::app::Notice { text, error: false });
     let generation = app.generation;
-    let report = {
-        let events = events.clone();
-        move |event: LabEvent| {
-            let _ = events.send(Event::Lab(event));
-        }
-    };
+    let report = reporter(&events);
     report(LabEvent::Started {
         generation,
         info: LabInfo {
@@ -108,13 +98,7 @@ pub fn run(
         .name("tracer".into())
         .spawn(move || follow(traced, options, worker_inbox, report, generation))?;
 
-    let mut terminal = ratatui::init();
-    super::forward_terminal_events(events.clone())?;
-    let mut event_loop = EventLoop::new(app, inbox, Wake::new(events), commands.clone());
-    let result = event_loop.run(&mut terminal);
-    if !crate::hangup::terminal_gone() {
-        let _ = ratatui::try_restore();
-    }
+    let result = draw_until_the_end(app, inbox, events, &commands)?;
     // End the program from here at once, whatever the worker is doing.
     if let Some(guard) = guard_slot
         .lock()
@@ -284,12 +268,7 @@ pub fn run_service(
         }
     };
     color_eyre::install()?;
-    let (events, inbox) = mpsc::channel::<Event>();
-    super::forward_signals(events.clone())?;
-    let hung_up = events.clone();
-    crate::hangup::watch(move || {
-        let _ = hung_up.send(Event::HangUp);
-    })?;
+    let (events, inbox) = event_channel()?;
     let mut app = App::new(theme, lessons);
     app.trace = Some(TraceView::service(
         options.program.clone(),
@@ -297,12 +276,7 @@ pub fn run_service(
     ));
     app.notice = None;
     let generation = app.generation;
-    let report = {
-        let events = events.clone();
-        move |event: LabEvent| {
-            let _ = events.send(Event::Lab(event));
-        }
-    };
+    let report = reporter(&events);
     report(LabEvent::SyslogFeed {
         generation,
         feed: syslog.receiver.feed(),
@@ -320,13 +294,7 @@ pub fn run_service(
     let worker = std::thread::Builder::new()
         .name("service".into())
         .spawn(move || manage(options, worker_inbox, report, generation, info))?;
-    let mut terminal = ratatui::init();
-    super::forward_terminal_events(events.clone())?;
-    let mut event_loop = EventLoop::new(app, inbox, Wake::new(events), commands.clone());
-    let result = event_loop.run(&mut terminal);
-    if !crate::hangup::terminal_gone() {
-        let _ = ratatui::try_restore();
-    }
+    let result = draw_until_the_end(app, inbox, events, &commands)?;
     // q, a signal or a hang-up: stop the service in order (SIGTERM, then SIGKILL), and
     // wait for the manager to see it gone.
     let _ = commands.send(Command::Quit);
@@ -471,4 +439,41 @@ fn manage(
         Err(e) => format!("could not start: {e}"),
     };
     send(TraceUpdate::ServiceEnded(words));
+}
+
+/// The explorer's one channel, with signals and the terminal's hang-up fed into it.
+fn event_channel() -> std::io::Result<(mpsc::Sender<Event>, Receiver<Event>)> {
+    let (events, inbox) = mpsc::channel::<Event>();
+    super::forward_signals(events.clone())?;
+    let hung_up = events.clone();
+    crate::hangup::watch(move || {
+        let _ = hung_up.send(Event::HangUp);
+    })?;
+    Ok((events, inbox))
+}
+
+/// What a worker calls to hand the screen a lab event.
+fn reporter(events: &mpsc::Sender<Event>) -> impl Fn(LabEvent) + Clone + Send + 'static {
+    let events = events.clone();
+    move |event: LabEvent| {
+        let _ = events.send(Event::Lab(event));
+    }
+}
+
+/// Take the terminal, run the explorer's loop until q, a signal or a hang-up, and give
+/// the terminal back (unless it is gone).
+fn draw_until_the_end(
+    app: App,
+    inbox: Receiver<Event>,
+    events: mpsc::Sender<Event>,
+    commands: &mpsc::Sender<Command>,
+) -> color_eyre::Result<color_eyre::Result<super::Ending>> {
+    let mut terminal = ratatui::init();
+    super::forward_terminal_events(events.clone())?;
+    let mut event_loop = EventLoop::new(app, inbox, Wake::new(events), commands.clone());
+    let result = event_loop.run(&mut terminal);
+    if !crate::hangup::terminal_gone() {
+        let _ = ratatui::try_restore();
+    }
+    Ok(result)
 }
