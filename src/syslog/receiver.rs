@@ -1063,14 +1063,74 @@ const SLOTS: usize = 16;
 /// (made resident) as far as datagrams reach into them.
 struct UnixSlots {
     headers: MultiHeaders<()>,
-    buffers: Vec<u8>,
+    buffers: Pages,
 }
 
 impl UnixSlots {
     fn new() -> UnixSlots {
         UnixSlots {
             headers: MultiHeaders::preallocate(SLOTS, Some(nix::cmsg_space!(libc::ucred))),
-            buffers: vec![0; SLOTS * MAX_DATAGRAM],
+            buffers: Pages::new(SLOTS * MAX_DATAGRAM),
+        }
+    }
+}
+
+/// Zeroed memory straight from the kernel (an anonymous mapping): resident only where
+/// written, and given back whole on drop. A `Vec` this size may come from malloc's
+/// arena instead — glibc raises its mmap threshold after the first free — which zeroes,
+/// so touches, all of it and keeps it after the free: a megabyte of resident memory for
+/// every receiver a process ever started (tests/soak.rs saw it).
+struct Pages {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+    /// When the kernel refused the mapping: an ordinary allocation.
+    fallback: Vec<u8>,
+}
+
+impl Pages {
+    fn new(len: usize) -> Pages {
+        // SAFETY: a fresh private anonymous mapping; no file, no fixed address.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match std::ptr::NonNull::new(ptr.cast::<u8>()).filter(|_| ptr != libc::MAP_FAILED) {
+            Some(ptr) => Pages {
+                ptr,
+                len,
+                fallback: Vec::new(),
+            },
+            None => {
+                let mut fallback = vec![0; len];
+                Pages {
+                    ptr: std::ptr::NonNull::new(fallback.as_mut_ptr()).expect("a Vec's pointer"),
+                    len,
+                    fallback,
+                }
+            }
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        if !self.fallback.is_empty() {
+            return &mut self.fallback;
+        }
+        // SAFETY: `len` bytes mapped read-write by `new`, owned by this value alone.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        if self.fallback.is_empty() {
+            // SAFETY: the mapping made in `new`, unmapped once.
+            unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
         }
     }
 }
@@ -1285,7 +1345,7 @@ impl Worker {
 /// The datagrams queued on the Unix socket (up to [`SLOTS`], one recvmmsg(2)), each with
 /// its sender's PID from SCM_CREDENTIALS, appended to `batch`.
 fn read_unix(fd: &OwnedFd, slots: &mut UnixSlots, closing: bool, batch: &mut Vec<Message>) -> Read {
-    let mut buffers = slots.buffers.chunks_mut(MAX_DATAGRAM);
+    let mut buffers = slots.buffers.as_mut_slice().chunks_mut(MAX_DATAGRAM);
     let mut iovs: [[IoSliceMut<'_>; 1]; SLOTS] = std::array::from_fn(|_| {
         [IoSliceMut::new(
             buffers.next().expect("UnixSlots holds SLOTS buffers"),
