@@ -670,3 +670,24 @@ fn the_labs_own_new_style_daemon_starts_reloads_and_stops_under_the_manager() {
     assert!(seen.iter().all(|v| v["accepted"] != false), "{seen:?}");
     assert!(seen.iter().any(|v| v["fields"]["STOPPING"] == "1"));
 }
+
+#[test]
+fn fdstore_keeps_the_descriptor_the_service_hands_over() {
+    let Some(mut s) = Service::start("fdstore", &["--type", "notify"], &["fdstore"]) else {
+        return;
+    };
+    s.state("active");
+    let stored = s.wait("FDSTORE=1", |v| {
+        v["event"] == "notify" && v["fields"]["FDSTORE"] == "1"
+    });
+    assert_eq!(stored["accepted"], true);
+    assert!(
+        stored["note"]
+            .as_str()
+            .unwrap()
+            .contains("1 descriptor(s) kept for it as \"mypipe\""),
+        "{stored}"
+    );
+    let (code, _, _dir) = s.finish();
+    assert_eq!(code, 0);
+}
