@@ -15,7 +15,9 @@ fn subject() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let out = std::env::temp_dir().join(format!("dsubject-{}", std::process::id()));
+            // In target/tmp (cargo clean removes it), not the machine's /tmp.
+            let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("dsubject-{}", std::process::id()));
             let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/dsubject.c");
             match Command::new("cc")
                 .arg("-o")

@@ -21,7 +21,8 @@ pub fn noptrace() -> Option<&'static Path> {
 
 /// Compile tests/c/NAME.c into the temp dir, once per test binary.
 fn build(name: &str) -> Option<PathBuf> {
-    let out = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    // In target/tmp (cargo clean removes it), not the machine's /tmp.
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/c/{name}.c"));
     match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
         Ok(s) if s.success() => Some(out),
