@@ -43,7 +43,9 @@ fn tsubject() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let out = std::env::temp_dir().join(format!("tsubject-bench-{}", std::process::id()));
+            // In target/tmp (cargo clean removes it), not the machine's /tmp.
+            let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("tsubject-bench-{}", std::process::id()));
             let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/tsubject.c");
             match Command::new("cc")
                 .args(["-O2", "-o"])
