@@ -60,7 +60,7 @@ fn experiments_menu() -> App {
 type Screen = (&'static str, fn() -> App);
 
 /// Every screen the snapshots cover.
-fn all_screens() -> [Screen; 13] {
+fn all_screens() -> [Screen; 14] {
     [
         ("processes_tab", || {
             fixtures::processes_demo(Theme::default_colors(), LessonSet::embedded())
@@ -88,6 +88,9 @@ fn all_screens() -> [Screen; 13] {
         }),
         ("run_finished", || {
             fixtures::run_demo(Theme::default_colors(), LessonSet::embedded(), true)
+        }),
+        ("run_service", || {
+            fixtures::service_demo(Theme::default_colors(), LessonSet::embedded())
         }),
     ]
 }

@@ -720,3 +720,131 @@ pub fn run_demo(theme: Theme, lessons: LessonSet, finished: bool) -> App {
     });
     app
 }
+
+/// `daemonlab run --service` on the lab's own new-style daemon, active after READY=1 and
+/// one rejected message from a child: the rows the manager's worker makes of its events.
+pub fn service_demo(theme: Theme, lessons: LessonSet) -> App {
+    use super::action::TraceUpdate;
+    use crate::trace::rules::Event;
+    let mut app = App::new(theme, lessons);
+    app.trace = Some(super::traced::TraceView::service(
+        "/usr/local/bin/daemonlab",
+        "notify-reload",
+    ));
+    let main = SUBJECT;
+    // What the manager prepared: its own session and group, no terminal, cwd /, 0022.
+    let mut prepared = start_snapshot();
+    prepared.ppid = LAB;
+    prepared.pgid = main;
+    prepared.sid = main;
+    prepared.tty = None;
+    prepared.tty_nr = 0;
+    prepared.tpgid = -1;
+    prepared.session_leader = true;
+    prepared.cwd = Some("/".into());
+    prepared.umask = Some(0o022);
+    if let Some(fds) = prepared.fds.as_mut() {
+        // stdin on /dev/null, stdout and stderr the manager's log pipes.
+        fds.retain(|f| f.fd <= 2);
+        for f in fds.iter_mut() {
+            f.target = match f.fd {
+                0 => "/dev/null".into(),
+                n => format!("pipe:[8130{n}]"),
+            };
+        }
+    }
+    app.handle_lab(LabEvent::Started {
+        generation: 0,
+        info: LabInfo {
+            lab_pid: LAB,
+            session_pid: LAB,
+            subject_pid: main,
+            pty: "log".into(),
+            control_fd: -1,
+            syslog_socket: PathBuf::from("/dev/log"),
+            syslog_note: "nothing listened at /dev/log, so the lab bound it for this run (and removes it on exit): the program's syslog(3) messages arrive here".into(),
+        },
+        snapshot: Box::new(prepared.clone()),
+    });
+    let row =
+        |seq: u64, pid: i32, rule: &'static str, what: &str, process: Option<ProcSnapshot>| {
+            Event::Syscall {
+                seq,
+                t_ms: seq as f64 * 3.0,
+                pid,
+                syscall: None,
+                args: [0; 6],
+                result: 0,
+                errno: (rule == "rejected").then(|| "rejected".to_string()),
+                rule: Some(rule),
+                what: what.to_string(),
+                calls: 1,
+                process,
+                changed: Vec::new(),
+                sessions: Vec::new(),
+            }
+        };
+    let events = vec![
+        row(
+            1,
+            main,
+            "state",
+            &format!("activating (main pid {main})"),
+            None,
+        ),
+        row(
+            2,
+            main,
+            "prepared",
+            &format!(
+                "pid {main}, before the program's first instruction — the manager's part, read from /proc:"
+            ),
+            Some(prepared.clone()),
+        ),
+        row(
+            3,
+            main + 7,
+            "rejected",
+            &format!(
+                "from pid {}: READY=1  (rejected: sent by pid {}, not the main process {main} (NotifyAccess=main))",
+                main + 7,
+                main + 7
+            ),
+            None,
+        ),
+        row(
+            4,
+            main,
+            "notified",
+            &format!("from pid {main}: READY=1 STATUS=serving  (accepted)"),
+            None,
+        ),
+        row(
+            5,
+            main,
+            "state",
+            &format!(
+                "active (main pid {main}): READY=1 from the main process — status \"serving\""
+            ),
+            Some(prepared),
+        ),
+    ];
+    app.handle_lab(LabEvent::Trace {
+        generation: 0,
+        update: TraceUpdate::Events(events),
+    });
+    app.handle_lab(LabEvent::Trace {
+        generation: 0,
+        update: TraceUpdate::ServiceState(
+            "active",
+            format!("(main pid {main}): READY=1 from the main process — status \"serving\""),
+        ),
+    });
+    app.handle_lab(LabEvent::Terminal {
+        generation: 0,
+        lines: vec![format!(
+            "stdout: newstyle: pid {main} ppid {LAB} sid {main} pgid {main} tty none cwd / umask 0022 — none of it done by me: the manager did it"
+        )],
+    });
+    app
+}
