@@ -195,6 +195,10 @@ enum Input {
 
 /// Run the service until it is inactive or failed and every process of it has gone.
 /// `control` carries reload and stop; its end means stop.
+///
+/// The calling process becomes a child subreaper, and every child it gains from now on
+/// (but the manager's janitor) counts as the service's: it is signalled at the stop and
+/// reaped here. Children it had before are left to their owners.
 pub fn run(
     options: &ServiceOptions,
     control: Receiver<Control>,
@@ -204,7 +208,8 @@ pub fn run(
     // child MAINPID= names), as systemd does: then it can see them exit and end them.
     let _ = nix::sys::prctl::set_child_subreaper(true);
     // Processes of ours from before (the explorer's janitor, say) are not the service's.
-    let before = descendants(std::process::id() as i32, &[]);
+    let mut before = descendants(std::process::id() as i32, &[]);
+    before.extend(zombie_children(&[]));
     let listeners: Vec<Listener> = options
         .listen
         .iter()
@@ -815,9 +820,32 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
     /// Reap every child that has exited and judge the exits that matter. Whatever a
     /// process sent before it exited is in the socket's queue by now: handled first.
     fn reap(&mut self, socket: &NotifySocket) {
-        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+        let mut skip = self.not_ours.clone();
+        skip.extend(self.janitor);
         loop {
-            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            // Look first (WNOWAIT): a child that is not the service's (the janitor, what
+            // the explorer had before) is left for its owner to reap.
+            let peeked = match waitid(
+                Id::All,
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            ) {
+                Ok(s) => s.pid(),
+                Err(_) => None,
+            };
+            let Some(next) = peeked else { break };
+            let pid = if skip.contains(&next.as_raw()) {
+                // Reap the service's own zombies by PID instead, and stop looking.
+                let zombies = zombie_children(&skip);
+                if zombies.is_empty() {
+                    break;
+                }
+                zombies[0]
+            } else {
+                next.as_raw()
+            };
+            let status = match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+            {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(s) => s,
             };
@@ -840,9 +868,6 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                 ),
                 _ => continue,
             };
-            if Some(pid) == self.janitor {
-                continue;
-            }
             self.drain_notify(socket);
             self.exited.push((pid, words.clone()));
             self.emit(Event::Exit {
@@ -939,6 +964,28 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
             )),
         }
     }
+}
+
+/// This process's children that have exited and wait to be reaped, leaving out `skip`.
+fn zombie_children(skip: &[i32]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| !skip.contains(pid))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let mut after = stat
+                    .rsplit_once(')')
+                    .map(|(_, rest)| rest.split_whitespace())
+                    .into_iter()
+                    .flatten();
+                after.next() == Some("Z") && after.next().and_then(|p| p.parse().ok()) == Some(me)
+            })
+        })
+        .collect()
 }
 
 /// Every live (not zombie) process below `ancestor` in the process tree, leaving out
