@@ -61,11 +61,17 @@ impl Facts {
             })
             .collect();
         let mut fd_locks: Vec<(FdEntry, Vec<LockEntry>)> = fd_locks;
-        let pid_locks: Vec<LockEntry> = crate::locks::proc_locks::read()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.pid == pid && !e.waiter)
-            .collect();
+        // Since Linux 4.5 fdinfo lists the locks held through each descriptor, which the
+        // snapshot read: /proc/locks (slow to read: see `pidfile`) is only needed before.
+        let pid_locks: Vec<LockEntry> = if proc_extra::fdinfo_lists_locks() {
+            Vec::new()
+        } else {
+            crate::locks::proc_locks::read()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.pid == pid && !e.waiter)
+                .collect()
+        };
         if fd_locks.is_empty() && !pid_locks.is_empty() {
             // Kernels before 4.5 print no `lock:` lines in fdinfo: find the locked file
             // among the descriptors by device and inode instead (only when /proc/locks

@@ -306,7 +306,9 @@ pub(crate) fn find(
             return (Some(found), lock_file);
         }
     }
-    let all_locks = proc_locks::read().unwrap_or_default();
+    // Read only if a candidate file exists: each read of /proc/locks takes the kernel's
+    // file-lock rwsem for writing, an RCU grace period (milliseconds) on its own.
+    let all_locks: std::cell::OnceCell<Vec<LockEntry>> = std::cell::OnceCell::new();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).ok();
     let argv: Vec<String> = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
@@ -321,7 +323,10 @@ pub(crate) fn find(
     let open = |p: &str| resolve(p).and_then(|(_, seen)| read_config(&seen));
     let make = |shown: &Path, seen: &Path, by: FoundBy| -> Option<Found> {
         let content = read_text(seen)?;
-        let lock = lock_on(seen, &all_locks);
+        let lock = lock_on(
+            seen,
+            all_locks.get_or_init(|| proc_locks::read().unwrap_or_default()),
+        );
         Some(Found {
             file: PidFile {
                 path: shown.to_string_lossy().into_owned(),

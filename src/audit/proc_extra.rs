@@ -105,6 +105,19 @@ pub(crate) fn other_mount_namespace(pid: i32) -> bool {
     }
 }
 
+/// Whether this kernel lists locks in /proc/PID/fdinfo (`lock:` lines, Linux 4.5 and
+/// later), read from uname(2)'s release.
+pub(crate) fn fdinfo_lists_locks() -> bool {
+    let Ok(uts) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let release = uts.release().to_string_lossy();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor) >= (4, 5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
