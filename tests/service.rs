@@ -17,11 +17,17 @@ use serde_json::Value;
 use common::tsubject::survivors;
 
 /// /usr/bin/python3 or whichever python3 is first in PATH; `None` (a loud skip) without.
+/// The system's first: a version manager's shim may need variables the manager's clean
+/// environment does not pass.
 fn python(case: &str) -> Option<PathBuf> {
-    let found = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join("python3"))
+    let system = Path::new("/usr/bin/python3");
+    let found = std::iter::once(system.to_path_buf())
+        .chain(
+            std::env::var("PATH")
+                .unwrap_or_default()
+                .split(':')
+                .map(|d| Path::new(d).join("python3")),
+        )
         .find(|p| p.is_file());
     if found.is_none() {
         eprintln!("SKIPPED {case}: no python3 to write the test services in");
