@@ -42,8 +42,11 @@ fn have(tool: &str) -> bool {
 struct Sleeper(Child);
 
 impl Sleeper {
+    /// A `sleep 600` whose exec has finished: spawn() returns once the child exists, and
+    /// for a moment after the new program's name is set its arguments are not yet there
+    /// (cmdline reads empty, and ps shows `[sleep]` too).
     fn spawn() -> Self {
-        Sleeper(
+        let sleeper = Sleeper(
             Command::new("sleep")
                 .arg("600")
                 .stdin(Stdio::null())
@@ -51,7 +54,15 @@ impl Sleeper {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn sleep"),
-        )
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read(format!("/proc/{}/cmdline", sleeper.pid())).unwrap_or_default()
+            != b"sleep\x00600\x00"
+        {
+            assert!(std::time::Instant::now() < deadline, "sleep never ran");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        sleeper
     }
 
     fn pid(&self) -> Pid {
