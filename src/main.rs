@@ -622,6 +622,23 @@ fn run_syslogd(
         .and_then(|exe| Janitor::start(&exe))
         .map_err(|e| tracing::warn!(error = %e, "no janitor for the socket"))
         .ok();
+    // The handlers first: a SIGTERM that comes as soon as the socket exists must stop the
+    // receiver in order (summary, socket removed), not kill it by the default action.
+    let stop = StopHandle::new();
+    let on_signal = stop.clone();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                if signals.forever().next().is_some() {
+                    on_signal.stop();
+                }
+            });
+        }
+        Err(e) => {
+            eprintln!("daemonlab syslogd: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let sink = match Sink::bind(&options) {
         Ok(sink) => sink,
         Err(e) => {
@@ -643,21 +660,6 @@ fn run_syslogd(
             addr.ip(),
             addr.port()
         );
-    }
-    let stop = StopHandle::new();
-    let on_signal = stop.clone();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    on_signal.stop();
-                }
-            });
-        }
-        Err(e) => {
-            eprintln!("daemonlab syslogd: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
     }
     match sink.run(&mut std::io::stdout().lock(), &stop) {
         Ok(summary) => {
