@@ -291,7 +291,6 @@ pub fn run(
         stop_deadline: None,
         stored_fds: Vec::new(),
         exec_done: false,
-        exited: Vec::new(),
         janitor: janitor.as_ref().and_then(|j| j.pid()).map(|p| p as i32),
         not_ours: before,
         lifeline: janitor.as_ref(),
@@ -397,8 +396,6 @@ struct Manager<'a, R: FnMut(&Event)> {
     /// FDSTORE=1 descriptors, kept while the service runs.
     stored_fds: Vec<(String, OwnedFd)>,
     exec_done: bool,
-    /// Processes of ours that have exited, with their status.
-    exited: Vec<(i32, String)>,
     /// The janitor's PID: a child of ours that is not the service.
     janitor: Option<i32>,
     /// What this process was already running before the service started.
@@ -869,7 +866,6 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
                 _ => continue,
             };
             self.drain_notify(socket);
-            self.exited.push((pid, words.clone()));
             self.emit(Event::Exit {
                 pid,
                 status: words.clone(),
@@ -969,54 +965,72 @@ impl<R: FnMut(&Event)> Manager<'_, R> {
 /// This process's children that have exited and wait to be reaped, leaving out `skip`.
 fn zombie_children(skip: &[i32]) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    children_of(me)
+        .into_iter()
         .filter(|pid| !skip.contains(pid))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let mut after = stat
-                    .rsplit_once(')')
-                    .map(|(_, rest)| rest.split_whitespace())
-                    .into_iter()
-                    .flatten();
-                after.next() == Some("Z") && after.next().and_then(|p| p.parse().ok()) == Some(me)
-            })
+        .filter(|&pid| {
+            parent_and_state(pid).is_some_and(|(ppid, state)| ppid == me && state == 'Z')
         })
         .collect()
 }
 
 /// Every live (not zombie) process below `ancestor` in the process tree, leaving out
-/// `skip` and what is below it. Reads only each /proc/PID/stat.
+/// `skip` and what is below it.
 pub fn descendants(ancestor: i32, skip: &[i32]) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    // (pid, ppid) of every live process.
-    let table: Vec<(i32, i32)> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut after = stat.rsplit_once(')')?.1.split_whitespace();
-            let state = after.next()?;
-            let ppid: i32 = after.next()?.parse().ok()?;
-            (state != "Z").then_some((pid, ppid))
-        })
-        .collect();
     let mut found = Vec::new();
     let mut frontier = vec![ancestor];
     while let Some(parent) = frontier.pop() {
-        for &(pid, _) in table.iter().filter(|(_, ppid)| *ppid == parent) {
+        for pid in children_of(parent) {
             if skip.contains(&pid) || found.contains(&pid) {
                 continue;
             }
-            found.push(pid);
-            frontier.push(pid);
+            if parent_and_state(pid).is_some_and(|(_, state)| state != 'Z') {
+                found.push(pid);
+                frontier.push(pid);
+            }
         }
     }
     found.sort_unstable();
     found
+}
+
+/// The children of `pid`: from /proc/PID/task/TID/children (every thread's), which costs
+/// the size of the tree asked about; where the kernel has no such file
+/// (CONFIG_PROC_CHILDREN off), from a scan of every /proc/PID/stat.
+fn children_of(pid: i32) -> Vec<i32> {
+    static HAVE_CHILDREN_FILES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let have = *HAVE_CHILDREN_FILES.get_or_init(|| {
+        let me = std::process::id();
+        std::path::Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    });
+    if have {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        return tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|text| {
+                text.split_whitespace()
+                    .filter_map(|w| w.parse().ok())
+                    .collect::<Vec<i32>>()
+            })
+            .collect();
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| parent_and_state(p).is_some_and(|(ppid, _)| ppid == pid))
+        .collect()
+}
+
+/// The parent and state letter of `pid`, from its stat.
+fn parent_and_state(pid: i32) -> Option<(i32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut after = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = after.next()?.chars().next()?;
+    let ppid = after.next()?.parse().ok()?;
+    Some((ppid, state))
 }

@@ -101,13 +101,6 @@ impl NotifySocket {
         Ok(NotifySocket { socket })
     }
 
-    /// A second handle, for a reader thread.
-    pub fn try_clone(&self) -> std::io::Result<NotifySocket> {
-        Ok(NotifySocket {
-            socket: self.socket.try_clone()?,
-        })
-    }
-
     /// Never wait: [`NotifySocket::try_receive`] then returns `None` when nothing is queued.
     pub fn set_nonblocking(&self) -> std::io::Result<()> {
         self.socket.set_nonblocking(true)

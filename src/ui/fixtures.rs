@@ -725,7 +725,6 @@ pub fn run_demo(theme: Theme, lessons: LessonSet, finished: bool) -> App {
 /// one rejected message from a child: the rows the manager's worker makes of its events.
 pub fn service_demo(theme: Theme, lessons: LessonSet) -> App {
     use super::action::TraceUpdate;
-    use crate::trace::rules::Event;
     let mut app = App::new(theme, lessons);
     app.trace = Some(super::traced::TraceView::service(
         "/usr/local/bin/daemonlab",
@@ -768,21 +767,15 @@ pub fn service_demo(theme: Theme, lessons: LessonSet) -> App {
     });
     let row =
         |seq: u64, pid: i32, rule: &'static str, what: &str, process: Option<ProcSnapshot>| {
-            Event::Syscall {
+            super::traced::manager_row(
                 seq,
-                t_ms: seq as f64 * 3.0,
+                seq as f64 * 3.0,
                 pid,
-                syscall: None,
-                args: [0; 6],
-                result: 0,
-                errno: (rule == "rejected").then(|| "rejected".to_string()),
-                rule: Some(rule),
-                what: what.to_string(),
-                calls: 1,
+                rule,
+                what.into(),
                 process,
-                changed: Vec::new(),
-                sessions: Vec::new(),
-            }
+                vec![],
+            )
         };
     let events = vec![
         row(

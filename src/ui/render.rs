@@ -198,11 +198,11 @@ fn shared_bottom_pane(app: &App) -> Pane {
         _ if app.steps[crate::lab::StepId::CloseFds as usize] == StepStatus::Done => Pane::Syslog,
         // A traced program that has closed its descriptors writes nothing more to its
         // terminal: what it logs is the news.
-        _ if app.trace.is_some()
-            && app
-                .history
+        _ if app.trace.as_ref().is_some_and(|t| {
+            t.timeline
                 .iter()
-                .any(|r| matches!(r.name, "close fds" | "/dev/null")) =>
+                .any(|e| matches!(e.rule(), Some("close_fds" | "dev_null")))
+        }) =>
         {
             Pane::Syslog
         }

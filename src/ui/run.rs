@@ -36,17 +36,8 @@ pub fn run(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let ident = traced
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| options.program.clone());
-    let syslog = match crate::trace::syslog::bind(&options.exe, &ident) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("daemonlab run: cannot start the syslog receiver: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(syslog) = program_syslog(&options.exe, &traced.path) else {
+        return Ok(ExitCode::FAILURE);
     };
     let snapshot = match crate::probe::snapshot(traced.job, Some(traced.session_pid)) {
         Ok(s) => s,
@@ -256,16 +247,8 @@ pub fn run_service(
     theme: Theme,
     lessons: LessonSet,
 ) -> color_eyre::Result<ExitCode> {
-    let ident = std::path::Path::new(&options.program)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| options.program.clone());
-    let syslog = match crate::trace::syslog::bind(&options.exe, &ident) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("daemonlab run: cannot start the syslog receiver: {e}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(syslog) = program_syslog(&options.exe, std::path::Path::new(&options.program)) else {
+        return Ok(ExitCode::FAILURE);
     };
     color_eyre::install()?;
     let (events, inbox) = event_channel()?;
@@ -351,21 +334,8 @@ fn manage(
         if process.is_some() {
             *last = process.clone();
         }
-        Row::Syscall {
-            seq,
-            t_ms: started.elapsed().as_secs_f64() * 1000.0,
-            pid,
-            syscall: None,
-            args: [0; 6],
-            result: 0,
-            errno: (rule == "rejected").then(|| "rejected".to_string()),
-            rule: Some(rule),
-            what,
-            calls: 1,
-            process,
-            changed,
-            sessions: Vec::new(),
-        }
+        let t_ms = started.elapsed().as_secs_f64() * 1000.0;
+        super::traced::manager_row(seq, t_ms, pid, rule, what, process, changed)
     };
     let outcome = crate::service::run(&options, control_inbox, |event| {
         let text = crate::report::service::text_line(event);
@@ -476,4 +446,19 @@ fn draw_until_the_end(
         let _ = ratatui::try_restore();
     }
     Ok(result)
+}
+
+/// Where the program's syslog(3) goes, for the Syslog pane; its file name is the ident
+/// openlog uses when given none. `None` (said on stderr) when no receiver can start.
+fn program_syslog(
+    exe: &std::path::Path,
+    program: &std::path::Path,
+) -> Option<crate::trace::syslog::TraceSyslog> {
+    let ident = program
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| program.display().to_string());
+    crate::trace::syslog::bind(exe, &ident)
+        .map_err(|e| eprintln!("daemonlab run: cannot start the syslog receiver: {e}"))
+        .ok()
 }

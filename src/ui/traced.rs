@@ -75,6 +75,35 @@ pub fn rule_label(rule: &str) -> &'static str {
     }
 }
 
+/// A timeline row for what a service manager saw (`run --service`): not a system call,
+/// so no syscall and no arguments; `rule` is listen, prepared, state, notified, rejected
+/// or signal, and a rejected message is marked as an error row.
+pub fn manager_row(
+    seq: u64,
+    t_ms: f64,
+    pid: i32,
+    rule: &'static str,
+    what: String,
+    process: Option<crate::probe::ProcSnapshot>,
+    changed: Vec<&'static str>,
+) -> Event {
+    Event::Syscall {
+        seq,
+        t_ms,
+        pid,
+        syscall: None,
+        args: [0; 6],
+        result: 0,
+        errno: (rule == "rejected").then(|| "rejected".to_string()),
+        rule: Some(rule),
+        what,
+        calls: 1,
+        process,
+        changed,
+        sessions: Vec::new(),
+    }
+}
+
 /// What `daemonlab run` shows of its trace.
 #[derive(Debug, Clone)]
 pub struct TraceView {

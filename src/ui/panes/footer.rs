@@ -48,9 +48,7 @@ fn status_line(app: &App, short: bool) -> Line<'static> {
     use crate::ui::traced::TraceState;
     match &app.notice {
         Some(_) => Line::raw(""),
-        None if app.trace.as_ref().is_some_and(|t| t.service.is_some()) => {
-            let s = app.trace.as_ref().and_then(|t| t.service.clone());
-            let s = s.expect("a service");
+        None if let Some(s) = app.trace.as_ref().and_then(|t| t.service.as_ref()) => {
             let style = match s.state {
                 "failed" => app.theme.error,
                 "active" => app.theme.ok,
