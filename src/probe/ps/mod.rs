@@ -385,17 +385,17 @@ const PROC_PATH: usize = 24;
 impl ProcPath {
     /// `PID/stat`, for a read straight from the /proc fd.
     fn set_stat(&mut self, pid: Pid) -> &CStr {
-        let mut cursor = &mut self.bytes[..];
-        write!(cursor, "{pid}/stat").expect("fits in the path buffer");
-        cursor.write_all(&[0]).expect("NUL fits in the path buffer");
-        let len = PROC_PATH - cursor.len();
-        CStr::from_bytes_with_nul(&self.bytes[..len]).expect("one NUL, at the end")
+        self.write(format_args!("{pid}/stat"))
     }
 
     fn set(&mut self, pid: Pid) -> &CStr {
+        self.write(format_args!("{pid}"))
+    }
+
+    /// `text` and a NUL in the buffer (an i32 and "/stat" are at most 16 bytes: fits).
+    fn write(&mut self, text: std::fmt::Arguments<'_>) -> &CStr {
         let mut cursor = &mut self.bytes[..];
-        // An i32 is at most 11 bytes, plus the NUL: fits.
-        write!(cursor, "{pid}").expect("PID fits in the path buffer");
+        cursor.write_fmt(text).expect("fits in the path buffer");
         cursor.write_all(&[0]).expect("NUL fits in the path buffer");
         let len = PROC_PATH - cursor.len();
         CStr::from_bytes_with_nul(&self.bytes[..len]).expect("one NUL, at the end")
