@@ -344,3 +344,47 @@ fn processes_that_exit_mid_read_are_skipped_not_errors() {
         }
     });
 }
+
+/// `inspect` reads only the rows a role depends on (parents, session and group leaders,
+/// transitively). Every process on the machine must get the role and main PID the whole
+/// table gives it; a row that changed between the two reads (a process that exited or
+/// was adopted meanwhile) makes that comparison void, so it is left out.
+#[test]
+fn related_rows_give_every_process_the_role_the_whole_table_gives() {
+    let whole = table();
+    let mut compared = 0;
+    for row in &whole {
+        let related = ps::read_related(&[row.pid]).unwrap();
+        let unchanged = related.iter().all(|r| {
+            whole.iter().any(|w| {
+                (w.pid, w.ppid, w.sid, w.pgid, &w.comm, w.tty.is_some())
+                    == (r.pid, r.ppid, r.sid, r.pgid, &r.comm, r.tty.is_some())
+                    && w.stat.starts_with('Z') == r.stat.starts_with('Z')
+            })
+        });
+        if !unchanged {
+            continue;
+        }
+        let mine = row_of(&related, row.pid);
+        assert_eq!(
+            (mine.role, mine.main_pid),
+            (row.role, row.main_pid),
+            "role of {} ({}) from {} related rows",
+            row.pid,
+            row.comm,
+            related.len()
+        );
+        // What the role looked at is there: the parent, the session and group leaders.
+        for id in [row.ppid, row.sid, row.pgid] {
+            if id > 0 && whole.iter().any(|w| w.pid == id) {
+                assert!(related.iter().any(|r| r.pid == id), "{id} for {}", row.pid);
+            }
+        }
+        compared += 1;
+    }
+    assert!(
+        compared * 10 >= whole.len() * 9,
+        "{compared} of {}",
+        whole.len()
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::pidfile::{self, Found, FoundBy};
 use super::proc_extra::{self, StatExtra};
-use super::sockets::{DevLog, SocketInfo, SocketTable};
+use super::sockets::{Channels, DevLog, SocketInfo, SocketTable};
 use super::{Check, Status};
 use crate::locks::proc_locks::LockEntry;
 use crate::probe::ps::{PsRow, Role, is_service_manager, role::SHELLS};
@@ -27,7 +27,9 @@ pub(crate) struct Facts {
     /// What the process is, and the process that role refers to.
     pub role: Role,
     pub main_pid: i32,
-    /// The process table, sorted by PID (for session leaders and ancestors).
+    /// Rows of the process table, sorted by PID: the process, every process its role
+    /// depends on (parents, session and group leaders, transitively) and the other
+    /// holders of its pipes and sockets — the rows the checks look up, not the machine.
     pub table: Vec<PsRow>,
     /// Its sockets, described.
     pub sockets: SocketTable,
@@ -47,7 +49,11 @@ pub(crate) struct Facts {
 
 impl Facts {
     /// Read what the snapshot lacks: stat flags, sockets, locks.
-    pub(crate) fn gather(snap: ProcSnapshot, extra: Option<StatExtra>) -> Facts {
+    pub(crate) fn gather(
+        snap: ProcSnapshot,
+        extra: Option<StatExtra>,
+        channels: &Channels,
+    ) -> Facts {
         let pid = snap.pid;
         let fds_denied = snap.fds.is_none() && proc_extra::fd_table_denied(pid);
         let fd_locks: Vec<(FdEntry, Vec<LockEntry>)> = snap
@@ -90,11 +96,6 @@ impl Facts {
                 }
             }
         }
-        let table = crate::probe::ps::read_table().unwrap_or_default();
-        let (mut role, main_pid) = table
-            .binary_search_by_key(&pid, |r| r.pid)
-            .ok()
-            .map_or((Role::Process, pid), |i| (table[i].role, table[i].main_pid));
         let socket_inodes: Vec<u64> = snap
             .fds
             .iter()
@@ -123,7 +124,17 @@ impl Facts {
                 wanted.push(format!("socket:[{peer}]"));
             }
         }
-        let holders = super::sockets::holders(&wanted, pid);
+        let holders = channels.holders(&wanted);
+        // The rows the checks look up: this process, what its role depends on (parents,
+        // session and group leaders), and the other holders of its pipes and sockets.
+        let seeds: Vec<i32> = std::iter::once(pid)
+            .chain(holders.values().flatten().map(|(p, _)| *p))
+            .collect();
+        let table = crate::probe::ps::read_related(&seeds).unwrap_or_default();
+        let (mut role, main_pid) = table
+            .binary_search_by_key(&pid, |r| r.pid)
+            .ok()
+            .map_or((Role::Process, pid), |i| (table[i].role, table[i].main_pid));
         // A "service" by parent name is one only if its stdio is the manager's pipes;
         // a double-forked daemon adopted by systemd has /dev/null there.
         if role == Role::Service {

@@ -181,7 +181,17 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     let thread = tgid != pid;
     let audited = tgid;
     let extra = proc_extra::stat_extra(audited);
-    let snap = crate::probe::snapshot(audited, None)?;
+    // The scan for the other ends of its pipes and sockets reads every other process,
+    // this snapshot only this one: they run side by side.
+    let (snap, channels) = std::thread::scope(|scope| {
+        let channels = scope.spawn(|| sockets::Channels::scan(audited));
+        let snap = crate::probe::snapshot(audited, None);
+        let channels = channels
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (snap, channels)
+    });
+    let snap = snap?;
     let kernel_thread = match extra {
         Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
         // Without the flags, fall back on kthreadd's family (PID 2 and its children).
@@ -190,7 +200,7 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     if kernel_thread {
         return Err(InspectError::KernelThread(pid));
     }
-    let facts = checks::Facts::gather(snap, extra);
+    let facts = checks::Facts::gather(snap, extra, &channels);
     let mut checks = checks::all(&facts);
     let (role, main_pid) = if thread {
         (Role::Thread, tgid)

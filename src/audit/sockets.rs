@@ -11,7 +11,14 @@
 //! only way there is, and a cost paid only for the few inodes a report names.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::dir::Dir;
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 use procfs::net::{TcpState, UdpState};
 
@@ -276,45 +283,110 @@ fn unix_info(
     }
 }
 
-/// The PIDs (other than `except`) holding a descriptor on `target` ("pipe:[123]",
-/// "socket:[45]"), with their command names, scanning every fd table we may read.
-pub(crate) fn holders(targets: &[String], except: i32) -> HashMap<String, Vec<(i32, String)>> {
-    let mut found: HashMap<String, Vec<(i32, String)>> = HashMap::new();
-    if targets.is_empty() {
-        return found;
-    }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
+/// Every pipe and socket descriptor of every other process we may read: target
+/// ("pipe:[123]", "socket:[45]") → the PIDs holding it, ascending, each once.
+///
+/// Exists to name the other ends of a process's pipes and socketpairs, which only a scan
+/// of every fd table can tell (as `ss -p` and `lsof` do). The scan is a readlink per
+/// descriptor of the machine, so `inspect` runs it beside its snapshot, shares it out
+/// among the cores (in PID order, merged back in that order), looks each link up by
+/// number below the process's own fd directory, and gives a process whose links it may
+/// not read (another user's, or one that is not dumpable) up at the first refusal.
+#[derive(Default)]
+pub(crate) struct Channels(HashMap<String, Vec<i32>>);
+
+impl Channels {
+    /// Scan every process but `except`.
+    pub(crate) fn scan(except: i32) -> Channels {
+        let mut channels = Channels::default();
+        let (Ok(proc_dir), Ok(procs)) = (std::fs::File::open("/proc"), std::fs::read_dir("/proc"))
         else {
-            continue;
+            return channels;
         };
-        if pid == except {
-            continue;
+        let pids: Vec<i32> = procs
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| pid != except)
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(pids.len().div_ceil(32).max(1));
+        let chunk = pids.len().div_ceil(threads).max(1);
+        let proc_fd = proc_dir.as_fd();
+        let parts: Vec<Vec<(i32, String)>> = std::thread::scope(|scope| {
+            let mut chunks = pids.chunks(chunk);
+            // The calling thread takes the first share itself.
+            let first = chunks.next().unwrap_or(&[]);
+            let others: Vec<_> = chunks
+                .map(|part| scope.spawn(move || channels_of(proc_fd, part)))
+                .collect();
+            let mut parts = vec![channels_of(proc_fd, first)];
+            for other in others {
+                parts.push(
+                    other
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                );
+            }
+            parts
+        });
+        for (pid, target) in parts.into_iter().flatten() {
+            let list = channels.0.entry(target).or_default();
+            if list.last() != Some(&pid) {
+                list.push(pid);
+            }
         }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        channels
+    }
+
+    /// The holders of each of `targets` found by the scan, with their command names.
+    pub(crate) fn holders(&self, targets: &[String]) -> HashMap<String, Vec<(i32, String)>> {
+        targets
+            .iter()
+            .filter_map(|t| {
+                let pids = self.0.get(t)?;
+                let named = pids
+                    .iter()
+                    .map(|&pid| (pid, crate::locks::comm(pid).unwrap_or_else(|| "?".into())))
+                    .collect();
+                Some((t.clone(), named))
+            })
+            .collect()
+    }
+}
+
+/// The pipe and socket links of `pids`, as (pid, target) pairs in PID order.
+fn channels_of(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, String)> {
+    let mut hits = Vec::new();
+    let mut name = String::with_capacity(24);
+    for &pid in pids {
+        name.clear();
+        let _ = write!(name, "{pid}/fd");
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let Ok(mut fd_dir) = Dir::openat(proc_fd, name.as_str(), flags, Mode::empty()) else {
             continue;
         };
-        for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let link = link.to_string_lossy();
-            if let Some(t) = targets.iter().find(|t| **t == link) {
-                let list = found.entry(t.clone()).or_default();
-                if !list.iter().any(|(p, _)| *p == pid) {
-                    let comm = crate::locks::comm(pid).unwrap_or_else(|| "?".into());
-                    list.push((pid, comm));
+        let fds: Vec<Vec<u8>> = fd_dir
+            .iter()
+            .flatten()
+            .map(|entry| entry.file_name().to_bytes().to_vec())
+            .filter(|fd| fd.first().is_some_and(u8::is_ascii_digit))
+            .collect();
+        for fd in fds {
+            match nix::fcntl::readlinkat(fd_dir.as_fd(), fd.as_slice()) {
+                Ok(link) => {
+                    let link = link.to_string_lossy();
+                    if link.starts_with("pipe:") || link.starts_with("socket:") {
+                        hits.push((pid, link.into_owned()));
+                    }
                 }
+                Err(Errno::EACCES | Errno::EPERM) => break,
+                Err(_) => {}
             }
         }
     }
-    found
+    hits
 }
 
 impl SocketInfo {

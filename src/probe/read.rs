@@ -8,7 +8,7 @@
 use std::ffi::{CStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat};
@@ -113,13 +113,23 @@ impl ProcDir {
         name: &[u8],
         scratch: &'s mut Scratch,
     ) -> io::Result<&'s [u8]> {
-        let fd = openat(
+        read_at(self.fd.as_fd(), name, scratch)
+    }
+
+    /// The directory fd, for lookups below it.
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// An `O_PATH` fd for a directory below this one ("fdinfo"), to look its entries up
+    /// by name alone.
+    pub(crate) fn open_path(&self, name: &CStr) -> nix::Result<OwnedFd> {
+        openat(
             self.fd.as_fd(),
             name,
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
-        )?;
-        scratch.fill(File::from(fd))
+        )
     }
 
     /// Target of a link below this directory: "cwd", "root", "fd/3".
@@ -132,6 +142,16 @@ impl ProcDir {
     pub(crate) fn own_fd(&self) -> Option<i32> {
         (self.pid == std::process::id() as Pid).then(|| self.fd.as_raw_fd())
     }
+}
+
+/// Read a file below the directory `dir`, raw errors.
+pub(crate) fn read_at<'s>(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    scratch: &'s mut Scratch,
+) -> io::Result<&'s [u8]> {
+    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    scratch.fill(File::from(fd))
 }
 
 /// Read a small file by absolute path (the parent's comm), raw errors.

@@ -108,6 +108,53 @@ pub fn read_table() -> io::Result<Vec<PsRow>> {
     TableReader::default().read()
 }
 
+/// The rows of `seeds` and of every process their roles depend on: each row's parent,
+/// session leader and group leader, and theirs in turn, up to init. Rows come in
+/// ascending PID order, roles marked as [`read_table`] would mark them (the role of a row
+/// only ever looks at rows of that closure).
+///
+/// Exists for `inspect`, which judges one process: this reads a handful of processes
+/// instead of the whole machine (`cargo bench --bench inspect`).
+pub fn read_related(seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
+    let proc_dir = nix::fcntl::open(
+        c"/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
+    let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as u64,
+        _ => 100,
+    };
+    let mut buf = vec![0; 4096];
+    let mut path = ProcPath::default();
+    let mut ttys = TtyNames::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut queue: Vec<Pid> = seeds.to_vec();
+    let mut rows = Vec::new();
+    while let Some(pid) = queue.pop() {
+        // 0 is "outside this PID namespace" (or no parent at all): nothing to read.
+        if pid <= 0 || !seen.insert(pid) {
+            continue;
+        }
+        let read = read_new_row(
+            proc_dir.as_fd(),
+            pid,
+            &mut path,
+            &mut buf,
+            &mut ttys,
+            ticks_per_second,
+        );
+        if let Some((row, _)) = read {
+            queue.extend([row.ppid, row.sid, row.pgid]);
+            rows.push(row);
+        }
+    }
+    rows.sort_unstable_by_key(|r| r.pid);
+    mark_daemons(&mut rows);
+    Ok(rows)
+}
+
 /// How many passes a known process's command line and locked-memory flag are reused
 /// before they are read again (in turn, by PID): a title set by setproctitle shows
 /// within this many refreshes.
