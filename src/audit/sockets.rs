@@ -297,6 +297,10 @@ pub(crate) struct Channels(HashMap<String, Vec<i32>>);
 
 impl Channels {
     /// Scan every process but `except`.
+    ///
+    /// Two passes, each shared out among the cores: list every fd table, then read the
+    /// links in equal shares of descriptors (not of processes: one process may hold most
+    /// of the machine's descriptors).
     pub(crate) fn scan(except: i32) -> Channels {
         let mut channels = Channels::default();
         let (Ok(proc_dir), Ok(procs)) = (std::fs::File::open("/proc"), std::fs::read_dir("/proc"))
@@ -308,30 +312,11 @@ impl Channels {
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
             .filter(|&pid| pid != except)
             .collect();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4)
-            .min(pids.len().div_ceil(32).max(1));
-        let chunk = pids.len().div_ceil(threads).max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let proc_fd = proc_dir.as_fd();
-        let parts: Vec<Vec<(i32, String)>> = std::thread::scope(|scope| {
-            let mut chunks = pids.chunks(chunk);
-            // The calling thread takes the first share itself.
-            let first = chunks.next().unwrap_or(&[]);
-            let others: Vec<_> = chunks
-                .map(|part| scope.spawn(move || channels_of(proc_fd, part)))
-                .collect();
-            let mut parts = vec![channels_of(proc_fd, first)];
-            for other in others {
-                parts.push(
-                    other
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
-            }
-            parts
-        });
-        for (pid, target) in parts.into_iter().flatten() {
+        let tables: Vec<(i32, i32)> = in_shares(&pids, cores, 32, |part| fd_numbers(proc_fd, part));
+        let links = in_shares(&tables, cores, 64, |part| channel_links(proc_fd, part));
+        for (pid, target) in links {
             let list = channels.0.entry(target).or_default();
             if list.last() != Some(&pid) {
                 list.push(pid);
@@ -356,9 +341,39 @@ impl Channels {
     }
 }
 
-/// The pipe and socket links of `pids`, as (pid, target) pairs in PID order.
-fn channels_of(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, String)> {
-    let mut hits = Vec::new();
+/// `work` done on `items` in equal shares of at least `min_share`, one per core at most
+/// (the calling thread takes the first), results concatenated in the items' order.
+fn in_shares<T: Sync, R: Send>(
+    items: &[T],
+    cores: usize,
+    min_share: usize,
+    work: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let shares = cores
+        .clamp(1, 4)
+        .min(items.len().div_ceil(min_share))
+        .max(1);
+    let share = items.len().div_ceil(shares).max(1);
+    std::thread::scope(|scope| {
+        let mut parts = items.chunks(share);
+        let first = parts.next().unwrap_or(&[]);
+        let work = &work;
+        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
+        let mut all = work(first);
+        for other in others {
+            all.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        all
+    })
+}
+
+/// Every (pid, fd) of the fd tables of `pids` that we may list, in order.
+fn fd_numbers(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, i32)> {
+    let mut found = Vec::new();
     let mut name = String::with_capacity(24);
     for &pid in pids {
         name.clear();
@@ -367,14 +382,37 @@ fn channels_of(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, String)> {
         let Ok(mut fd_dir) = Dir::openat(proc_fd, name.as_str(), flags, Mode::empty()) else {
             continue;
         };
-        let fds: Vec<Vec<u8>> = fd_dir
-            .iter()
-            .flatten()
-            .map(|entry| entry.file_name().to_bytes().to_vec())
-            .filter(|fd| fd.first().is_some_and(u8::is_ascii_digit))
-            .collect();
-        for fd in fds {
-            match nix::fcntl::readlinkat(fd_dir.as_fd(), fd.as_slice()) {
+        let start = found.len();
+        found.extend(
+            fd_dir
+                .iter()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().ok()?.parse::<i32>().ok())
+                .map(|fd| (pid, fd)),
+        );
+        found[start..].sort_unstable();
+    }
+    found
+}
+
+/// The pipe and socket links among `fds`, as (pid, target) pairs in the same order. Each
+/// run of one process's descriptors is read below its own fd directory; a process whose
+/// links we may not read is given up at the first refusal.
+fn channel_links(proc_fd: BorrowedFd<'_>, fds: &[(i32, i32)]) -> Vec<(i32, String)> {
+    let mut hits = Vec::new();
+    let mut name = String::with_capacity(24);
+    for run in fds.chunk_by(|a, b| a.0 == b.0) {
+        let pid = run[0].0;
+        name.clear();
+        let _ = write!(name, "{pid}/fd");
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let Ok(dir) = nix::fcntl::openat(proc_fd, name.as_str(), flags, Mode::empty()) else {
+            continue;
+        };
+        for &(_, fd) in run {
+            name.clear();
+            let _ = write!(name, "{fd}");
+            match nix::fcntl::readlinkat(dir.as_fd(), name.as_str()) {
                 Ok(link) => {
                     let link = link.to_string_lossy();
                     if link.starts_with("pipe:") || link.starts_with("socket:") {

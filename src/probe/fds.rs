@@ -19,9 +19,9 @@ use super::stat::parse_int;
 const FDINFO_CLOEXEC: u32 = 0o2_000_000;
 
 /// From this many descriptors on, the per-fd reads are shared out among threads: each
-/// descriptor costs a readlink and an open, read and close of its fdinfo (about 10 µs
-/// of kernel time here, `cargo bench --bench inspect`), and two cores do a table of
-/// 1 000 in half the time. Below it a thread's start (tens of µs) is not worth it.
+/// descriptor costs a readlink and an open, read and close of its fdinfo, all kernel
+/// time (`cargo bench --bench inspect` measures it at 10, 100 and 1 000 fds) that a
+/// second core shortens. Below it a thread's start is not worth it.
 const PARALLEL_FROM: usize = 256;
 
 /// The most threads a table is read with; each gets at least `PARALLEL_FROM / 2` fds.
