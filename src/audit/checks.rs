@@ -52,7 +52,7 @@ impl Facts {
     pub(crate) fn gather(
         snap: ProcSnapshot,
         extra: Option<StatExtra>,
-        channels: &Channels,
+        channels: impl FnOnce() -> Channels,
     ) -> Facts {
         let pid = snap.pid;
         let fds_denied = snap.fds.is_none() && proc_extra::fd_table_denied(pid);
@@ -124,7 +124,7 @@ impl Facts {
                 wanted.push(format!("socket:[{peer}]"));
             }
         }
-        let holders = channels.holders(&wanted);
+        let holders = channels().holders(&wanted);
         // The rows the checks look up: this process, what its role depends on (parents,
         // session and group leaders), and the other holders of its pipes and sockets.
         let seeds: Vec<i32> = std::iter::once(pid)

@@ -182,25 +182,23 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     let audited = tgid;
     let extra = proc_extra::stat_extra(audited);
     // The scan for the other ends of its pipes and sockets reads every other process,
-    // this snapshot only this one: they run side by side.
-    let (snap, channels) = std::thread::scope(|scope| {
-        let channels = scope.spawn(|| sockets::Channels::scan(audited));
-        let snap = crate::probe::snapshot(audited, None);
-        let channels = channels
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (snap, channels)
-    });
-    let snap = snap?;
-    let kernel_thread = match extra {
-        Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
-        // Without the flags, fall back on kthreadd's family (PID 2 and its children).
-        None => audited == 2 || snap.ppid == 2,
-    };
-    if kernel_thread {
-        return Err(InspectError::KernelThread(pid));
-    }
-    let facts = checks::Facts::gather(snap, extra, &channels);
+    // the snapshot only this one: they run side by side, and the process's own tables
+    // (its sockets above all) are read right after its snapshot, not after the scan, so
+    // a short-lived descriptor has as little time as before to change in between.
+    let facts = std::thread::scope(|scope| {
+        let scan = scope.spawn(|| sockets::Channels::scan(audited));
+        let channels = || scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let snap = crate::probe::snapshot(audited, None)?;
+        let kernel_thread = match extra {
+            Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
+            // Without the flags, fall back on kthreadd's family (PID 2 and its children).
+            None => audited == 2 || snap.ppid == 2,
+        };
+        if kernel_thread {
+            return Err(InspectError::KernelThread(pid));
+        }
+        Ok(checks::Facts::gather(snap, extra, channels))
+    })?;
     let mut checks = checks::all(&facts);
     let (role, main_pid) = if thread {
         (Role::Thread, tgid)
