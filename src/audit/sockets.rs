@@ -15,7 +15,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use nix::dir::Dir;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -312,7 +311,7 @@ impl Channels {
             .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
             .filter(|&pid| pid != except)
             .collect();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::probe::cores();
         let proc_fd = proc_dir.as_fd();
         let tables: Vec<(i32, i32)> = in_shares(&pids, cores, 32, |part| fd_numbers(proc_fd, part));
         let links = in_shares(&tables, cores, 64, |part| channel_links(proc_fd, part));
@@ -374,23 +373,20 @@ fn in_shares<T: Sync, R: Send>(
 /// Every (pid, fd) of the fd tables of `pids` that we may list, in order.
 fn fd_numbers(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, i32)> {
     let mut found = Vec::new();
-    let mut name = String::with_capacity(24);
+    let mut fds = Vec::new();
+    let mut name = Vec::with_capacity(24);
     for &pid in pids {
         name.clear();
-        let _ = write!(name, "{pid}/fd");
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let Ok(mut fd_dir) = Dir::openat(proc_fd, name.as_str(), flags, Mode::empty()) else {
+        let _ = std::io::Write::write_fmt(&mut name, format_args!("{pid}/fd\0"));
+        let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&name) else {
             continue;
         };
-        let start = found.len();
-        found.extend(
-            fd_dir
-                .iter()
-                .flatten()
-                .filter_map(|e| e.file_name().to_str().ok()?.parse::<i32>().ok())
-                .map(|fd| (pid, fd)),
-        );
-        found[start..].sort_unstable();
+        fds.clear();
+        if crate::probe::list_numbers(proc_fd, path, &mut fds).is_err() {
+            continue;
+        }
+        fds.sort_unstable();
+        found.extend(fds.iter().map(|&fd| (pid, fd)));
     }
     found
 }

@@ -6,13 +6,10 @@ use nix::errno::Errno;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use nix::dir::Dir;
-use nix::fcntl::{OFlag, readlinkat};
-use nix::sys::stat::Mode;
+use nix::fcntl::readlinkat;
 
 use super::FdEntry;
-use super::read::{ProcDir, Scratch, read_at};
-use super::stat::parse_int;
+use super::read::{ProcDir, Scratch, cores, list_numbers, read_at};
 
 /// `O_CLOEXEC` as fdinfo prints it: the kernel reports close-on-exec inside the octal
 /// `flags:` field, using the generic (x86/arm) open-flag value.
@@ -36,27 +33,13 @@ pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEnt
     // Both directories are opened through the pinned /proc/PID fd, so a PID reused
     // meanwhile fails (ESRCH) instead of listing a stranger; each fd is then looked up
     // by its number alone, one path component, below them.
-    let mut fd_dir = Dir::openat(
-        dir.as_fd(),
-        c"fd",
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
+    let mut listed = Vec::with_capacity(16);
+    let fd_dir = list_numbers(dir.as_fd(), c"fd", &mut listed).ok()?;
     let info_dir = dir.open_path(c"fdinfo").ok()?;
     // Probing our own process, the descriptors opened to look are not part of its table.
-    let own = dir
-        .own_fd()
-        .map(|piddir| [piddir, fd_dir.as_raw_fd(), info_dir.as_raw_fd()]);
-    let mut listed = Vec::with_capacity(16);
-    for entry in fd_dir.iter() {
-        // Every entry is a decimal fd number (or . and ..); anything else would be a
-        // kernel surprise.
-        if let Some(fd) = parse_int(entry.ok()?.file_name().to_bytes())
-            && !own.is_some_and(|own| own.contains(&fd))
-        {
-            listed.push(fd);
-        }
+    if let Some(piddir) = dir.own_fd() {
+        let own = [piddir, fd_dir.as_raw_fd(), info_dir.as_raw_fd()];
+        listed.retain(|fd| !own.contains(fd));
     }
     listed.sort_unstable();
 
@@ -65,8 +48,7 @@ pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEnt
         info: info_dir.as_fd(),
     };
     let threads = if listed.len() >= PARALLEL_FROM {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        cores
+        cores()
             .min(MAX_THREADS)
             .min(listed.len() / (PARALLEL_FROM / 2))
     } else {

@@ -24,6 +24,7 @@ mod tty;
 
 use serde::Serializer;
 
+pub(crate) use read::{cores, list_numbers};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};

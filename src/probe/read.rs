@@ -154,6 +154,76 @@ pub(crate) fn read_at<'s>(
     scratch.fill(File::from(fd))
 }
 
+/// Open the directory `name` below `dir` ("fd", "1234/fd") and append its decimal
+/// entries to `out`, unsorted; the open directory is returned for lookups below it.
+///
+/// Raw getdents64 on a plain fd: opendir(3) would add an fstat and two fcntl calls per
+/// directory and nix's iterator a rewind when dropped, and the peer scan of `inspect`
+/// lists the fd directory of every process on the machine.
+pub(crate) fn list_numbers(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    out: &mut Vec<i32>,
+) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let fd = openat(dir, name, flags, Mode::empty())?;
+    // Records of linux_dirent64: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1),
+    // then the NUL-terminated name; d_reclen keeps every record 8-byte aligned.
+    let mut buf = [0u64; 1024];
+    loop {
+        // SAFETY: the buffer is ours, writable, and its length in bytes is what is passed;
+        // the kernel writes at most that many bytes.
+        let got = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        if got < 0 {
+            return Err(Errno::last());
+        }
+        if got == 0 {
+            return Ok(fd);
+        }
+        let bytes: &[u8] = bytemuck_bytes(&buf, got as usize);
+        let mut at = 0;
+        while at + 19 <= bytes.len() {
+            let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
+            if reclen == 0 || at + reclen > bytes.len() {
+                break;
+            }
+            let name = &bytes[at + 19..at + reclen];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            // Decimal names only: "." and "..", and any other name, are left out.
+            if name.first().is_some_and(u8::is_ascii_digit)
+                && let Some(n) = super::stat::parse_int(name)
+            {
+                out.push(n);
+            }
+            at += reclen;
+        }
+    }
+}
+
+/// The processors this process may run on, asked once (std reads the cgroup quota files
+/// each time it is asked).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The first `len` bytes of a u64 buffer.
+fn bytemuck_bytes(buf: &[u64], len: usize) -> &[u8] {
+    // SAFETY: u8 has no alignment or validity requirements, every byte of the u64s is
+    // initialised, and `len` is clamped to the buffer's size in bytes.
+    let all = unsafe {
+        std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), std::mem::size_of_val(buf))
+    };
+    &all[..len.min(all.len())]
+}
+
 /// Read a small file by absolute path (the parent's comm), raw errors.
 pub(crate) fn read_path<'s>(path: &[u8], scratch: &'s mut Scratch) -> io::Result<&'s [u8]> {
     let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
@@ -190,6 +260,40 @@ fn classify_io(pid: Pid, what: String, err: io::Error) -> ProbeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_numbers_reads_every_decimal_entry_across_many_getdents_calls() {
+        // 1 200 numbered files (about 30 KiB of records) fill several 8 KiB getdents
+        // buffers; other names, "." and ".." are left out.
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..1200 {
+            std::fs::write(dir.path().join(n.to_string()), b"").unwrap();
+        }
+        for other in ["x1", "12a", "-3", "lost+found"] {
+            std::fs::write(dir.path().join(other), b"").unwrap();
+        }
+        let parent = nix::fcntl::open(
+            dir.path().parent().unwrap(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let name =
+            std::ffi::CString::new(dir.path().file_name().unwrap().as_encoded_bytes()).unwrap();
+        let mut got = Vec::new();
+        list_numbers(parent.as_fd(), &name, &mut got).unwrap();
+        got.sort_unstable();
+        let expected: Vec<i32> = (0..1200).collect();
+        assert!(
+            got == expected,
+            "{} entries, first {:?}",
+            got.len(),
+            &got[..5]
+        );
+        // A missing directory is an error, not an empty list.
+        let err = list_numbers(parent.as_fd(), c"no-such-directory-here", &mut got);
+        assert_eq!(err.err(), Some(Errno::ENOENT));
+    }
 
     #[test]
     fn scratch_grows_for_files_larger_than_its_buffer() {
