@@ -29,6 +29,11 @@ pub enum Entry {
     Dir { path: PathBuf, dev: u64, ino: u64 },
     /// A Unix socket the lab bound: unlinked.
     Socket { path: PathBuf, dev: u64, ino: u64 },
+    /// A Unix socket the lab is about to bind, given before the bind: an exit by SIGKILL
+    /// between bind(2) and the [`Entry::Socket`] that follows it would otherwise leave the
+    /// path behind (a stale /dev/log breaks every logger on the machine). Unlinked only
+    /// if a socket is there that nobody has bound any more (connecting is refused).
+    SocketToBe { path: PathBuf },
     /// A file system the lab mounted: lazily detached.
     Mount { path: PathBuf, mount_id: u64 },
     /// A process the lab started (a service and what it forked): killed, if it is still
@@ -61,6 +66,13 @@ impl Entry {
         })
     }
 
+    /// The socket the lab is about to bind at `path`.
+    pub fn socket_to_be(path: &Path) -> Entry {
+        Entry::SocketToBe {
+            path: path.to_path_buf(),
+        }
+    }
+
     /// The mount whose root is `path`, as it is now.
     pub fn mount(path: &Path) -> std::io::Result<Entry> {
         Ok(Entry::Mount {
@@ -82,6 +94,7 @@ impl Entry {
         match self {
             Entry::Dir { path, .. }
             | Entry::Socket { path, .. }
+            | Entry::SocketToBe { path }
             | Entry::Mount { path, .. }
             | Entry::Process { path, .. } => path,
         }
@@ -92,6 +105,7 @@ impl Entry {
         let (kind, a, b) = match self {
             Entry::Dir { dev, ino, .. } => ("dir", *dev, *ino),
             Entry::Socket { dev, ino, .. } => ("socket", *dev, *ino),
+            Entry::SocketToBe { .. } => ("socket-to-be", 0, 0),
             Entry::Mount { mount_id, .. } => ("mount", *mount_id, 0),
             Entry::Process {
                 pid, start_time, ..
@@ -120,6 +134,7 @@ impl Entry {
                 dev: a,
                 ino: b,
             }),
+            "socket-to-be" => Command_::Add(Entry::SocketToBe { path }),
             "mount" => Command_::Add(Entry::Mount { path, mount_id: a }),
             "process" => Command_::Add(Entry::Process {
                 path,
@@ -145,6 +160,16 @@ impl Entry {
             Entry::Socket { path, dev, ino } => {
                 if !same_file(path, *dev, *ino, |t| t.is_socket()) {
                     return Ok("gone or replaced: not touched");
+                }
+                std::fs::remove_file(path)
+                    .map(|()| "removed")
+                    .map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Entry::SocketToBe { path } => {
+                let is_socket =
+                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                if !is_socket || !nobody_bound(path) {
+                    return Ok("absent, or somebody's socket: not touched");
                 }
                 std::fs::remove_file(path)
                     .map(|()| "removed")
@@ -186,6 +211,23 @@ impl Entry {
                 }
             }
         }
+    }
+}
+
+/// Whether connecting to the socket at `path` is refused: its file outlived the socket
+/// bound there. A datagram client is tried first (the lab's sockets are datagram
+/// sockets), a stream client if the socket is of the other type.
+fn nobody_bound(path: &Path) -> bool {
+    let refused = |e: &std::io::Error| e.raw_os_error() == Some(libc::ECONNREFUSED);
+    let Ok(client) = std::os::unix::net::UnixDatagram::unbound() else {
+        return false;
+    };
+    match client.connect(path) {
+        Ok(()) => false,
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
+            std::os::unix::net::UnixStream::connect(path).is_err_and(|e| refused(&e))
+        }
+        Err(e) => refused(&e),
     }
 }
 
@@ -404,6 +446,7 @@ mod tests {
                 pid: 77,
                 start_time: 123_456,
             },
+            Entry::SocketToBe { path: odd.clone() },
         ] {
             let line = entry.encode();
             assert_eq!(line.matches('\n').count(), 1, "one line: {line:?}");
@@ -414,6 +457,45 @@ mod tests {
         }
         assert!(Entry::decode("dir 1 2 zz\n").is_none());
         assert!(Entry::decode("rm 1 2 00\n").is_none());
+    }
+
+    #[test]
+    fn a_socket_to_be_is_removed_only_when_nobody_has_it_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let entry = Entry::socket_to_be(&path);
+        // Not there yet (killed before the bind): nothing to do.
+        assert_eq!(
+            entry.undo(),
+            Ok("absent, or somebody's socket: not touched")
+        );
+        // Bound and alive (a clean exit gets here first, or another logger took it).
+        let live = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        assert_eq!(
+            entry.undo(),
+            Ok("absent, or somebody's socket: not touched")
+        );
+        assert!(path.exists());
+        // Its binder gone, the file stays: that is what a SIGKILL after bind(2) leaves.
+        drop(live);
+        assert!(path.exists());
+        assert_eq!(entry.undo(), Ok("removed"));
+        assert!(!path.exists());
+        // A stream socket nobody listens on any more, too; a live listener is left.
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert_eq!(
+            entry.undo(),
+            Ok("absent, or somebody's socket: not touched")
+        );
+        drop(listener);
+        assert_eq!(entry.undo(), Ok("removed"));
+        // Something else at the path is never touched.
+        std::fs::write(&path, b"not a socket").unwrap();
+        assert_eq!(
+            entry.undo(),
+            Ok("absent, or somebody's socket: not touched")
+        );
+        assert!(path.exists());
     }
 
     #[test]

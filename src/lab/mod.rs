@@ -953,9 +953,12 @@ fn bind_receiver(
     let private = runtime.join("log");
     if options.system_syslog {
         let dev_log = Path::new("/dev/log");
-        if std::fs::symlink_metadata(dev_log).is_err()
-            && let Ok(receiver) = Receiver::bind(dev_log, options.syslog_buffer)
-        {
+        let free = std::fs::symlink_metadata(dev_log).is_err();
+        if free {
+            // Before the bind: a SIGKILL right after it must not leave /dev/log behind.
+            janitor.add(&janitor::Entry::socket_to_be(dev_log));
+        }
+        if free && let Ok(receiver) = Receiver::bind(dev_log, options.syslog_buffer) {
             // A stale /dev/log would break every later logger on the machine.
             watch(janitor, janitor::Entry::socket(dev_log));
             let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
