@@ -337,6 +337,25 @@ impl Janitor {
         self.send(&entry.encode());
     }
 
+    /// Bind a socket at `path` with `bind` and hand it to the janitor: announced before
+    /// the bind as [`Entry::SocketToBe`], so even a SIGKILL between bind(2) and the
+    /// [`Entry::Socket`] that follows leaves no file behind.
+    pub fn bind_socket<T, E>(
+        &self,
+        path: &Path,
+        bind: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.add(&Entry::socket_to_be(path));
+        let bound = bind()?;
+        match Entry::socket(path) {
+            Ok(entry) => self.add(&entry),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot describe a bound socket to the janitor")
+            }
+        }
+        Ok(bound)
+    }
+
     /// The lab undid what it made at `path` itself: the janitor drops it from its list.
     pub fn forget(&self, path: &Path) {
         self.send(&format!(

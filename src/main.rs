@@ -639,16 +639,18 @@ fn run_syslogd(
             return ExitCode::FAILURE;
         }
     }
-    let sink = match Sink::bind(&options) {
+    let bind = || Sink::bind(&options);
+    let bound = match &janitor {
+        Some(janitor) => janitor.bind_socket(&options.socket, bind),
+        None => bind(),
+    };
+    let sink = match bound {
         Ok(sink) => sink,
         Err(e) => {
             eprintln!("daemonlab syslogd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if let (Some(janitor), Ok(entry)) = (&janitor, daemonlab::janitor::Entry::socket(sink.path())) {
-        janitor.add(&entry);
-    }
     eprintln!(
         "daemonlab syslogd: listening on {} — try: logger -u {} hello",
         sink.path().display(),

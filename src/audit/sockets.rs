@@ -8,7 +8,7 @@
 //! `UnixNetEntry` drops) and who is at the other end (an unbound client has no path of
 //! its own). Both come from sock_diag ([`super::unix_diag`]). The other end of a pipe
 //! or socketpair is found by scanning the fd tables of /proc for the same inode — the
-//! only way there is, and a cost paid only for the few inodes a report names.
+//! only way there is ([`Channels`]).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -20,6 +20,8 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
 use procfs::net::{TcpState, UdpState};
+
+use crate::probe::{in_shares, list_numbers};
 
 use super::unix_diag::{self, UNIX_LISTEN, UnixSocket};
 
@@ -302,19 +304,15 @@ impl Channels {
     /// of the machine's descriptors).
     pub(crate) fn scan(except: i32) -> Channels {
         let mut channels = Channels::default();
-        let (Ok(proc_dir), Ok(procs)) = (std::fs::File::open("/proc"), std::fs::read_dir("/proc"))
-        else {
+        let mut pids = Vec::new();
+        let Ok(proc_dir) = list_numbers(nix::fcntl::AT_FDCWD, c"/proc", &mut pids) else {
             return channels;
         };
-        let pids: Vec<i32> = procs
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|&pid| pid != except)
-            .collect();
-        let cores = crate::probe::cores();
+        pids.retain(|&pid| pid != except);
+        pids.sort_unstable();
         let proc_fd = proc_dir.as_fd();
-        let tables: Vec<(i32, i32)> = in_shares(&pids, cores, 32, |part| fd_numbers(proc_fd, part));
-        let links = in_shares(&tables, cores, 64, |part| channel_links(proc_fd, part));
+        let tables = in_shares(&pids, 32, |part| fd_numbers(proc_fd, part)).concat();
+        let links = in_shares(&tables, 64, |part| channel_links(proc_fd, part)).concat();
         for (pid, target) in links {
             let list = channels.0.entry(target).or_default();
             if list.last() != Some(&pid) {
@@ -340,36 +338,6 @@ impl Channels {
     }
 }
 
-/// `work` done on `items` in equal shares of at least `min_share`, one per core at most
-/// (the calling thread takes the first), results concatenated in the items' order.
-fn in_shares<T: Sync, R: Send>(
-    items: &[T],
-    cores: usize,
-    min_share: usize,
-    work: impl Fn(&[T]) -> Vec<R> + Sync,
-) -> Vec<R> {
-    let shares = cores
-        .clamp(1, 4)
-        .min(items.len().div_ceil(min_share))
-        .max(1);
-    let share = items.len().div_ceil(shares).max(1);
-    std::thread::scope(|scope| {
-        let mut parts = items.chunks(share);
-        let first = parts.next().unwrap_or(&[]);
-        let work = &work;
-        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
-        let mut all = work(first);
-        for other in others {
-            all.extend(
-                other
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
-        }
-        all
-    })
-}
-
 /// Every (pid, fd) of the fd tables of `pids` that we may list, in order.
 fn fd_numbers(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, i32)> {
     let mut found = Vec::new();
@@ -382,7 +350,7 @@ fn fd_numbers(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, i32)> {
             continue;
         };
         fds.clear();
-        if crate::probe::list_numbers(proc_fd, path, &mut fds).is_err() {
+        if list_numbers(proc_fd, path, &mut fds).is_err() {
             continue;
         }
         fds.sort_unstable();

@@ -953,14 +953,12 @@ fn bind_receiver(
     let private = runtime.join("log");
     if options.system_syslog {
         let dev_log = Path::new("/dev/log");
-        let free = std::fs::symlink_metadata(dev_log).is_err();
-        if free {
-            // Before the bind: a SIGKILL right after it must not leave /dev/log behind.
-            janitor.add(&janitor::Entry::socket_to_be(dev_log));
-        }
-        if free && let Ok(receiver) = Receiver::bind(dev_log, options.syslog_buffer) {
-            // A stale /dev/log would break every later logger on the machine.
-            watch(janitor, janitor::Entry::socket(dev_log));
+        // A stale /dev/log would break every later logger on the machine: the janitor has
+        // it from before the bind.
+        if std::fs::symlink_metadata(dev_log).is_err()
+            && let Ok(receiver) =
+                janitor.bind_socket(dev_log, || Receiver::bind(dev_log, options.syslog_buffer))
+        {
             let note = "system mode: the subject uses libc's syslog(3); /dev/log was free, so the lab bound it \
                         for its lifetime (and removes it on exit)"
                 .to_string();
@@ -981,10 +979,14 @@ fn bind_receiver(
         return Ok((receiver, note, false));
     }
     let private = options.syslog_path.clone().unwrap_or(private);
-    let receiver = Receiver::bind(&private, options.syslog_buffer).map_err(LabError::Syslog)?;
-    if options.syslog_path.is_some() {
-        watch(janitor, janitor::Entry::socket(&private));
+    let bind = || Receiver::bind(&private, options.syslog_buffer);
+    // A path of the user's choosing outlives the runtime directory: the janitor has it.
+    let receiver = if options.syslog_path.is_some() {
+        janitor.bind_socket(&private, bind)
+    } else {
+        bind()
     }
+    .map_err(LabError::Syslog)?;
     let note = format!(
         "the lab's own syslogd at {} (try: logger -u {} hello)",
         private.display(),

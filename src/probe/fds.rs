@@ -1,35 +1,30 @@
 //! The open file descriptors of a process: where each points and whether it survives exec.
 
 use std::io::Write;
-
-use nix::errno::Errno;
-
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
+use nix::errno::Errno;
 use nix::fcntl::readlinkat;
 
 use super::FdEntry;
-use super::read::{ProcDir, Scratch, cores, list_numbers, read_at};
+use super::read::{ProcDir, Scratch, in_shares, list_numbers, read_at};
 
 /// `O_CLOEXEC` as fdinfo prints it: the kernel reports close-on-exec inside the octal
 /// `flags:` field, using the generic (x86/arm) open-flag value.
 const FDINFO_CLOEXEC: u32 = 0o2_000_000;
 
-/// From this many descriptors on, the per-fd reads are shared out among threads: each
-/// descriptor costs a readlink and an open, read and close of its fdinfo, all kernel
-/// time (`cargo bench --bench inspect` measures it at 10, 100 and 1 000 fds) that a
-/// second core shortens. Below it a thread's start is not worth it.
-const PARALLEL_FROM: usize = 256;
-
-/// The most threads a table is read with; each gets at least `PARALLEL_FROM / 2` fds.
-const MAX_THREADS: usize = 4;
+/// The fewest descriptors a thread reads: each costs a readlink and an open, read and
+/// close of its fdinfo, all kernel time (`cargo bench --bench inspect` measures it at 10,
+/// 100 and 1 000 fds) that a second core shortens; below 2 × this a thread's start is not
+/// worth it, and the Lab's tables stay on the calling thread.
+const MIN_SHARE: usize = 128;
 
 /// List `/proc/PID/fd` with targets and close-on-exec flags, sorted by fd.
 ///
 /// `None` when the fd table cannot be read at all (another user's process, or the process
 /// exited). An fd closed between the listing and the per-fd reads is simply left out:
 /// the table is a moving target and a snapshot only promises what was seen.
-pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEntry>> {
+pub(crate) fn read_fds(dir: &ProcDir) -> Option<Vec<FdEntry>> {
     // Both directories are opened through the pinned /proc/PID fd, so a PID reused
     // meanwhile fails (ESRCH) instead of listing a stranger; each fd is then looked up
     // by its number alone, one path component, below them.
@@ -47,37 +42,11 @@ pub(crate) fn read_fds(dir: &ProcDir, scratch: &mut Scratch) -> Option<Vec<FdEnt
         fd: fd_dir.as_fd(),
         info: info_dir.as_fd(),
     };
-    let threads = if listed.len() >= PARALLEL_FROM {
-        cores()
-            .min(MAX_THREADS)
-            .min(listed.len() / (PARALLEL_FROM / 2))
-    } else {
-        1
-    };
-    if threads <= 1 {
-        return dirs.read(&listed, scratch);
-    }
-    let chunk = listed.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = listed.chunks(chunk);
-        // The calling thread reads the first share itself.
-        let first = parts.next().unwrap_or(&[]);
-        let others: Vec<_> = parts
-            .map(|part| scope.spawn(move || dirs.read(part, &mut Scratch::new())))
-            .collect();
-        let mut fds = dirs.read(first, scratch);
-        for other in others {
-            // A thread that panicked is a bug, not a property of the process: pass it on.
-            let part = other
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e));
-            fds = fds.zip(part).map(|(mut fds, part)| {
-                fds.extend(part);
-                fds
-            });
-        }
-        fds
-    })
+    let shares = in_shares(&listed, MIN_SHARE, |part| dirs.read(part));
+    shares
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .map(|s| s.concat())
 }
 
 /// The fd and fdinfo directories of one process, shared by the threads that read them.
@@ -89,7 +58,8 @@ struct FdDirs<'d> {
 
 impl FdDirs<'_> {
     /// The entries of `listed`, in order; `None` if the table became unreadable.
-    fn read(self, listed: &[i32], scratch: &mut Scratch) -> Option<Vec<FdEntry>> {
+    fn read(self, listed: &[i32]) -> Option<Vec<FdEntry>> {
+        let mut scratch = Scratch::new();
         let mut name = RelPath::new(b"");
         let mut fds = Vec::with_capacity(listed.len());
         for &fd in listed {
@@ -99,7 +69,7 @@ impl FdDirs<'_> {
                 Err(Errno::ENOENT) => continue,
                 Err(_) => return None,
             };
-            let (flags, lock_lines) = match read_at(self.info, name, scratch) {
+            let (flags, lock_lines) = match read_at(self.info, name, &mut scratch) {
                 Ok(text) => (parse_fdinfo_flags(text), lock_lines(text)),
                 Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(_) => return None,

@@ -24,7 +24,7 @@ mod tty;
 
 use serde::Serializer;
 
-pub(crate) use read::{cores, list_numbers};
+pub(crate) use read::{in_shares, list_numbers};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};
@@ -229,7 +229,7 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
         .readlink(b"root")
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
-    let fds = fds::read_fds(&dir, &mut scratch);
+    let fds = fds::read_fds(&dir);
     let parent_comm = read_comm(stat.ppid, &mut scratch);
 
     let adopted_by = match birth_parent {

@@ -50,13 +50,9 @@ pub fn bind_at(exe: &Path, ident: &str, dev_log: &Path) -> std::io::Result<Trace
     let free = std::fs::symlink_metadata(dev_log).is_err();
     if free {
         let bound = janitor::making(|| {
-            // Before the bind: a SIGKILL right after it must not leave the path behind.
-            janitor.add(&janitor::Entry::socket_to_be(dev_log));
-            let receiver = Receiver::bind(dev_log, receiver::DEFAULT_CAPACITY)?;
-            if let Ok(entry) = janitor::Entry::socket(dev_log) {
-                janitor.add(&entry);
-            }
-            Ok::<_, std::io::Error>(receiver)
+            janitor.bind_socket(dev_log, || {
+                Receiver::bind(dev_log, receiver::DEFAULT_CAPACITY)
+            })
         });
         match bound {
             Ok(receiver) => {

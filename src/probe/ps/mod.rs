@@ -116,16 +116,8 @@ pub fn read_table() -> io::Result<Vec<PsRow>> {
 /// Exists for `inspect`, which judges one process: this reads a handful of processes
 /// instead of the whole machine (`cargo bench --bench inspect`).
 pub fn read_related(seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
-    let proc_dir = nix::fcntl::open(
-        c"/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
-    let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
-        Ok(Some(hz)) if hz > 0 => hz as u64,
-        _ => 100,
-    };
+    let proc_dir = open_proc()?;
+    let ticks_per_second = ticks_per_second();
     let mut buf = vec![0; 4096];
     let mut path = ProcPath::default();
     let mut ttys = TtyNames::default();
@@ -185,19 +177,10 @@ impl TableReader {
     /// One pass over /proc; see [`read_table`].
     pub fn read(&mut self) -> io::Result<Vec<PsRow>> {
         // An O_PATH fd for the relative lookups; listing needs its own stream.
-        let proc_dir = nix::fcntl::open(
-            c"/proc",
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))?;
+        let proc_dir = open_proc()?;
         let pids = list_pids()?;
         let proc_fd = proc_dir.as_fd();
-
-        let ticks_per_second = match sysconf(SysconfVar::CLK_TCK) {
-            Ok(Some(hz)) if hz > 0 => hz as u64,
-            _ => 100, // USER_HZ on every Linux architecture.
-        };
+        let ticks_per_second = ticks_per_second();
         if self.buf.len() < 4096 {
             self.buf.resize(4096, 0);
         }
@@ -225,6 +208,24 @@ impl TableReader {
         self.known = known;
         mark_daemons(&mut rows);
         Ok(rows)
+    }
+}
+
+/// An `O_PATH` fd for /proc, for lookups relative to it.
+fn open_proc() -> io::Result<OwnedFd> {
+    nix::fcntl::open(
+        c"/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| with_context(io::Error::from(e), "cannot open /proc"))
+}
+
+/// Clock ticks per second, the unit of stat's times.
+fn ticks_per_second() -> u64 {
+    match sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as u64,
+        _ => 100, // USER_HZ on every Linux architecture.
     }
 }
 
