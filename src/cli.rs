@@ -143,6 +143,10 @@ pub enum SyslogMode {
 }
 
 #[derive(Debug, Clone, Subcommand)]
+// Each subcommand's arguments are built only when it is the one given: building them all
+// was most of a short command's start-up (`daemonlab inspect` measures it in
+// `cargo bench --bench inspect`).
+#[command(defer = true)]
 pub enum Command {
     /// Run steps 0–10 without a TUI and print each step's result and the kernel's view.
     #[command(after_help = "Examples:

@@ -185,19 +185,33 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     // the snapshot only this one: they run side by side, and the process's own tables
     // (its sockets above all) are read right after its snapshot, not after the scan, so
     // a short-lived descriptor has as little time as before to change in between.
+    // Either side that finishes first takes a hand in what is left of the other (see
+    // `probe::help_others`), so neither core waits while the other works.
+    let board = crate::probe::Board::new();
     let facts = std::thread::scope(|scope| {
-        let scan = scope.spawn(|| sockets::Channels::scan(audited));
-        let channels = || scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        let snap = crate::probe::snapshot(audited, None)?;
-        let kernel_thread = match extra {
-            Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
-            // Without the flags, fall back on kthreadd's family (PID 2 and its children).
-            None => audited == 2 || snap.ppid == 2,
-        };
-        if kernel_thread {
-            return Err(InspectError::KernelThread(pid));
-        }
-        Ok(checks::Facts::gather(snap, extra, channels))
+        let scan = scope.spawn(|| {
+            board.enter(|| {
+                let channels = sockets::Channels::scan(audited);
+                crate::probe::help_others();
+                channels
+            })
+        });
+        board.enter(|| {
+            let channels = || {
+                crate::probe::help_others();
+                scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+            };
+            let snap = crate::probe::snapshot(audited, None)?;
+            let kernel_thread = match extra {
+                Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,
+                // Without the flags, fall back on kthreadd's family (PID 2 and its children).
+                None => audited == 2 || snap.ppid == 2,
+            };
+            if kernel_thread {
+                return Err(InspectError::KernelThread(pid));
+            }
+            Ok(checks::Facts::gather(snap, extra, channels))
+        })
     })?;
     let mut checks = checks::all(&facts);
     let (role, main_pid) = if thread {

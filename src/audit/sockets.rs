@@ -11,17 +11,14 @@
 //! only way there is ([`Channels`]).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
 
 use procfs::net::{TcpState, UdpState};
 
-use crate::probe::{in_shares, list_numbers};
+use crate::probe::{LinkBuf, NumberName, in_shares, list_numbers};
 
 use super::unix_diag::{self, UNIX_LISTEN, UnixSocket};
 
@@ -311,8 +308,16 @@ impl Channels {
         pids.retain(|&pid| pid != except);
         pids.sort_unstable();
         let proc_fd = proc_dir.as_fd();
-        let tables = in_shares(&pids, 32, |part| fd_numbers(proc_fd, part)).concat();
-        let links = in_shares(&tables, 64, |part| channel_links(proc_fd, part)).concat();
+        let tables: Vec<FdTable> = in_shares(&pids, 32, |part| fd_tables(proc_fd, part))
+            .into_iter()
+            .flatten()
+            .collect();
+        let fds: Vec<(usize, i32)> = tables
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| t.fds.iter().map(move |&fd| (i, fd)))
+            .collect();
+        let links = in_shares(&fds, 64, |part| channel_links(&tables, part)).concat();
         for (pid, target) in links {
             let list = channels.0.entry(target).or_default();
             if list.last() != Some(&pid) {
@@ -338,49 +343,46 @@ impl Channels {
     }
 }
 
-/// Every (pid, fd) of the fd tables of `pids` that we may list, in order.
-fn fd_numbers(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<(i32, i32)> {
+/// The fd table of one process as the peer scan listed it: the listed directory stays
+/// open for the link reads below it.
+struct FdTable {
+    pid: i32,
+    dir: OwnedFd,
+    fds: Vec<i32>,
+}
+
+/// The fd tables of `pids` that we may list, in order.
+fn fd_tables(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<FdTable> {
     let mut found = Vec::new();
-    let mut fds = Vec::new();
-    let mut name = Vec::with_capacity(24);
+    let mut name = NumberName::new();
     for &pid in pids {
-        name.clear();
-        let _ = std::io::Write::write_fmt(&mut name, format_args!("{pid}/fd\0"));
-        let Ok(path) = std::ffi::CStr::from_bytes_with_nul(&name) else {
+        let mut fds = Vec::new();
+        let Ok(dir) = list_numbers(proc_fd, name.of(pid, b"/fd"), &mut fds) else {
             continue;
         };
-        fds.clear();
-        if list_numbers(proc_fd, path, &mut fds).is_err() {
+        if fds.is_empty() {
             continue;
         }
         fds.sort_unstable();
-        found.extend(fds.iter().map(|&fd| (pid, fd)));
+        found.push(FdTable { pid, dir, fds });
     }
     found
 }
 
-/// The pipe and socket links among `fds`, as (pid, target) pairs in the same order. Each
-/// run of one process's descriptors is read below its own fd directory; a process whose
-/// links we may not read is given up at the first refusal.
-fn channel_links(proc_fd: BorrowedFd<'_>, fds: &[(i32, i32)]) -> Vec<(i32, String)> {
+/// The pipe and socket links among `fds` (table index, fd), as (pid, target) pairs in
+/// the same order; a process whose links we may not read is given up at the first
+/// refusal.
+fn channel_links(tables: &[FdTable], fds: &[(usize, i32)]) -> Vec<(i32, String)> {
     let mut hits = Vec::new();
-    let mut name = String::with_capacity(24);
+    let mut name = NumberName::new();
+    let mut link = LinkBuf::new();
     for run in fds.chunk_by(|a, b| a.0 == b.0) {
-        let pid = run[0].0;
-        name.clear();
-        let _ = write!(name, "{pid}/fd");
-        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let Ok(dir) = nix::fcntl::openat(proc_fd, name.as_str(), flags, Mode::empty()) else {
-            continue;
-        };
+        let table = &tables[run[0].0];
         for &(_, fd) in run {
-            name.clear();
-            let _ = write!(name, "{fd}");
-            match nix::fcntl::readlinkat(dir.as_fd(), name.as_str()) {
-                Ok(link) => {
-                    let link = link.to_string_lossy();
-                    if link.starts_with("pipe:") || link.starts_with("socket:") {
-                        hits.push((pid, link.into_owned()));
+            match link.read(table.dir.as_fd(), name.of(fd, b"")) {
+                Ok(target) => {
+                    if target.starts_with(b"pipe:") || target.starts_with(b"socket:") {
+                        hits.push((table.pid, String::from_utf8_lossy(target).into_owned()));
                     }
                 }
                 Err(Errno::EACCES | Errno::EPERM) => break,

@@ -1,13 +1,12 @@
 //! The open file descriptors of a process: where each points and whether it survives exec.
 
-use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::fcntl::readlinkat;
 
 use super::FdEntry;
-use super::read::{ProcDir, Scratch, in_shares, list_numbers, read_at};
+use super::read::{LinkBuf, NumberName, ProcDir, Scratch, list_numbers, read_at};
+use super::shares::in_shares;
 
 /// `O_CLOEXEC` as fdinfo prints it: the kernel reports close-on-exec inside the octal
 /// `flags:` field, using the generic (x86/arm) open-flag value.
@@ -60,12 +59,13 @@ impl FdDirs<'_> {
     /// The entries of `listed`, in order; `None` if the table became unreadable.
     fn read(self, listed: &[i32]) -> Option<Vec<FdEntry>> {
         let mut scratch = Scratch::new();
-        let mut name = RelPath::new(b"");
+        let mut link = LinkBuf::new();
+        let mut name = NumberName::new();
         let mut fds = Vec::with_capacity(listed.len());
         for &fd in listed {
-            let name = name.with_number(fd);
-            let target = match readlinkat(self.fd, name) {
-                Ok(target) => target.to_string_lossy().into_owned(),
+            let name = name.of(fd, b"");
+            let target = match link.read(self.fd, name) {
+                Ok(target) => String::from_utf8_lossy(target).into_owned(),
                 Err(Errno::ENOENT) => continue,
                 Err(_) => return None,
             };
@@ -82,33 +82,6 @@ impl FdDirs<'_> {
             });
         }
         Some(fds)
-    }
-}
-
-/// A relative path "prefix" + number built on the stack, so the per-fd lookups allocate
-/// nothing.
-struct RelPath {
-    buf: [u8; 24],
-    prefix_len: usize,
-}
-
-impl RelPath {
-    /// `prefix` is at most 13 bytes, so it and any i32 (11 characters) fit.
-    fn new(prefix: &[u8]) -> Self {
-        let mut buf = [0; 24];
-        buf[..prefix.len()].copy_from_slice(prefix);
-        RelPath {
-            buf,
-            prefix_len: prefix.len(),
-        }
-    }
-
-    fn with_number(&mut self, n: i32) -> &[u8] {
-        let mut cursor = &mut self.buf[self.prefix_len..];
-        let room = cursor.len();
-        write!(cursor, "{n}").expect("prefix and i32 fit in 24 bytes");
-        let len = self.prefix_len + room - cursor.len();
-        &self.buf[..len]
     }
 }
 
@@ -167,9 +140,12 @@ mod tests {
 
     #[test]
     fn fd_names() {
-        let mut name = RelPath::new(b"");
-        assert_eq!(name.with_number(251), b"251");
-        assert_eq!(name.with_number(3), b"3");
-        assert_eq!(name.with_number(i32::MAX), b"2147483647");
+        let mut name = NumberName::new();
+        assert_eq!(name.of(251, b"").to_bytes(), b"251");
+        assert_eq!(name.of(3, b"").to_bytes(), b"3");
+        assert_eq!(name.of(0, b"").to_bytes(), b"0");
+        assert_eq!(name.of(i32::MAX, b"").to_bytes(), b"2147483647");
+        assert_eq!(name.of(i32::MIN, b"").to_bytes(), b"-2147483648");
+        assert_eq!(name.of(4_194_304, b"/fd").to_bytes(), b"4194304/fd");
     }
 }

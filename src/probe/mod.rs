@@ -17,6 +17,7 @@ mod fds;
 pub mod ps;
 mod read;
 pub mod sessions;
+mod shares;
 mod signals;
 pub(crate) mod stat;
 mod status;
@@ -24,7 +25,9 @@ mod tty;
 
 use serde::Serializer;
 
-pub(crate) use read::{in_shares, list_numbers};
+pub(crate) use read::{LinkBuf, NumberName, list_numbers};
+pub(crate) use shares::in_shares;
+pub use shares::{Board, help_others};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};

@@ -8,7 +8,7 @@
 use std::ffi::{CStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat};
@@ -102,18 +102,7 @@ impl ProcDir {
         scratch: &'s mut Scratch,
     ) -> Result<&'s [u8], ProbeError> {
         let what = || self.path_of(&name.to_string_lossy());
-        self.read_raw(name.to_bytes(), scratch)
-            .map_err(|err| classify_io(self.pid, what(), err))
-    }
-
-    /// Read a file below this directory (e.g. "fdinfo/3"), raw errors for the caller to
-    /// judge: a vanished fd is normal, a vanished stat is not.
-    pub(crate) fn read_raw<'s>(
-        &self,
-        name: &[u8],
-        scratch: &'s mut Scratch,
-    ) -> io::Result<&'s [u8]> {
-        read_at(self.fd.as_fd(), name, scratch)
+        read_at(self.fd.as_fd(), name, scratch).map_err(|err| classify_io(self.pid, what(), err))
     }
 
     /// The directory fd, for lookups below it.
@@ -147,11 +136,95 @@ impl ProcDir {
 /// Read a file below the directory `dir`, raw errors.
 pub(crate) fn read_at<'s>(
     dir: BorrowedFd<'_>,
-    name: &[u8],
+    name: &CStr,
     scratch: &'s mut Scratch,
 ) -> io::Result<&'s [u8]> {
-    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    scratch.fill(File::from(fd))
+    // SAFETY: `name` is NUL-terminated and outlives the call; the returned fd, if any, is
+    // ours alone and is owned (closed) by the File at once.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    scratch.fill(unsafe { File::from_raw_fd(fd) })
+}
+
+/// A number as a name below a directory fd ("3" below fd/, "1234/fd" below /proc), with
+/// its NUL, built on the stack: the per-descriptor lookups allocate nothing.
+pub(crate) struct NumberName {
+    buf: [u8; 32],
+}
+
+impl NumberName {
+    pub(crate) fn new() -> Self {
+        NumberName { buf: [0; 32] }
+    }
+
+    /// `n` in decimal, then `suffix` (at most 19 bytes, no NUL in it).
+    pub(crate) fn of(&mut self, n: i32, suffix: &[u8]) -> &CStr {
+        let mut digits = [0u8; 11];
+        let mut at = digits.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            at -= 1;
+            digits[at] = b'-';
+        }
+        let number = &digits[at..];
+        let len = number.len() + suffix.len();
+        self.buf[..number.len()].copy_from_slice(number);
+        self.buf[number.len()..len].copy_from_slice(suffix);
+        self.buf[len] = 0;
+        CStr::from_bytes_with_nul(&self.buf[..=len]).expect("one NUL, at the end")
+    }
+}
+
+/// Room for one link target below /proc: the kernel formats it into a PATH_MAX buffer,
+/// so it is never longer than PATH_MAX - 1 bytes.
+pub(crate) struct LinkBuf(Box<[u8; libc::PATH_MAX as usize]>);
+
+impl LinkBuf {
+    pub(crate) fn new() -> Self {
+        LinkBuf(Box::new([0; libc::PATH_MAX as usize]))
+    }
+
+    /// The target of the link `name` below `dir`, into this buffer (readlinkat(2) with
+    /// no allocation; nix's grows a fresh vector each call).
+    pub(crate) fn read<'b>(
+        &'b mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+    ) -> Result<&'b [u8], Errno> {
+        // SAFETY: the buffer is ours and writable for its whole length, which is what is
+        // passed; `name` is NUL-terminated.
+        let got = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.0.as_mut_ptr().cast(),
+                self.0.len(),
+            )
+        };
+        match usize::try_from(got) {
+            // A full buffer may be a cut-off target: never below /proc, but say so.
+            Ok(n) if n == self.0.len() => Err(Errno::ENAMETOOLONG),
+            Ok(n) => Ok(&self.0[..n]),
+            Err(_) => Err(Errno::last()),
+        }
+    }
 }
 
 /// Open the directory `name` below `dir` ("fd", "1234/fd") and append its decimal
@@ -188,6 +261,10 @@ pub(crate) fn list_numbers(
             return Ok(fd);
         }
         let bytes: &[u8] = bytemuck_bytes(&buf, got as usize);
+        // The kernel stops filling only at the end or when the next record does not
+        // fit: with room left for the longest record, this was the end, and the call
+        // that would return 0 is saved (one per directory of the peer scan).
+        let at_end = bytes.len() + LONGEST_DIRENT <= std::mem::size_of_val(&buf);
         let mut at = 0;
         while at + 19 <= bytes.len() {
             let reclen = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
@@ -204,47 +281,15 @@ pub(crate) fn list_numbers(
             }
             at += reclen;
         }
+        if at_end {
+            return Ok(fd);
+        }
     }
 }
 
-/// The processors this process may run on, asked once (std reads the cgroup quota files
-/// each time it is asked).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// `work` done on `items` in shares of at least `min_share` items, at most one per core
-/// (and 4), each on a thread of its own but the first, which the calling thread does:
-/// the results, one per share, in the items' order. Fewer than two shares' worth of
-/// items start no thread.
-///
-/// Exists for the /proc reads that cost kernel time per item (descriptors, processes)
-/// and that a second core shortens.
-pub(crate) fn in_shares<T: Sync, R: Send>(
-    items: &[T],
-    min_share: usize,
-    work: impl Fn(&[T]) -> R + Sync,
-) -> Vec<R> {
-    let shares = cores().min(4).min(items.len() / min_share.max(1)).max(1);
-    let share = items.len().div_ceil(shares).max(1);
-    std::thread::scope(|scope| {
-        let mut parts = items.chunks(share);
-        let first = parts.next().unwrap_or(&[]);
-        let work = &work;
-        let others: Vec<_> = parts.map(|part| scope.spawn(move || work(part))).collect();
-        let mut all = vec![work(first)];
-        for other in others {
-            // A thread that panicked is a bug, not a property of what it read: pass it on.
-            all.push(
-                other
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
-        }
-        all
-    })
-}
+/// The longest linux_dirent64 record: 19 bytes of header, a name of NAME_MAX bytes and
+/// its NUL, rounded up to 8.
+const LONGEST_DIRENT: usize = (19usize + 255 + 1).next_multiple_of(8);
 
 /// The first `len` bytes of a u64 buffer.
 fn bytemuck_bytes(buf: &[u64], len: usize) -> &[u8] {
