@@ -9,7 +9,9 @@ use crate::locks::{LockKind, LockMode};
 use crate::report::Format;
 use crate::ui::theme::ThemeName;
 
-/// `daemonlab locks …`
+// `daemonlab locks …` (plain comments on the nested subcommand enums and the flattened
+// ServiceArgs: clap takes a doc comment there for the help text of the command they are
+// part of, and with arguments built late, `defer`, it would replace that command's own).
 #[derive(Debug, Clone, Subcommand)]
 pub enum LocksCommand {
     /// Start N contenders at once; print each outcome and the kernel's lock table. Exits 0
@@ -50,7 +52,7 @@ pub enum LocksCommand {
     },
 }
 
-/// `daemonlab lessons …`
+// `daemonlab lessons …`
 #[derive(Debug, Clone, Subcommand)]
 pub enum LessonsCommand {
     /// Validate a directory of lesson files; errors name the file and line.
@@ -434,7 +436,8 @@ pub enum TraceFormat {
     Json,
 }
 
-/// How `daemonlab service` (and `run --service`) manage the program.
+// How `daemonlab service` (and `run --service`) manage the program (a plain comment: see
+// LocksCommand).
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct ServiceArgs {
     /// What "started" means: at fork (simple), after execve (exec), when the first
