@@ -189,8 +189,11 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     // `probe::help_others`), so neither core waits while the other works.
     let board = crate::probe::Board::new();
     let facts = std::thread::scope(|scope| {
-        let scan = scope.spawn(|| {
-            board.enter(|| {
+        // Counted as the board's before it starts: the caller, if done first, waits for
+        // its work even when the scheduler has not run it yet.
+        let member = board.member();
+        let scan = scope.spawn(move || {
+            member.enter(|| {
                 let channels = sockets::Channels::scan(audited);
                 crate::probe::help_others();
                 channels

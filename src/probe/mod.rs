@@ -27,7 +27,7 @@ use serde::Serializer;
 
 pub(crate) use read::{LinkBuf, NumberName, list_numbers};
 pub(crate) use shares::in_shares;
-pub use shares::{Board, help_others};
+pub use shares::{Board, Member, help_others};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};

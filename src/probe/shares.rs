@@ -4,9 +4,10 @@
 //! Each `in_shares` call cuts its items into chunks that threads take one at a time: the
 //! calling thread, its helpers, and any other thread of the same [`Board`] that would
 //! otherwise only wait (the peer scan of `inspect` when it is done early, the caller of
-//! `inspect` while it waits for that scan), which calls [`help_others`]. On this project's 2-core virtual
-//! machines a new thread was often queued behind its creator for milliseconds while the
-//! other core stood idle; with chunks taken on demand such a thread delays nothing.
+//! `inspect` while it waits for that scan), which calls [`help_others`]. On this project's
+//! 2-core virtual machines a new thread was often queued behind its creator for
+//! milliseconds while the other core stood idle; with chunks taken on demand such a
+//! thread delays nothing.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,40 +20,113 @@ fn cores() -> usize {
 }
 
 /// The `in_shares` calls in progress on a group of threads that help each other (those
-/// of one `inspect`); a thread belongs to a board while it runs [`Board::enter`].
+/// of one `inspect`); a thread belongs to a board while it runs [`Member::enter`].
 pub struct Board {
-    open: Mutex<Vec<Posted>>,
+    state: Mutex<State>,
+    /// Signalled when work is posted and when a member leaves or turns to helping.
+    changed: std::sync::Condvar,
+}
+
+struct State {
+    open: Vec<Posted>,
+    /// The members, counted from [`Board::member`] (before their thread runs) until they
+    /// leave: each is a core's worth of help, so a call on the board starts helper
+    /// threads only for the cores beyond them.
+    members: usize,
+    /// The members that have turned to `help_others` and not left: when all have, no
+    /// more work can come.
+    helping: usize,
 }
 
 thread_local! {
-    /// The board of this thread, set by `Board::enter`; null outside it.
+    /// The board of this thread, set by `Member::enter`; null outside it.
     static CURRENT: std::cell::Cell<*const Board> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// Whether this thread has called `help_others` in its current `enter`.
+    static HELPED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl Board {
     pub fn new() -> Self {
         Board {
-            open: Mutex::new(Vec::new()),
+            state: Mutex::new(State {
+                open: Vec::new(),
+                members: 0,
+                helping: 0,
+            }),
+            changed: std::sync::Condvar::new(),
         }
     }
 
     /// Run `f` on this thread as a member of the board: its `in_shares` calls can be
-    /// helped, and its `help_others` helps, the board's other members.
+    /// helped by the board's other members, and its `help_others` helps them.
     pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        struct Restore(*const Board);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                CURRENT.with(|c| c.set(self.0));
-            }
-        }
-        let _restore = Restore(CURRENT.with(|c| c.replace(self)));
-        f()
+        self.member().enter(f)
+    }
+
+    /// A place on the board for a thread about to be started, counted from now: a
+    /// member that is done early must wait for its work even if it has not run yet (a
+    /// new thread can wait milliseconds for a core).
+    pub fn member(&self) -> Member<'_> {
+        lock(&self.state).members += 1;
+        Member(self)
     }
 }
 
 impl Default for Board {
     fn default() -> Self {
         Board::new()
+    }
+}
+
+/// A counted place on a [`Board`], taken up by [`Member::enter`] (given back if dropped).
+pub struct Member<'b>(&'b Board);
+
+impl Member<'_> {
+    /// Run `f` on this thread as this member of the board.
+    pub fn enter<R>(self, f: impl FnOnce() -> R) -> R {
+        let board = self.0;
+        // From here `Depart` gives the place back.
+        std::mem::forget(self);
+        let _restore = Restore(
+            CURRENT.with(|c| c.replace(board)),
+            HELPED.with(|h| h.replace(false)),
+        );
+        // Dropped before `_restore`: it still sees this thread's flag for this board.
+        let _depart = Depart(board);
+        f()
+    }
+}
+
+impl Drop for Member<'_> {
+    /// A place that was never taken up.
+    fn drop(&mut self) {
+        lock(&self.0.state).members -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// A member leaving the board, by return or by unwinding.
+struct Depart<'b>(&'b Board);
+
+impl Drop for Depart<'_> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.0.state);
+        state.members -= 1;
+        if HELPED.with(|h| h.get()) {
+            state.helping -= 1;
+        }
+        drop(state);
+        self.0.changed.notify_all();
+    }
+}
+
+/// Puts back the board and help flag this thread had before `Member::enter`.
+struct Restore(*const Board, bool);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+        HELPED.with(|h| h.set(self.1));
     }
 }
 
@@ -92,9 +166,14 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
     work: impl Fn(&[T]) -> R + Sync,
 ) -> Vec<R> {
     let min_share = min_share.max(1);
-    // As many threads as shares of `min_share` items, at most one per core and 4.
-    let helpers = cores().min(4).min(items.len() / min_share).max(1) - 1;
-    if helpers == 0 {
+    let board = current();
+    // As many threads as shares of `min_share` items, at most one per core and 4; the
+    // other members of the caller's board count among them (they help when they are
+    // done), so on 2 cores the two sides of `inspect` start no thread at all.
+    let threads = cores().min(4).min(items.len() / min_share).max(1);
+    let others = board.map_or(0, |b| lock(&b.state).members.saturating_sub(1));
+    let helpers = threads.saturating_sub(1 + others);
+    if threads == 1 || (helpers == 0 && board.is_none()) {
         return vec![work(items)];
     }
     // A chunk is a quarter of the smallest share: small enough that the last one taken
@@ -134,9 +213,9 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
             inside: &inside,
             exhausted: &exhausted,
         };
-        let board = current();
         if let Some(board) = board {
-            lock(&board.open).push(posted);
+            lock(&board.state).open.push(posted);
+            board.changed.notify_all();
         }
         let _unpost = board.map(|board| Unpost(board, posted));
         std::thread::scope(|scope| {
@@ -155,31 +234,48 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
     all.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Takes chunks of the `in_shares` calls in progress on the other threads of this
-/// thread's board until none is left: for a thread that would otherwise only wait for
-/// their results. Outside a board it does nothing.
+/// For a member of a board that is done with its own work and would now only wait for
+/// the others: takes chunks of their `in_shares` calls as they post them, and returns
+/// once every member is done too (has called this, or is gone). A member posts nothing
+/// after calling it. Outside a board it does nothing.
 pub fn help_others() {
     let Some(board) = current() else {
         return;
     };
+    let mut state = lock(&board.state);
+    if !HELPED.with(|h| h.replace(true)) {
+        state.helping += 1;
+        board.changed.notify_all();
+    }
     loop {
-        let posted = {
-            let open = lock(&board.open);
-            // SAFETY: on the board, so its call is waiting for us once `inside` is raised.
-            let Some(p) = open
-                .iter()
-                .find(|p| !unsafe { &*p.exhausted }.load(Ordering::Relaxed))
-                .copied()
-            else {
-                return;
-            };
-            unsafe { &*p.inside }.fetch_add(1, Ordering::AcqRel);
-            p
-        };
-        let _leave = Leave(posted.inside);
-        // SAFETY: `inside` is raised, so the posting call has not returned.
-        let take_one = unsafe { &*posted.take_one };
-        while take_one() {}
+        // SAFETY: on the board, so its call waits for us once `inside` is raised.
+        let open = state
+            .open
+            .iter()
+            .find(|p| !unsafe { &*p.exhausted }.load(Ordering::Relaxed))
+            .copied();
+        match open {
+            Some(posted) => {
+                unsafe { &*posted.inside }.fetch_add(1, Ordering::AcqRel);
+                drop(state);
+                {
+                    let _leave = Leave(posted.inside);
+                    // SAFETY: `inside` is raised, so the posting call has not returned.
+                    let take_one = unsafe { &*posted.take_one };
+                    while take_one() {}
+                }
+                state = lock(&board.state);
+            }
+            // Every other member may still post work: wait for it until all are done.
+            None if state.helping >= state.members => return,
+            None => {
+                // The timeout only bounds a missed wake-up: posts and departures signal.
+                state = board
+                    .changed
+                    .wait_timeout(state, std::time::Duration::from_millis(1))
+                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+            }
+        }
     }
 }
 
@@ -208,7 +304,9 @@ struct Unpost<'b>(&'b Board, Posted);
 
 impl Drop for Unpost<'_> {
     fn drop(&mut self) {
-        lock(&self.0.open).retain(|p| !std::ptr::eq(p.inside, self.1.inside));
+        lock(&self.0.state)
+            .open
+            .retain(|p| !std::ptr::eq(p.inside, self.1.inside));
         // SAFETY: the call's own atomics, alive until this guard is gone.
         let inside = unsafe { &*self.1.inside };
         // A helper inside is finishing its last chunk (a fraction of a millisecond).
@@ -255,8 +353,9 @@ mod tests {
     {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
+            let member = board.member();
             let helper = s.spawn(|| {
-                board.enter(|| {
+                member.enter(|| {
                     while !stop.load(Ordering::Relaxed) {
                         if catch {
                             let _ = std::panic::catch_unwind(help_others);
@@ -306,7 +405,8 @@ mod tests {
             helped,
             "the member in help_others took no chunk in 20 calls"
         );
-        assert!(lock(&board.open).is_empty());
+        let state = lock(&board.state);
+        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
     }
 
     #[test]
@@ -342,5 +442,73 @@ mod tests {
         for lens in outcomes.into_iter().flatten() {
             assert_eq!(lens.iter().sum::<usize>(), items.len());
         }
+    }
+
+    #[test]
+    fn a_member_done_first_helps_with_work_posted_later() {
+        // The shape of `inspect`: one side is done before the other has even posted its
+        // work; it must wait for that work and take part, and both must then return.
+        let items: Vec<u32> = (0..2_000).collect();
+        let board = Board::new();
+        let (early, took) = std::thread::scope(|s| {
+            let member = board.member();
+            let early = s.spawn(|| {
+                member.enter(|| {
+                    help_others();
+                    std::thread::current().id()
+                })
+            });
+            let took = board.enter(|| {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let threads = in_shares(&items, 64, |_| {
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                    std::thread::current().id()
+                });
+                help_others();
+                threads
+            });
+            (early.join().unwrap(), took)
+        });
+        assert!(
+            took.contains(&early),
+            "the member waiting in help_others took none of the chunks posted after it began"
+        );
+        let state = lock(&board.state);
+        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
+    }
+
+    #[test]
+    fn a_member_not_yet_started_is_waited_for() {
+        // The caller is done and in help_others before the other thread has even begun:
+        // it must not return (and leave that thread's work to one core) until the other
+        // member has posted and finished.
+        let items: Vec<u32> = (0..2_000).collect();
+        let items = &items;
+        let board = Board::new();
+        let caller = std::thread::current().id();
+        let late = board.enter(|| {
+            std::thread::scope(|s| {
+                let member = board.member();
+                let late = s.spawn(move || {
+                    // A thread the scheduler starts late.
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    member.enter(|| {
+                        in_shares(items, 64, |_| {
+                            std::thread::sleep(std::time::Duration::from_micros(300));
+                            std::thread::current().id()
+                        })
+                    })
+                });
+                help_others();
+                late.join().unwrap()
+            })
+        });
+        assert!(
+            late.contains(&caller),
+            "the caller returned from help_others before the late member posted"
+        );
+        assert_eq!(late.len(), items.len().div_ceil(16));
+        let state = lock(&board.state);
+        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
     }
 }
