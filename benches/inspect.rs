@@ -1,14 +1,69 @@
 //! `inspect` of a process with many descriptors, against the tool a user would reach for
 //! first, `ls -l /proc/PID/fd`, measured in the same run at 10, 100 and 1 000 descriptors
 //! (target: inspect ≤ 1.0× ls at 1 000, growing linearly). The process is a child that
-//! holds N descriptors on /dev/null (a `sh` whose redirections open them), so the
-//! bench's own descriptors do not count.
+//! holds N descriptors on /dev/null (a python3 that opens them), so the bench's own
+//! descriptors do not count.
+//!
+//! First it prints the whole `daemonlab inspect PID` process against the whole `ls`
+//! process in alternating pairs (one of each, again and again), with the median of the
+//! pair-by-pair ratios: this machine's speed drifts within a run, and divan's samples of
+//! one benchmark all come before the other's.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 fn main() {
+    versus_ls();
     divan::main();
+}
+
+const PAIRS: usize = 41;
+
+/// `daemonlab inspect PID` against `ls -l /proc/PID/fd`, pair by pair, at each size.
+fn versus_ls() {
+    println!("inspect versus ls -l /proc/PID/fd: whole processes, {PAIRS} alternating pairs");
+    let exe = daemonlab_exe();
+    if !exe.exists() {
+        println!(
+            "  SKIPPED: {} is absent (cargo build --release first)",
+            exe.display()
+        );
+        return;
+    }
+    for n in SIZES {
+        let pid = holder(n).to_string();
+        let fd_dir = format!("/proc/{pid}/fd");
+        let time = |cmd: &mut Command| {
+            let started = std::time::Instant::now();
+            let status = cmd.stdout(Stdio::null()).status().unwrap();
+            assert!(status.success(), "{cmd:?} failed: {status}");
+            started.elapsed().as_secs_f64()
+        };
+        let (mut ours, mut anchor, mut ratios) = (vec![], vec![], vec![]);
+        for _ in 0..PAIRS {
+            let a = time(Command::new(&exe).args(["inspect", &pid]));
+            let b = time(Command::new("ls").arg("-l").arg(&fd_dir));
+            ours.push(a);
+            anchor.push(b);
+            ratios.push(a / b);
+        }
+        let target = if n == 1000 { " (target <= 1.00x)" } else { "" };
+        println!(
+            "  {n:>4} fds: inspect {:>6.2} ms, ls {:>6.2} ms, median ratio {:.2}x{target}",
+            median(&mut ours) * 1e3,
+            median(&mut anchor) * 1e3,
+            median(&mut ratios),
+        );
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn daemonlab_exe() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/daemonlab")
 }
 
 const SIZES: [usize; 3] = [10, 100, 1000];
@@ -65,7 +120,7 @@ fn ls_l_proc_fd(n: usize) {
 #[divan::bench(args = SIZES, sample_count = 30)]
 fn inspect_command(n: usize) {
     let pid = holder(n);
-    let exe = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/daemonlab");
+    let exe = daemonlab_exe();
     if !exe.exists() {
         return;
     }
