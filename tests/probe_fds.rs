@@ -149,6 +149,13 @@ fn check_table(n: usize) {
 }
 
 #[test]
+fn a_table_of_a_few_descriptors_is_read_whole() {
+    // Below a dozen descriptors the fdinfo files are opened as "fdinfo/N" below
+    // /proc/PID rather than below an fdinfo directory fd.
+    check_table(4);
+}
+
+#[test]
 fn a_small_table_is_read_whole() {
     check_table(40);
 }

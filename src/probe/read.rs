@@ -168,6 +168,11 @@ impl NumberName {
 
     /// `n` in decimal, then `suffix` (at most 19 bytes, no NUL in it).
     pub(crate) fn of(&mut self, n: i32, suffix: &[u8]) -> &CStr {
+        self.path(b"", n, suffix)
+    }
+
+    /// `prefix`, `n` in decimal, then `suffix` (at most 19 bytes together, no NUL).
+    pub(crate) fn path(&mut self, prefix: &[u8], n: i32, suffix: &[u8]) -> &CStr {
         let mut digits = [0u8; 11];
         let mut at = digits.len();
         let mut rest = n.unsigned_abs();
@@ -183,10 +188,11 @@ impl NumberName {
             at -= 1;
             digits[at] = b'-';
         }
-        let number = &digits[at..];
-        let len = number.len() + suffix.len();
-        self.buf[..number.len()].copy_from_slice(number);
-        self.buf[number.len()..len].copy_from_slice(suffix);
+        let mut len = 0;
+        for part in [prefix, &digits[at..], suffix] {
+            self.buf[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
         self.buf[len] = 0;
         CStr::from_bytes_with_nul(&self.buf[..=len]).expect("one NUL, at the end")
     }
