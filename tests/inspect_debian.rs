@@ -161,6 +161,16 @@ fn sshd_per_connection_child_is_a_worker_of_the_listener() {
             .is_ok_and(|c| String::from_utf8_lossy(&c).contains("[accepted]"))
             .then_some(child)
     });
+    // Named "[accepted]", it can still be moving its descriptors into place for its
+    // re-exec (once, under a full `cargo test`, an audit saw the startup pipe at fd 4
+    // and at fd 5 a socket that its tables no longer listed, instead of the settled
+    // pipe at 3 and client at 4). The audit is of the child waiting for the client:
+    // once its descriptors stay the same for 200 ms.
+    wait_for("the child's descriptors to settle", || {
+        let before = fd_links(child);
+        std::thread::sleep(Duration::from_millis(200));
+        (fd_links(child) == before).then_some(child)
+    });
     let audit = inspect(child);
     assert_role(&audit, "worker", listener);
     // A worker's pid file is its daemon's.
@@ -757,4 +767,22 @@ fn nginx_with_daemon_off_under_supervisord() {
             &["skipped", &format!("inspect {master}")],
         );
     }
+}
+
+/// Every descriptor of `pid` and where it points, in fd order.
+fn fd_links(pid: i32) -> Vec<(String, PathBuf)> {
+    let mut links: Vec<(String, PathBuf)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| {
+                    Some((
+                        e.file_name().into_string().ok()?,
+                        std::fs::read_link(e.path()).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    links.sort();
+    links
 }

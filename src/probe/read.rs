@@ -198,13 +198,17 @@ impl NumberName {
     }
 }
 
-/// Room for one link target below /proc: the kernel formats it into a PATH_MAX buffer,
-/// so it is never longer than PATH_MAX - 1 bytes.
-pub(crate) struct LinkBuf(Box<[u8; libc::PATH_MAX as usize]>);
+/// Room for one link target, reused from call to call. Below /proc the kernel formats a
+/// target into a PATH_MAX buffer, so the first size always suffices there.
+pub(crate) struct LinkBuf(Vec<u8>);
 
 impl LinkBuf {
     pub(crate) fn new() -> Self {
-        LinkBuf(Box::new([0; libc::PATH_MAX as usize]))
+        Self::with_room(libc::PATH_MAX as usize)
+    }
+
+    fn with_room(bytes: usize) -> Self {
+        LinkBuf(vec![0; bytes.max(1)])
     }
 
     /// The target of the link `name` below `dir`, into this buffer (readlinkat(2) with
@@ -214,21 +218,23 @@ impl LinkBuf {
         dir: BorrowedFd<'_>,
         name: &CStr,
     ) -> Result<&'b [u8], Errno> {
-        // SAFETY: the buffer is ours and writable for its whole length, which is what is
-        // passed; `name` is NUL-terminated.
-        let got = unsafe {
-            libc::readlinkat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                self.0.as_mut_ptr().cast(),
-                self.0.len(),
-            )
-        };
-        match usize::try_from(got) {
-            // A full buffer may be a cut-off target: never below /proc, but say so.
-            Ok(n) if n == self.0.len() => Err(Errno::ENAMETOOLONG),
-            Ok(n) => Ok(&self.0[..n]),
-            Err(_) => Err(Errno::last()),
+        loop {
+            // SAFETY: the buffer is ours and writable for its whole length, which is what
+            // is passed; `name` is NUL-terminated.
+            let got = unsafe {
+                libc::readlinkat(
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    self.0.as_mut_ptr().cast(),
+                    self.0.len(),
+                )
+            };
+            match usize::try_from(got) {
+                // A full buffer may hold a cut-off target: read it again with more room.
+                Ok(n) if n == self.0.len() => self.0.resize(n * 2, 0),
+                Ok(n) => return Ok(&self.0[..n]),
+                Err(_) => return Err(Errno::last()),
+            }
         }
     }
 }
@@ -425,5 +431,25 @@ mod tests {
         // The last line of status is the context-switch count: proof nothing was cut off.
         assert!(text.ends_with('\n'), "{text}");
         assert!(text.contains("nonvoluntary_ctxt_switches:"), "{text}");
+    }
+
+    #[test]
+    fn a_link_longer_than_the_buffer_is_read_whole() {
+        // Below /proc a target never fills PATH_MAX, but a buffer that one fills must
+        // not cut it off: here a 16-byte buffer and a 3 000-byte symlink.
+        let dir = tempfile::tempdir().unwrap();
+        let long = "d/".repeat(1_500) + "end";
+        std::os::unix::fs::symlink(&long, dir.path().join("l")).unwrap_or_else(|e| {
+            panic!("a {}-byte symlink target: {e}", long.len());
+        });
+        let d = nix::fcntl::open(
+            dir.path(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
+        let mut buf = LinkBuf::with_room(16);
+        assert_eq!(buf.read(d.as_fd(), c"l").unwrap(), long.as_bytes());
+        assert_eq!(buf.read(d.as_fd(), c"missing"), Err(Errno::ENOENT));
     }
 }
