@@ -18,7 +18,7 @@ use nix::errno::Errno;
 
 use procfs::net::{TcpState, UdpState};
 
-use crate::probe::{LinkBuf, NumberName, in_shares, list_numbers};
+use crate::probe::{LinkBuf, NumberName, fd_dir_known_empty, in_shares, list_numbers};
 
 use super::unix_diag::{self, UNIX_LISTEN, UnixSocket};
 
@@ -356,8 +356,12 @@ fn fd_tables(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<FdTable> {
     let mut found = Vec::new();
     let mut name = NumberName::new();
     for &pid in pids {
+        let fd_dir = name.of(pid, b"/fd");
+        if fd_dir_known_empty(proc_fd, fd_dir) {
+            continue;
+        }
         let mut fds = Vec::new();
-        let Ok(dir) = list_numbers(proc_fd, name.of(pid, b"/fd"), &mut fds) else {
+        let Ok(dir) = list_numbers(proc_fd, fd_dir, &mut fds) else {
             continue;
         };
         if fds.is_empty() {

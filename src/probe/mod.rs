@@ -25,7 +25,7 @@ mod tty;
 
 use serde::Serializer;
 
-pub(crate) use read::{LinkBuf, NumberName, list_numbers};
+pub(crate) use read::{LinkBuf, NumberName, fd_dir_known_empty, list_numbers};
 pub(crate) use shares::in_shares;
 pub use shares::{Board, Member, help_others};
 pub use signals::{mask_names, signal_name};
