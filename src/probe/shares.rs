@@ -169,7 +169,7 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
     // As many threads as shares of `min_share` items, at most one per core and 4. The
     // other members of the caller's board are not counted off: they may be busy, and
     // a helper that has never run is one the scheduler moves to an idle core at once
-    // (whole `daemonlab inspect` runs in alternating pairs were 1.1× slower without).
+    // (the whole-process pairs of `cargo bench --bench inspect` are slower without).
     let helpers = cores().min(4).min(items.len() / min_share).max(1) - 1;
     if helpers == 0 {
         return vec![work(items)];
