@@ -344,6 +344,12 @@ mod tests {
         help_others();
     }
 
+    /// Nothing posted, no member, no helper left on `board`.
+    fn assert_left_clean(board: &Board) {
+        let state = lock(&board.state);
+        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
+    }
+
     /// A member of `board` in help_others until `stop`, beside `body` on the caller.
     fn with_helper<R>(board: &Board, body: impl FnOnce(ThreadId) -> R + Send, catch: bool) -> R
     where
@@ -403,8 +409,7 @@ mod tests {
             helped,
             "the member in help_others took no chunk in 20 calls"
         );
-        let state = lock(&board.state);
-        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
+        assert_left_clean(&board);
     }
 
     #[test]
@@ -471,8 +476,7 @@ mod tests {
             took.contains(&early),
             "the member waiting in help_others took none of the chunks posted after it began"
         );
-        let state = lock(&board.state);
-        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
+        assert_left_clean(&board);
     }
 
     #[test]
@@ -506,7 +510,6 @@ mod tests {
             "the caller returned from help_others before the late member posted"
         );
         assert_eq!(late.len(), items.len().div_ceil(16));
-        let state = lock(&board.state);
-        assert!(state.open.is_empty() && state.members == 0 && state.helping == 0);
+        assert_left_clean(&board);
     }
 }
