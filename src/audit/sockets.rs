@@ -297,8 +297,8 @@ impl Channels {
     /// Scan every process but `except`.
     ///
     /// Two passes, each shared out among the cores: list every fd table, then read the
-    /// links in equal shares of descriptors (not of processes: one process may hold most
-    /// of the machine's descriptors).
+    /// links in chunks of descriptors (not of processes: one process may hold most of
+    /// the machine's descriptors).
     pub(crate) fn scan(except: i32) -> Channels {
         let mut channels = Channels::default();
         let mut pids = Vec::new();

@@ -26,8 +26,7 @@ mod tty;
 use serde::Serializer;
 
 pub(crate) use read::{LinkBuf, NumberName, fd_dir_known_empty, list_numbers};
-pub(crate) use shares::in_shares;
-pub use shares::{Board, Member, help_others};
+pub(crate) use shares::{Board, help_others, in_shares};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};

@@ -8,7 +8,7 @@
 use std::ffi::{CStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat, readlinkat};
@@ -139,20 +139,8 @@ pub(crate) fn read_at<'s>(
     name: &CStr,
     scratch: &'s mut Scratch,
 ) -> io::Result<&'s [u8]> {
-    // SAFETY: `name` is NUL-terminated and outlives the call; the returned fd, if any, is
-    // ours alone and is owned (closed) by the File at once.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    scratch.fill(unsafe { File::from_raw_fd(fd) })
+    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+    scratch.fill(File::from(fd))
 }
 
 /// A number as a name below a directory fd ("3" below fd/, "1234/fd" below /proc), with
@@ -303,8 +291,9 @@ pub(crate) fn list_numbers(
 /// one stat of it: since Linux 6.2 its size is the process's number of open
 /// descriptors. A kernel thread's table is empty, and most processes of a machine are
 /// kernel threads, so the peer scan stats where it would open, list and close. `false`
-/// when unsure: the stat failed, or this kernel reports no size (our own fd directory,
-/// which always holds at least the one we read it through, reads as 0).
+/// when unsure: the stat failed, or this kernel does not report the count (checked once,
+/// on our own fd directory: a size of 0 there means no count, or no descriptors to
+/// tell by, and either way the listing is used).
 pub(crate) fn fd_dir_known_empty(dir: BorrowedFd<'_>, name: &CStr) -> bool {
     static SIZES_COUNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let counts = *SIZES_COUNT

@@ -21,9 +21,10 @@ fn cores() -> usize {
 
 /// The `in_shares` calls in progress on a group of threads that help each other (those
 /// of one `inspect`); a thread belongs to a board while it runs [`Member::enter`].
-pub struct Board {
+pub(crate) struct Board {
     state: Mutex<State>,
-    /// Signalled when work is posted and when a member leaves or turns to helping.
+    /// Signalled when work is posted, when a member leaves or turns to helping, and when
+    /// a helper leaves a call.
     changed: std::sync::Condvar,
 }
 
@@ -45,7 +46,7 @@ thread_local! {
 }
 
 impl Board {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Board {
             state: Mutex::new(State {
                 open: Vec::new(),
@@ -58,31 +59,25 @@ impl Board {
 
     /// Run `f` on this thread as a member of the board: its `in_shares` calls can be
     /// helped by the board's other members, and its `help_others` helps them.
-    pub fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         self.member().enter(f)
     }
 
     /// A place on the board for a thread about to be started, counted from now: a
     /// member that is done early must wait for its work even if it has not run yet (a
     /// new thread can wait milliseconds for a core).
-    pub fn member(&self) -> Member<'_> {
+    pub(crate) fn member(&self) -> Member<'_> {
         lock(&self.state).members += 1;
         Member(self)
     }
 }
 
-impl Default for Board {
-    fn default() -> Self {
-        Board::new()
-    }
-}
-
 /// A counted place on a [`Board`], taken up by [`Member::enter`] (given back if dropped).
-pub struct Member<'b>(&'b Board);
+pub(crate) struct Member<'b>(&'b Board);
 
 impl Member<'_> {
     /// Run `f` on this thread as this member of the board.
-    pub fn enter<R>(self, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn enter<R>(self, f: impl FnOnce() -> R) -> R {
         let board = self.0;
         // From here `Depart` gives the place back.
         std::mem::forget(self);
@@ -197,25 +192,26 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
         true
     };
     {
-        let take_one: &(dyn Fn() -> bool + Sync) = &take_one;
-        // SAFETY (of the erased lifetime): see `Posted`; `_unpost` below takes the entry
-        // off and waits for its helpers before `take_one` and the atomics are dropped,
-        // on return and on unwinding alike.
-        let posted = Posted {
-            take_one: unsafe {
-                std::mem::transmute::<
-                    *const (dyn Fn() -> bool + Sync + '_),
-                    *const (dyn Fn() -> bool + Sync + 'static),
-                >(take_one)
-            },
-            inside: &inside,
-            exhausted: &exhausted,
-        };
-        if let Some(board) = board {
+        // Other members of the board can take chunks too: the call is posted there.
+        let _unpost = board.map(|board| {
+            let take_one: &(dyn Fn() -> bool + Sync) = &take_one;
+            // SAFETY (of the erased lifetime): see `Posted`; `_unpost` takes the entry off
+            // and waits for its helpers before `take_one` and the atomics are dropped, on
+            // return and on unwinding alike.
+            let posted = Posted {
+                take_one: unsafe {
+                    std::mem::transmute::<
+                        *const (dyn Fn() -> bool + Sync + '_),
+                        *const (dyn Fn() -> bool + Sync + 'static),
+                    >(take_one)
+                },
+                inside: &inside,
+                exhausted: &exhausted,
+            };
             lock(&board.state).open.push(posted);
             board.changed.notify_all();
-        }
-        let _unpost = board.map(|board| Unpost(board, posted));
+            Unpost(board, posted)
+        });
         std::thread::scope(|scope| {
             for _ in 0..helpers {
                 scope.spawn(|| while take_one() {});
@@ -236,7 +232,7 @@ pub(crate) fn in_shares<T: Sync, R: Send>(
 /// the others: takes chunks of their `in_shares` calls as they post them, and returns
 /// once every member is done too (has called this, or is gone). A member posts nothing
 /// after calling it. Outside a board it does nothing.
-pub fn help_others() {
+pub(crate) fn help_others() {
     let Some(board) = current() else {
         return;
     };
@@ -257,7 +253,7 @@ pub fn help_others() {
                 unsafe { &*posted.inside }.fetch_add(1, Ordering::AcqRel);
                 drop(state);
                 {
-                    let _leave = Leave(posted.inside);
+                    let _leave = Leave(board, posted.inside);
                     // SAFETY: `inside` is raised, so the posting call has not returned.
                     let take_one = unsafe { &*posted.take_one };
                     while take_one() {}
@@ -286,13 +282,18 @@ impl Drop for Unfinished<'_> {
     }
 }
 
-/// Lowers a call's `inside` count when a helper leaves it, by return or by unwinding.
-struct Leave(*const AtomicUsize);
+/// Lowers a call's `inside` count when a helper leaves it, by return or by unwinding,
+/// and wakes the call if it is waiting in `Unpost`.
+struct Leave<'b>(&'b Board, *const AtomicUsize);
 
-impl Drop for Leave {
+impl Drop for Leave<'_> {
     fn drop(&mut self) {
         // SAFETY: raised by this helper, so the call is still waiting for it.
-        unsafe { &*self.0 }.fetch_sub(1, Ordering::AcqRel);
+        unsafe { &*self.1 }.fetch_sub(1, Ordering::AcqRel);
+        // Taken after the decrement: `Unpost` checks the count under this lock, so it
+        // either sees 0 or is already waiting for this signal.
+        drop(lock(&self.0.state));
+        self.0.changed.notify_all();
     }
 }
 
@@ -302,14 +303,19 @@ struct Unpost<'b>(&'b Board, Posted);
 
 impl Drop for Unpost<'_> {
     fn drop(&mut self) {
-        lock(&self.0.state)
+        let mut state = lock(&self.0.state);
+        state
             .open
             .retain(|p| !std::ptr::eq(p.inside, self.1.inside));
         // SAFETY: the call's own atomics, alive until this guard is gone.
         let inside = unsafe { &*self.1.inside };
-        // A helper inside is finishing its last chunk (a fraction of a millisecond).
+        // A helper inside is finishing its last chunk; `Leave` signals when it is out.
         while inside.load(Ordering::Acquire) != 0 {
-            std::thread::yield_now();
+            state = self
+                .0
+                .changed
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
         }
     }
 }
