@@ -40,7 +40,9 @@ pub(crate) fn parse_stat_extra(text: &str) -> Option<StatExtra> {
 
 /// Read [`StatExtra`] for `pid`; `None` if the process is gone or the line is odd.
 pub(crate) fn stat_extra(pid: i32) -> Option<StatExtra> {
-    parse_stat_extra(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    let mut scratch = crate::probe::Scratch::new();
+    let stat = crate::probe::read_proc_file(&format!("/proc/{pid}/stat"), &mut scratch)?;
+    parse_stat_extra(std::str::from_utf8(stat).ok()?)
 }
 
 /// How long the process has existed, in seconds, from its start tick and /proc/uptime.
@@ -55,9 +57,9 @@ pub(crate) fn age_seconds(start_ticks: u64) -> Option<f64> {
 }
 
 /// The thread-group ID of a task: the PID of the process a thread belongs to (itself for
-/// a process). Read through procfs, off the hot path.
+/// a process).
 pub(crate) fn tgid(tid: i32) -> Option<i32> {
-    Some(procfs::process::Process::new(tid).ok()?.status().ok()?.tgid)
+    crate::probe::read_tgid(tid)
 }
 
 /// The kernel's `pid_max`: every process ID is below it.

@@ -11,6 +11,14 @@ pub(crate) struct StatusFields {
     pub masks: RawMasks,
 }
 
+/// The `Tgid:` line: the process a task ID belongs to (the ID itself for a process).
+pub(crate) fn parse_tgid(bytes: &[u8]) -> Option<Pid> {
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"Tgid:"))?;
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
+}
+
 /// Parse the lines of status a snapshot uses. The signal masks are required (every
 /// kernel prints them); their absence means the file is not what we think it is.
 pub(crate) fn parse_status(pid: Pid, bytes: &[u8]) -> Result<StatusFields, ProbeError> {
@@ -97,6 +105,33 @@ CapInh:\t0000000000000000\n";
         assert_eq!(named.ignored, ["SIGHUP"]);
         assert_eq!(named.blocked, ["SIGCHLD"]);
         assert_eq!(named.caught, ["SIGINT", "SIGTERM", "SIGRTMIN"]);
+    }
+
+    #[test]
+    fn thread_group_id() {
+        let thread = b"Name:\tworker\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t4100\nNgid:\t0\nPid:\t4107\n";
+        assert_eq!(parse_tgid(thread), Some(4100));
+        assert_eq!(parse_tgid(STATUS), None, "no Tgid line");
+        assert_eq!(parse_tgid(b"Tgid:\tfour\n"), None);
+    }
+
+    /// The kernel's own answer for this process and for one of its threads.
+    #[test]
+    fn tgid_of_a_live_thread() {
+        let me = std::process::id() as Pid;
+        assert_eq!(crate::probe::read_tgid(me), Some(me));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        assert_ne!(tid, me);
+        assert_eq!(crate::probe::read_tgid(tid), Some(me));
+        drop(done_tx);
+        worker.join().unwrap();
+        assert_eq!(crate::probe::read_tgid(-1), None);
     }
 
     #[test]
