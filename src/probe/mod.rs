@@ -231,7 +231,7 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
         .readlink(b"root")
         .ok()
         .map(|p| p.to_string_lossy().into_owned());
-    let fds = fds::read_fds(&dir);
+    let fds = fds::read_fds(&dir, status.fd_size);
     let parent_comm = read_comm(stat.ppid, &mut scratch);
 
     let adopted_by = match birth_parent {

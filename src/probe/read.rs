@@ -287,20 +287,27 @@ pub(crate) fn list_numbers(
     }
 }
 
-/// Whether the fd directory `name` below `dir` (a "PID/fd") is known to be empty, from
-/// one stat of it: since Linux 6.2 its size is the process's number of open
-/// descriptors. A kernel thread's table is empty, and most processes of a machine are
-/// kernel threads, so the peer scan stats where it would open, list and close. `false`
-/// when unsure: the stat failed, or this kernel does not report the count (checked once,
-/// on our own fd directory: a size of 0 there means no count, or no descriptors to
-/// tell by, and either way the listing is used).
-pub(crate) fn fd_dir_known_empty(dir: BorrowedFd<'_>, name: &CStr) -> bool {
+/// The number of open descriptors of the fd directory `name` below `dir` (a "PID/fd"),
+/// from one stat of it: since Linux 6.2 its size is that count. `None` when unsure: the
+/// stat failed, or this kernel does not report the count (checked once, on our own fd
+/// directory: a size of 0 there means no count, or no descriptors to tell by, and either
+/// way the caller lists the directory instead).
+pub(crate) fn fd_count(dir: BorrowedFd<'_>, name: &CStr) -> Option<usize> {
     static SIZES_COUNT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let counts = *SIZES_COUNT
         .get_or_init(|| nix::sys::stat::stat("/proc/self/fd").is_ok_and(|st| st.st_size > 0));
-    counts
-        && nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::empty())
-            .is_ok_and(|st| st.st_size == 0)
+    if !counts {
+        return None;
+    }
+    let st = nix::sys::stat::fstatat(dir, name, nix::fcntl::AtFlags::empty()).ok()?;
+    usize::try_from(st.st_size).ok()
+}
+
+/// Whether the fd directory `name` below `dir` is known to be empty (`fd_count` is 0).
+/// A kernel thread's table is empty, and most processes of a machine are kernel
+/// threads, so the peer scan stats where it would open, list and close.
+pub(crate) fn fd_dir_known_empty(dir: BorrowedFd<'_>, name: &CStr) -> bool {
+    fd_count(dir, name) == Some(0)
 }
 
 /// The longest linux_dirent64 record: 19 bytes of header, a name of NAME_MAX bytes and

@@ -9,6 +9,9 @@ pub(crate) struct StatusFields {
     /// `None` on kernels before 4.7, which do not print the line.
     pub umask: Option<u32>,
     pub masks: RawMasks,
+    /// `FDSize`: how many descriptors the fd table has room for, so every open
+    /// descriptor's number is below it. `None` if the line is missing or garbled.
+    pub fd_size: Option<usize>,
 }
 
 /// The `Tgid:` line: the process a task ID belongs to (the ID itself for a process).
@@ -28,6 +31,7 @@ pub(crate) fn parse_status(pid: Pid, bytes: &[u8]) -> Result<StatusFields, Probe
         detail,
     };
     let mut umask = None;
+    let mut fd_size = None;
     let (mut blocked, mut ignored, mut caught) = (None, None, None);
     for line in bytes.split(|&b| b == b'\n') {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -51,6 +55,9 @@ pub(crate) fn parse_status(pid: Pid, bytes: &[u8]) -> Result<StatusFields, Probe
                     ))
                 })?);
             }
+            b"FDSize" => {
+                fd_size = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
+            }
             b"SigBlk" => blocked = Some(mask_of("SigBlk")?),
             b"SigIgn" => ignored = Some(mask_of("SigIgn")?),
             b"SigCgt" => {
@@ -70,6 +77,7 @@ pub(crate) fn parse_status(pid: Pid, bytes: &[u8]) -> Result<StatusFields, Probe
                 caught,
                 blocked,
             },
+            fd_size,
         }),
         _ => Err(bad("the SigBlk/SigIgn/SigCgt lines are missing".into())),
     }
@@ -90,7 +98,7 @@ mod tests {
     use super::*;
 
     const STATUS: &[u8] = b"Name:\tcat\nUmask:\t0027\nState:\tR (running)\nPid:\t6991\n\
-SigQ:\t0/96365\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
+FDSize:\t256\nSigQ:\t0/96365\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000000000\n\
 SigBlk:\t0000000000010000\nSigIgn:\t0000000000000001\nSigCgt:\t0000000200004002\n\
 CapInh:\t0000000000000000\n";
 
@@ -98,6 +106,7 @@ CapInh:\t0000000000000000\n";
     fn umask_and_masks() {
         let st = parse_status(6991, STATUS).unwrap();
         assert_eq!(st.umask, Some(0o027));
+        assert_eq!(st.fd_size, Some(256));
         assert_eq!(st.masks.ignored, 1);
         assert_eq!(st.masks.blocked, 1 << 16);
         assert_eq!(st.masks.caught, (1 << 1) | (1 << 14) | (1 << 33));
@@ -138,6 +147,7 @@ CapInh:\t0000000000000000\n";
     fn old_kernel_without_umask() {
         let old = b"Name:\tcat\nSigBlk:\t0\nSigIgn:\t0\nSigCgt:\t0\n";
         assert_eq!(parse_status(1, old).unwrap().umask, None);
+        assert_eq!(parse_status(1, old).unwrap().fd_size, None);
     }
 
     #[test]
