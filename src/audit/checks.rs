@@ -47,12 +47,43 @@ pub(crate) struct Facts {
     pub control_socket: Option<String>,
 }
 
+/// What the audit reads of a process that depends on neither its snapshot nor the peer
+/// scan: read on the scan's thread once the scan is done, beside the snapshot, instead
+/// of after both (`cargo bench --bench inspect`).
+pub(crate) struct Aside {
+    /// The command name the pid-file search went by.
+    comm: String,
+    /// `pidfile::search` of the process under that name.
+    search: Option<Found>,
+    status: Option<procfs::process::Status>,
+    sigterm_open_in_thread: Option<i32>,
+    control_socket: Option<String>,
+}
+
+impl Aside {
+    pub(crate) fn read(pid: i32) -> Aside {
+        let comm = crate::locks::comm(pid).unwrap_or_default();
+        Aside {
+            search: pidfile::search(pid, &comm),
+            status: procfs::process::Process::new(pid)
+                .and_then(|p| p.status())
+                .ok(),
+            sigterm_open_in_thread: thread_without_blocked(pid, 15),
+            control_socket: (comm == "supervisord")
+                .then(|| pidfile::supervisord_control_socket(pid))
+                .flatten(),
+            comm,
+        }
+    }
+}
+
 impl Facts {
-    /// Read what the snapshot lacks: stat flags, sockets, locks.
+    /// Read what the snapshot lacks: stat flags, sockets, locks. `aside` gives the scan's
+    /// findings and what was read beside it.
     pub(crate) fn gather(
         snap: ProcSnapshot,
         extra: Option<StatExtra>,
-        channels: impl FnOnce() -> Channels,
+        aside: impl FnOnce() -> (Channels, Aside),
     ) -> Facts {
         let pid = snap.pid;
         let fds_denied = snap.fds.is_none() && proc_extra::fd_table_denied(pid);
@@ -124,7 +155,8 @@ impl Facts {
                 wanted.push(format!("socket:[{peer}]"));
             }
         }
-        let holders = channels().holders(&wanted);
+        let (channels, aside) = aside();
+        let holders = channels.holders(&wanted);
         // The rows the checks look up: this process, what its role depends on (parents,
         // session and group leaders), and the other holders of its pipes and sockets.
         let seeds: Vec<i32> = std::iter::once(pid)
@@ -149,15 +181,20 @@ impl Facts {
             let comm = crate::locks::comm(main_pid).unwrap_or_default();
             (pidfile::find(main_pid, &comm, &[]).0, None)
         } else {
-            pidfile::find(pid, &snap.comm, &fd_locks)
+            match pidfile::find_locked(pid, &fd_locks) {
+                (Some(found), lock_file) => (Some(found), lock_file),
+                // Searched under the name the snapshot saw, should the process have
+                // renamed itself in between.
+                (None, lock_file) if aside.comm == snap.comm => (aside.search, lock_file),
+                (None, lock_file) => (pidfile::search(pid, &snap.comm), lock_file),
+            }
         };
-        let status = procfs::process::Process::new(pid)
-            .and_then(|p| p.status())
-            .ok();
-        let sigterm_open_in_thread = thread_without_blocked(pid, 15);
-        let control_socket = (snap.comm == "supervisord")
-            .then(|| pidfile::supervisord_control_socket(pid))
-            .flatten();
+        let Aside {
+            status,
+            sigterm_open_in_thread,
+            control_socket,
+            ..
+        } = aside;
         Facts {
             snap,
             extra,

@@ -184,8 +184,9 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     // The scan for the other ends of its pipes and sockets reads every other process,
     // the snapshot only this one: they run side by side, and the process's own tables
     // (its sockets above all) are read right after its snapshot, not after the scan, so
-    // a short-lived descriptor has as little time as before to change in between.
-    // Either side that finishes first takes a hand in what is left of the other (see
+    // a short-lived descriptor has as little time as before to change in between. The
+    // scan's side then reads what needs neither (`checks::Aside`: the pid-file search,
+    // status, the threads' masks). Either side that finishes first takes a hand in what is left of the other (see
     // `probe::help_others`), so neither core waits while the other works.
     let board = crate::probe::Board::new();
     let facts = std::thread::scope(|scope| {
@@ -195,12 +196,13 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
         let scan = scope.spawn(move || {
             member.enter(|| {
                 let channels = sockets::Channels::scan(audited);
+                let aside = checks::Aside::read(audited);
                 crate::probe::help_others();
-                channels
+                (channels, aside)
             })
         });
         board.enter(|| {
-            let channels = || {
+            let aside = || {
                 crate::probe::help_others();
                 scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
             };
@@ -213,7 +215,7 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
             if kernel_thread {
                 return Err(InspectError::KernelThread(pid));
             }
-            Ok(checks::Facts::gather(snap, extra, channels))
+            Ok(checks::Facts::gather(snap, extra, aside))
         })
     })?;
     let mut checks = checks::all(&facts);

@@ -284,6 +284,18 @@ pub(crate) fn find(
     comm: &str,
     locked_fds: &[(crate::probe::FdEntry, Vec<LockEntry>)],
 ) -> (Option<Found>, Option<Found>) {
+    match find_locked(pid, locked_fds) {
+        (Some(found), lock_file) => (Some(found), lock_file),
+        (None, lock_file) => (search(pid, comm), lock_file),
+    }
+}
+
+/// The first half of `find`: a locked descriptor that holds a PID (the pid file), and
+/// one that holds nothing (a lock file).
+pub(crate) fn find_locked(
+    pid: i32,
+    locked_fds: &[(crate::probe::FdEntry, Vec<LockEntry>)],
+) -> (Option<Found>, Option<Found>) {
     let mut lock_file = None;
     // 1. A locked descriptor: the already_running() shape.
     for (fd, locks) in locked_fds {
@@ -306,6 +318,12 @@ pub(crate) fn find(
             return (Some(found), lock_file);
         }
     }
+    (None, lock_file)
+}
+
+/// The second half of `find`, which needs none of the descriptors: the pid file named on
+/// the command line, or one in the usual places that names `pid`.
+pub(crate) fn search(pid: i32, comm: &str) -> Option<Found> {
     // Read only if a candidate file exists: each read of /proc/locks takes the kernel's
     // file-lock rwsem for writing, an RCU grace period (milliseconds) on its own.
     let all_locks: std::cell::OnceCell<Vec<LockEntry>> = std::cell::OnceCell::new();
@@ -345,7 +363,7 @@ pub(crate) fn find(
         if seen.is_file()
             && let Some(found) = make(&shown, &seen, FoundBy::CommandLine)
         {
-            return (Some(found), lock_file);
+            return Some(found);
         }
     }
     // 3. Indirectly named and the usual places, only when the file names this process;
@@ -363,10 +381,10 @@ pub(crate) fn find(
         if let Some(found) = make(&shown, &seen, by)
             && named_pid(&found.file.content) == Some(pid)
         {
-            return (Some(found), lock_file);
+            return Some(found);
         }
     }
-    (None, lock_file)
+    None
 }
 
 /// The control socket of a supervisord, from the configuration its command line names:
