@@ -388,3 +388,60 @@ fn related_rows_give_every_process_the_role_the_whole_table_gives() {
         whole.len()
     );
 }
+
+/// `inspect` reads its process's related rows first and adds the holders of its pipes
+/// later: the two reads together must give what one read of both gives, rows and roles.
+#[test]
+fn related_rows_read_in_two_goes_match_one_read() {
+    let whole = table();
+    let mut compared = 0;
+    for (i, row) in whole.iter().enumerate() {
+        let other = whole[(i + whole.len() / 2) % whole.len()].pid;
+        let first = ps::read_related(&[row.pid]).unwrap();
+        let first_pids: Vec<i32> = first.iter().map(|r| r.pid).collect();
+        let in_two = ps::read_more_related(first, &[row.pid, other]).unwrap();
+        let in_one = ps::read_related(&[row.pid, other]).unwrap();
+        let key = |rows: &[PsRow]| -> Vec<_> {
+            rows.iter()
+                .map(|r| {
+                    (
+                        r.pid,
+                        r.ppid,
+                        r.sid,
+                        r.pgid,
+                        r.role,
+                        r.main_pid,
+                        r.daemon_like,
+                    )
+                })
+                .collect()
+        };
+        let moved = |rows: &[PsRow]| {
+            !rows.iter().all(|r| {
+                whole
+                    .iter()
+                    .any(|w| (w.pid, w.ppid, w.sid, w.pgid) == (r.pid, r.ppid, r.sid, r.pgid))
+            })
+        };
+        // A process that started, exited or moved between the reads voids the comparison.
+        if moved(&in_two) || moved(&in_one) {
+            continue;
+        }
+        assert_eq!(key(&in_two), key(&in_one), "{} then {other}", row.pid);
+        assert!(
+            first_pids
+                .iter()
+                .all(|p| in_two.iter().any(|r| r.pid == *p))
+        );
+        assert!(
+            in_two.windows(2).all(|w| w[0].pid < w[1].pid),
+            "sorted, each once"
+        );
+        compared += 1;
+    }
+    assert!(
+        compared * 10 >= whole.len() * 9,
+        "{compared} of {}",
+        whole.len()
+    );
+}

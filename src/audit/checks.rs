@@ -55,6 +55,8 @@ pub(crate) struct Aside {
     comm: String,
     /// `pidfile::search` of the process under that name.
     search: Option<Found>,
+    /// `read_related` of the process alone; the holders of its pipes are added later.
+    related: Vec<PsRow>,
     status: Option<procfs::process::Status>,
     sigterm_open_in_thread: Option<i32>,
     control_socket: Option<String>,
@@ -65,6 +67,7 @@ impl Aside {
         let comm = crate::locks::comm(pid).unwrap_or_default();
         Aside {
             search: pidfile::search(pid, &comm),
+            related: crate::probe::ps::read_related(&[pid]).unwrap_or_default(),
             status: procfs::process::Process::new(pid)
                 .and_then(|p| p.status())
                 .ok(),
@@ -156,13 +159,21 @@ impl Facts {
             }
         }
         let (channels, aside) = aside();
+        let Aside {
+            comm: aside_comm,
+            search,
+            related,
+            status,
+            sigterm_open_in_thread,
+            control_socket,
+        } = aside;
         let holders = channels.holders(&wanted);
         // The rows the checks look up: this process, what its role depends on (parents,
         // session and group leaders), and the other holders of its pipes and sockets.
         let seeds: Vec<i32> = std::iter::once(pid)
             .chain(holders.values().flatten().map(|(p, _)| *p))
             .collect();
-        let table = crate::probe::ps::read_related(&seeds).unwrap_or_default();
+        let table = crate::probe::ps::read_more_related(related, &seeds).unwrap_or_default();
         let (mut role, main_pid) = table
             .binary_search_by_key(&pid, |r| r.pid)
             .ok()
@@ -185,16 +196,10 @@ impl Facts {
                 (Some(found), lock_file) => (Some(found), lock_file),
                 // Searched under the name the snapshot saw, should the process have
                 // renamed itself in between.
-                (None, lock_file) if aside.comm == snap.comm => (aside.search, lock_file),
+                (None, lock_file) if aside_comm == snap.comm => (search, lock_file),
                 (None, lock_file) => (pidfile::search(pid, &snap.comm), lock_file),
             }
         };
-        let Aside {
-            status,
-            sigterm_open_in_thread,
-            control_socket,
-            ..
-        } = aside;
         Facts {
             snap,
             extra,

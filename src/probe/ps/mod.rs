@@ -116,14 +116,23 @@ pub fn read_table() -> io::Result<Vec<PsRow>> {
 /// Exists for `inspect`, which judges one process: this reads a handful of processes
 /// instead of the whole machine (`cargo bench --bench inspect`).
 pub fn read_related(seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
+    read_more_related(Vec::new(), seeds)
+}
+
+/// [`read_related`] of `seeds` added to `known`, rows an earlier call returned: only
+/// the processes not among them are read, and the roles are marked again over the whole.
+///
+/// Exists so `inspect` can read its process's own closure beside the snapshot and add
+/// the holders of its pipes, known only once the peer scan is done, afterwards.
+pub fn read_more_related(known: Vec<PsRow>, seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
     let proc_dir = open_proc()?;
     let ticks_per_second = ticks_per_second();
     let mut buf = vec![0; 4096];
     let mut path = ProcPath::default();
     let mut ttys = TtyNames::default();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<Pid> = known.iter().map(|r| r.pid).collect();
     let mut queue: Vec<Pid> = seeds.to_vec();
-    let mut rows = Vec::new();
+    let mut rows = known;
     while let Some(pid) = queue.pop() {
         // 0 is "outside this PID namespace" (or no parent at all): nothing to read.
         if pid <= 0 || !seen.insert(pid) {
