@@ -113,6 +113,77 @@ pub struct Cli {
     pub log_level: LogLevel,
 }
 
+impl Cli {
+    /// The command line of this process, parsed as `Cli::parse` parses it.
+    ///
+    /// `daemonlab inspect PID [--format F]` and nothing else, the command people run in
+    /// loops and scripts, is read without building clap's command tree (a third of a
+    /// millisecond, and pages of code touched at start and unmapped at exit: `cargo
+    /// bench --bench inspect`); anything else, every error and every DAEMONLAB_*
+    /// setting included, goes to clap. A test holds the two to the same result.
+    pub fn from_env() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        Cli::plain_inspect(&args, |name| std::env::var_os(name).is_some())
+            .unwrap_or_else(|| Cli::parse_from(args))
+    }
+
+    /// The `Cli` of a plain `inspect` command line, with every global option at its
+    /// default; `None` for any other line, or when an environment variable clap reads
+    /// (`is_set`) is set.
+    pub fn plain_inspect(
+        args: &[std::ffi::OsString],
+        is_set: impl Fn(&str) -> bool,
+    ) -> Option<Cli> {
+        if is_set("DAEMONLAB_THEME") || is_set("DAEMONLAB_LESSONS") {
+            return None;
+        }
+        let [_, command, rest @ ..] = args else {
+            return None;
+        };
+        if command != "inspect" {
+            return None;
+        }
+        let (mut pid, mut format) = (None, None);
+        let mut words = rest.iter();
+        while let Some(word) = words.next() {
+            let word = word.to_str()?;
+            let value = if let Some(value) = word.strip_prefix("--format=") {
+                value
+            } else if word == "--format" {
+                words.next()?.to_str()?
+            } else if word.starts_with('-') || pid.is_some() {
+                // Options, "--", a negative number, a second PID: clap's to judge.
+                return None;
+            } else {
+                pid = Some(word);
+                continue;
+            };
+            if format.replace(value).is_some() {
+                return None;
+            }
+        }
+        let format = match format {
+            Some(name) => <InspectFormat as clap::ValueEnum>::from_str(name, false).ok()?,
+            None => InspectFormat::Text,
+        };
+        Some(Cli {
+            command: Some(Command::Inspect {
+                pid: parse_pid_arg(pid?).ok()?,
+                format,
+            }),
+            theme: ThemeName::Default,
+            lessons: None,
+            subreaper: false,
+            syslog: SyslogMode::Lab,
+            syslog_buffer: crate::syslog::receiver::DEFAULT_CAPACITY,
+            syslog_udp: None,
+            kmsg: false,
+            log: None,
+            log_level: LogLevel::Debug,
+        })
+    }
+}
+
 /// `--log-level`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogLevel {

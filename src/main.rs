@@ -1,7 +1,6 @@
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use clap::Parser;
 use daemonlab::cli::{Cli, Command, LessonsCommand, LocksCommand, SyslogMode};
 use daemonlab::janitor::Janitor;
 use daemonlab::lab::session::{self, SessionArgs};
@@ -16,7 +15,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 fn main() -> ExitCode {
     quiet_on_closed_pipe();
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     if let Some(path) = &cli.log {
         if let Err(e) = start_log(path, cli.log_level) {
             eprintln!(
