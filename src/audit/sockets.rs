@@ -317,7 +317,9 @@ impl Channels {
             .enumerate()
             .flat_map(|(i, t)| t.fds.iter().map(move |&fd| (i, fd)))
             .collect();
-        let links = in_shares(&fds, 64, |part| channel_links(&tables, part)).concat();
+        let links = in_shares(&fds, 64, |part| channel_links(&tables, part))
+            .into_iter()
+            .flatten();
         for (pid, target) in links {
             let list = channels.0.entry(target).or_default();
             if list.last() != Some(&pid) {

@@ -66,7 +66,8 @@ pub(crate) fn read_fds(dir: &ProcDir, fd_size: Option<usize>) -> Option<Vec<FdEn
     shares
         .into_iter()
         .collect::<Option<Vec<_>>>()
-        .map(|s| s.concat())
+        // Moved, not cloned as `concat` would: a string per descriptor.
+        .map(|shares| shares.into_iter().flatten().collect())
 }
 
 /// The numbers to look up instead of listing the directory, for a large table that is
