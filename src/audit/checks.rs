@@ -167,13 +167,20 @@ impl Facts {
             sigterm_open_in_thread,
             control_socket,
         } = aside;
-        let holders = channels.holders(&wanted);
         // The rows the checks look up: this process, what its role depends on (parents,
         // session and group leaders), and the other holders of its pipes and sockets.
         let seeds: Vec<i32> = std::iter::once(pid)
-            .chain(holders.values().flatten().map(|(p, _)| *p))
+            .chain(channels.holder_pids(&wanted))
             .collect();
         let table = crate::probe::ps::read_more_related(related, &seeds).unwrap_or_default();
+        // Their names from the rows just read: the comm the kernel shows, as a read of
+        // /proc/PID/comm would give it.
+        let holders = channels.holders(&wanted, |p| {
+            table
+                .binary_search_by_key(&p, |r| r.pid)
+                .ok()
+                .map(|i| table[i].comm.clone())
+        });
         let (mut role, main_pid) = table
             .binary_search_by_key(&pid, |r| r.pid)
             .ok()

@@ -329,15 +329,35 @@ impl Channels {
         channels
     }
 
-    /// The holders of each of `targets` found by the scan, with their command names.
-    pub(crate) fn holders(&self, targets: &[String]) -> HashMap<String, Vec<(i32, String)>> {
+    /// The PIDs holding any of `targets`, as the scan found them.
+    pub(crate) fn holder_pids<'a>(
+        &'a self,
+        targets: &'a [String],
+    ) -> impl Iterator<Item = i32> + 'a {
+        targets
+            .iter()
+            .filter_map(|t| self.0.get(t))
+            .flatten()
+            .copied()
+    }
+
+    /// The holders of each of `targets` found by the scan, with their command names:
+    /// from `named` (rows read meanwhile), else read now.
+    pub(crate) fn holders(
+        &self,
+        targets: &[String],
+        named: impl Fn(i32) -> Option<String>,
+    ) -> HashMap<String, Vec<(i32, String)>> {
         targets
             .iter()
             .filter_map(|t| {
                 let pids = self.0.get(t)?;
                 let named = pids
                     .iter()
-                    .map(|&pid| (pid, crate::locks::comm(pid).unwrap_or_else(|| "?".into())))
+                    .map(|&pid| {
+                        let name = named(pid).or_else(|| crate::locks::comm(pid));
+                        (pid, name.unwrap_or_else(|| "?".into()))
+                    })
                     .collect();
                 Some((t.clone(), named))
             })

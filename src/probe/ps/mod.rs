@@ -125,6 +125,14 @@ pub fn read_related(seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
 /// Exists so `inspect` can read its process's own closure beside the snapshot and add
 /// the holders of its pipes, known only once the peer scan is done, afterwards.
 pub fn read_more_related(known: Vec<PsRow>, seeds: &[Pid]) -> io::Result<Vec<PsRow>> {
+    // Every seed already known (its closure with it): the rows and their roles stand.
+    if !known.is_empty()
+        && seeds
+            .iter()
+            .all(|p| known.binary_search_by_key(p, |r| r.pid).is_ok())
+    {
+        return Ok(known);
+    }
     let proc_dir = open_proc()?;
     let ticks_per_second = ticks_per_second();
     let mut buf = vec![0; 4096];
