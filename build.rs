@@ -1,7 +1,8 @@
 //! Embeds the shipped lessons: writes `$OUT_DIR/embedded_lessons.rs`, a slice of
 //! `(file name, contents)` for every `lessons/*.md`, sorted by name, so the binary needs
 //! no data files at run time. Parsing them is `LessonSet::embedded`'s job, and a unit
-//! test makes sure every shipped lesson parses.
+//! test makes sure every shipped lesson parses. Also links the binary at a fixed address
+//! (see `link_at_a_fixed_address`).
 
 use std::env;
 use std::fs;
@@ -57,14 +58,15 @@ fn main() {
 
 /// Links the `daemonlab` binary as a position-dependent executable (`-no-pie`).
 ///
-/// Every command is a process of its own (`inspect`, `ps`, each lock contender, each
-/// subject), so start-up is paid each time. As a PIE the binary carries about 14 000
-/// relative relocations, which the dynamic loader applies at every start, writing to
-/// about 60 pages of .data.rel.ro and the GOT that each then cost a copy-on-write page
-/// fault. At a fixed address the linker resolves them once: `cargo bench --bench
-/// inspect` (the whole-process pairs) shows the difference. The code is still compiled
-/// position-independent, so only the final link changes; shared libraries keep their
-/// random addresses, the executable's own image loses its randomization.
+/// Every command is a process of its own (`inspect`, `ps`, `tour`, the lab's helpers),
+/// so start-up is paid each time. As a PIE the binary carries thousands of relative
+/// relocations (`LD_DEBUG=statistics daemonlab --version` counts them), which the
+/// dynamic loader applies at every start, writing to pages of .data.rel.ro and the GOT
+/// that each then cost a copy-on-write page fault. At a fixed address the linker
+/// resolves them once (`cargo bench --bench inspect`, the whole-process pairs). The
+/// code is still compiled position-independent, so only the final link changes; shared
+/// libraries keep their random addresses, the executable's own image loses its
+/// randomization.
 fn link_at_a_fixed_address() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os == "linux" {
