@@ -929,17 +929,24 @@ fn scan_sessions(
 
 /// A snapshot once the subject is back to waiting for a request: right after its reply it
 /// may still be running for a few microseconds, and "R" then "S" is not a change any step
-/// made. Gives up after about 2 ms and shows what the kernel says then.
+/// made. Watched by its stat line alone (a few µs a read, where a snapshot costs tens),
+/// yielding the core in between in case the subject waits for it; gives up after 2 ms
+/// and shows what the kernel says then.
 fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeError> {
-    let mut process = probe::snapshot(pid, Some(birth_parent))?;
-    for _ in 0..100 {
-        if process.state != 'R' {
-            break;
+    const LIMIT: Duration = Duration::from_millis(2);
+    let since = std::time::Instant::now();
+    loop {
+        while since.elapsed() < LIMIT {
+            match probe::read_stat(pid) {
+                Ok(stat) if stat.state == 'R' => std::thread::yield_now(),
+                _ => break,
+            }
         }
-        std::thread::sleep(Duration::from_micros(20));
-        process = probe::snapshot(pid, Some(birth_parent))?;
+        let process = probe::snapshot(pid, Some(birth_parent))?;
+        if process.state != 'R' || since.elapsed() >= LIMIT {
+            return Ok(process);
+        }
     }
-    Ok(process)
 }
 
 /// The receiver, and a sentence saying where the subject's messages go. In system mode
