@@ -373,15 +373,25 @@ struct FdTable {
     fds: Vec<i32>,
 }
 
-/// The fd tables of `pids` that we may list, in order.
+/// The fd tables of `pids` that we may list and whose links we may read, in order.
 fn fd_tables(proc_fd: BorrowedFd<'_>, pids: &[i32]) -> Vec<FdTable> {
     let mut found = Vec::new();
     let mut name = NumberName::new();
+    let mut link = LinkBuf::new();
     for &pid in pids {
-        let fd_dir = name.of(pid, b"/fd");
-        if fd_dir_known_empty(proc_fd, fd_dir) {
+        if fd_dir_known_empty(proc_fd, name.of(pid, b"/fd")) {
             continue;
         }
+        // Whether its links may be read is one ptrace-style check for the whole process
+        // (not dumpable, or another user's): one refused link read says it for all of
+        // them, before its directory is listed for nothing.
+        if matches!(
+            link.read(proc_fd, name.of(pid, b"/fd/0")),
+            Err(Errno::EACCES | Errno::EPERM)
+        ) {
+            continue;
+        }
+        let fd_dir = name.of(pid, b"/fd");
         let mut fds = Vec::new();
         let Ok(dir) = list_numbers(proc_fd, fd_dir, &mut fds) else {
             continue;
