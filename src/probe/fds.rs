@@ -136,7 +136,8 @@ impl FdDirs<'_> {
 /// are none (almost always: a search for the prefix, no allocation).
 fn lock_lines(info: &[u8]) -> Option<Box<str>> {
     const PREFIX: &[u8] = b"lock:";
-    if !info.windows(PREFIX.len()).any(|w| w == PREFIX) {
+    // A look at the start of each of its few lines, not at every byte.
+    if !info.split(|&b| b == b'\n').any(|line| line.starts_with(PREFIX)) {
         return None;
     }
     let text = String::from_utf8_lossy(info);
