@@ -180,14 +180,14 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     let tgid = proc_extra::tgid(pid).unwrap_or(pid);
     let thread = tgid != pid;
     let audited = tgid;
-    let extra = proc_extra::stat_extra(audited);
     // The scan for the other ends of its pipes and sockets reads every other process,
     // the snapshot only this one: they run side by side, and the process's own tables
     // (its sockets above all) are read right after its snapshot, not after the scan, so
     // a short-lived descriptor has as little time as before to change in between. The
     // scan's side then reads what needs neither (`checks::Aside`: the pid-file search,
-    // status, the threads' masks). Either side that finishes first takes a hand in what is left of the other (see
-    // `probe::help_others`), so neither core waits while the other works.
+    // status, the threads' masks). Either side that finishes first takes a hand in what
+    // is left of the other (see `probe::help_others`), so neither core waits while the
+    // other works.
     let board = crate::probe::Board::new();
     let facts = std::thread::scope(|scope| {
         // Counted as the board's before it starts: the caller, if done first, waits for
@@ -206,6 +206,7 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
                 crate::probe::help_others();
                 scan.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
             };
+            let extra = proc_extra::stat_extra(audited);
             let snap = crate::probe::snapshot(audited, None)?;
             let kernel_thread = match extra {
                 Some(e) => e.flags & proc_extra::PF_KTHREAD != 0,

@@ -137,7 +137,10 @@ impl FdDirs<'_> {
 fn lock_lines(info: &[u8]) -> Option<Box<str>> {
     const PREFIX: &[u8] = b"lock:";
     // A look at the start of each of its few lines, not at every byte.
-    if !info.split(|&b| b == b'\n').any(|line| line.starts_with(PREFIX)) {
+    if !info
+        .split(|&b| b == b'\n')
+        .any(|line| line.starts_with(PREFIX))
+    {
         return None;
     }
     let text = String::from_utf8_lossy(info);
