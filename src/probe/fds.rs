@@ -74,10 +74,10 @@ pub(crate) fn read_fds(dir: &ProcDir, fd_size: Option<usize>) -> Option<Vec<FdEn
 /// nearly full: 0 up to `fd_size`, when the kernel's count of open descriptors (the fd
 /// directory's size) says at most one number in four is not in use.
 ///
-/// Listing costs about half a microsecond a descriptor, all before the reads can be
-/// shared out among the cores; a number not in use costs a failed lookup (about three
-/// times that) but is shared out with the rest. `cargo bench --bench inspect` measures
-/// the 1 000-descriptor table this is for.
+/// The listing walks every descriptor on one core before the reads can be shared out
+/// among the cores; a number not in use costs a failed lookup (dearer than a listed
+/// entry, hence the threshold) but is shared out with the rest. `cargo bench --bench
+/// inspect` measures the 1 000-descriptor table this is for.
 fn full_table(dir: &ProcDir, fd_size: Option<usize>) -> Option<Vec<i32>> {
     let size = fd_size.filter(|&size| size >= 2 * MIN_SHARE)?;
     let open = fd_count(dir.as_fd(), c"fd")?;
