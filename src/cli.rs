@@ -117,10 +117,10 @@ impl Cli {
     /// The command line of this process, parsed as `Cli::parse` parses it.
     ///
     /// `daemonlab inspect PID [--format F]` and nothing else, the command people run in
-    /// loops and scripts, is read without building clap's command tree (a third of a
-    /// millisecond, and pages of code touched at start and unmapped at exit: `cargo
-    /// bench --bench inspect`); anything else, every error and every DAEMONLAB_*
-    /// setting included, goes to clap. A test holds the two to the same result.
+    /// loops and scripts, is read without building clap's command tree (its time, and
+    /// pages of code touched at start and unmapped at exit: `cargo bench --bench
+    /// inspect`); anything else, every error and every DAEMONLAB_* setting included,
+    /// goes to clap. A test holds the two to the same result.
     pub fn from_env() -> Cli {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
         Cli::plain_inspect(&args, |name| std::env::var_os(name).is_some())

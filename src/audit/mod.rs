@@ -185,7 +185,7 @@ pub fn inspect(pid: i32) -> Result<Audit, InspectError> {
     // (its sockets above all) are read right after its snapshot, not after the scan, so
     // a short-lived descriptor has as little time as before to change in between. The
     // scan's side then reads what needs neither (`checks::Aside`: the pid-file search,
-    // status, the threads' masks). Either side that finishes first takes a hand in what
+    // status, the threads' masks, its related rows). Either side that finishes first takes a hand in what
     // is left of the other (see `probe::help_others`), so neither core waits while the
     // other works.
     let board = crate::probe::Board::new();

@@ -40,9 +40,9 @@ pub(crate) fn parse_stat_extra(text: &str) -> Option<StatExtra> {
 
 /// Read [`StatExtra`] for `pid`; `None` if the process is gone or the line is odd.
 pub(crate) fn stat_extra(pid: i32) -> Option<StatExtra> {
-    let mut scratch = crate::probe::Scratch::new();
-    let stat = crate::probe::read_proc_file(&format!("/proc/{pid}/stat"), &mut scratch)?;
-    parse_stat_extra(std::str::from_utf8(stat).ok()?)
+    crate::probe::read_proc_file(&format!("/proc/{pid}/stat"), |stat| {
+        parse_stat_extra(std::str::from_utf8(stat).ok()?)
+    })?
 }
 
 /// How long the process has existed, in seconds, from its start tick and /proc/uptime.

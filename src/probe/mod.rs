@@ -25,13 +25,13 @@ mod tty;
 
 use serde::Serializer;
 
-pub(crate) use read::{LinkBuf, NumberName, Scratch, fd_dir_known_empty, list_numbers};
+pub(crate) use read::{LinkBuf, NumberName, fd_dir_known_empty, list_numbers};
 pub(crate) use shares::{Board, help_others, in_shares};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};
 
-use read::ProcDir;
+use read::{ProcDir, Scratch};
 
 /// A process ID as the kernel and `libc::pid_t` spell it, so values pass to nix/libc as-is.
 pub type Pid = i32;
@@ -269,15 +269,14 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
 /// The thread-group ID of task `tid` (a thread's process; a process's own PID), from
 /// `/proc/TID/status`; `None` if the task is gone or the line is missing.
 pub(crate) fn read_tgid(tid: Pid) -> Option<Pid> {
-    let mut scratch = Scratch::new();
-    let path = format!("/proc/{tid}/status");
-    status::parse_tgid(read::read_path(path.as_bytes(), &mut scratch).ok()?)
+    read_proc_file(&format!("/proc/{tid}/status"), status::parse_tgid)?
 }
 
-/// A small file of /proc read by absolute path into `scratch`, for callers outside the
-/// probe (`/proc/PID/stat` for the audit's extra fields).
-pub(crate) fn read_proc_file<'s>(path: &str, scratch: &'s mut Scratch) -> Option<&'s [u8]> {
-    read::read_path(path.as_bytes(), scratch).ok()
+/// `parse` of a small file of /proc read by absolute path (one open, one read, into a
+/// buffer of the probe's); `None` if it cannot be read.
+pub(crate) fn read_proc_file<R>(path: &str, parse: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    let mut scratch = Scratch::new();
+    Some(parse(read::read_path(path.as_bytes(), &mut scratch).ok()?))
 }
 
 /// `/proc/PPID/comm` without its newline; the parent is a different process, so this is

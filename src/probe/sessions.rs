@@ -8,10 +8,9 @@
 //! process tables.
 
 use std::collections::BTreeMap;
+use std::os::fd::AsFd;
 
 use serde::Serialize;
-
-use std::os::fd::AsFd;
 
 use super::read::{NumberName, Scratch, list_numbers, read_at};
 use super::shares::in_shares;
