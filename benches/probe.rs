@@ -1,5 +1,7 @@
 //! Cost of reading a process from /proc, to keep the probe cheap enough to run after
-//! every lab step and on every audit refresh (budget: a full snapshot <= 50 µs).
+//! every lab step (budget: the lab's snapshot of its subject, `snapshot_watched`,
+//! <= 50 µs). A one-off snapshot (`snapshot_child`: inspect, trace) opens every file
+//! anew and costs about twice that.
 //!
 //! Run with `cargo bench --bench probe`.
 
@@ -36,6 +38,23 @@ fn snapshot_child(bencher: divan::Bencher) {
     );
     let pid = child.0.id() as Pid;
     bencher.bench(|| probe::snapshot(divan::black_box(pid), Some(our_pid())).unwrap());
+}
+
+/// What the lab does from the second snapshot of a subject on: the same child, its /proc
+/// files kept open between snapshots (`probe::Watch`).
+#[divan::bench]
+fn snapshot_watched(bencher: divan::Bencher) {
+    let child = KillOnDrop(
+        Command::new("sleep")
+            .arg("600")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sleep for the benchmark"),
+    );
+    let mut watch = probe::Watch::open(child.0.id() as Pid).unwrap();
+    bencher.bench_local(|| watch.snapshot(divan::black_box(Some(our_pid()))).unwrap());
 }
 
 /// Kills and reaps the benchmark's child even if the benchmark panics.

@@ -302,6 +302,8 @@ pub struct Lab {
     /// Where the subject's syslog messages go, in words for the UI.
     syslog_note: String,
     last: ProcSnapshot,
+    /// The subject's /proc files, kept open from snapshot to snapshot (`probe::Watch`).
+    subject_files: Mutex<Option<probe::Watch>>,
     /// The session picture after the last step (or at start), to tell who exited since.
     last_sessions: Vec<SessionPicture>,
     // After the receiver, so the socket file is gone before the directory is removed.
@@ -419,7 +421,8 @@ impl Lab {
         if let Ok(fd) = guard::pidfd_open(ids.pid) {
             guard.add_process(ids.pid, fd);
         }
-        let last = settled_snapshot(ids.pid, session_pid)?;
+        let subject_files = Mutex::new(None);
+        let last = settled_snapshot(&subject_files, ids.pid, session_pid)?;
         let control_fd = last
             .fds
             .iter()
@@ -454,6 +457,7 @@ impl Lab {
             syslog,
             syslog_note,
             last,
+            subject_files,
             last_sessions,
             runtime,
             janitor,
@@ -516,7 +520,7 @@ impl Lab {
         } else {
             Vec::new()
         };
-        let process = settled_snapshot(self.subject, self.birth_parent)?;
+        let process = settled_snapshot(&self.subject_files, self.subject, self.birth_parent)?;
         let changed = process.changed_fields(&self.last);
         let cross_check = cross_check(&ids, &process);
         self.last = process.clone();
@@ -566,7 +570,8 @@ impl Lab {
 
     /// Read /proc for the subject now (the TUI's periodic refresh).
     pub fn snapshot(&self) -> Result<ProcSnapshot, ProbeError> {
-        probe::snapshot(self.subject, Some(self.birth_parent))
+        let mut files = self.subject_files.lock().unwrap_or_else(|e| e.into_inner());
+        watched(&mut files, self.subject)?.snapshot(Some(self.birth_parent))
     }
 
     /// The snapshot taken after the last step (or at start).
@@ -676,7 +681,7 @@ impl Lab {
         } else {
             Vec::new()
         };
-        let process = settled_snapshot(self.subject, self.birth_parent)?;
+        let process = settled_snapshot(&self.subject_files, self.subject, self.birth_parent)?;
         let changed = process.changed_fields(&self.last);
         self.last = process.clone();
         Ok(ActionOutcome {
@@ -744,7 +749,7 @@ impl Lab {
         );
         self.last_sessions = sessions.clone();
         let (process, orphaned, stdio, ended) = if alive {
-            let process = settled_snapshot(subject, self.birth_parent)?;
+            let process = settled_snapshot(&self.subject_files, subject, self.birth_parent)?;
             // The session picture's verdict: one rule for "orphaned" in the whole lab.
             let orphaned = sessions
                 .iter()
@@ -932,21 +937,36 @@ fn scan_sessions(
 /// made. Watched by its stat line alone (a few µs a read, where a snapshot costs tens),
 /// yielding the core in between in case the subject waits for it; gives up after 2 ms
 /// and shows what the kernel says then.
-fn settled_snapshot(pid: Pid, birth_parent: Pid) -> Result<ProcSnapshot, ProbeError> {
+fn settled_snapshot(
+    files: &Mutex<Option<probe::Watch>>,
+    pid: Pid,
+    birth_parent: Pid,
+) -> Result<ProcSnapshot, ProbeError> {
     const LIMIT: Duration = Duration::from_millis(2);
     let since = std::time::Instant::now();
+    let mut files = files.lock().unwrap_or_else(|e| e.into_inner());
+    let watch = watched(&mut files, pid)?;
     loop {
         while since.elapsed() < LIMIT {
-            match probe::read_stat(pid) {
+            match watch.stat() {
                 Ok(stat) if stat.state == 'R' => std::thread::yield_now(),
                 _ => break,
             }
         }
-        let process = probe::snapshot(pid, Some(birth_parent))?;
+        let process = watch.snapshot(Some(birth_parent))?;
         if process.state != 'R' || since.elapsed() >= LIMIT {
             return Ok(process);
         }
     }
+}
+
+/// The subject's /proc files, opened again when the subject is a new process (a fork).
+fn watched(files: &mut Option<probe::Watch>, pid: Pid) -> Result<&mut probe::Watch, ProbeError> {
+    if files.as_ref().is_none_or(|w| w.pid() != pid) {
+        *files = None;
+        *files = Some(probe::Watch::open(pid)?);
+    }
+    Ok(files.as_mut().expect("just set"))
 }
 
 /// The receiver, and a sentence saying where the subject's messages go. In system mode

@@ -116,19 +116,23 @@ impl FdDirs<'_> {
                 Err(_) => return None,
             };
             let info = info_name.path(self.info_prefix, fd, b"");
-            let (flags, lock_lines) = match read_at(self.info, info, &mut scratch) {
-                Ok(text) => (parse_fdinfo_flags(text), lock_lines(text)),
+            match read_at(self.info, info, &mut scratch) {
+                Ok(text) => fds.push(entry(fd, target, text)),
                 Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
                 Err(_) => return None,
-            };
-            fds.push(FdEntry {
-                fd,
-                target,
-                cloexec: flags.is_some_and(|f| f & FDINFO_CLOEXEC != 0),
-                lock_lines,
-            });
+            }
         }
         Some(fds)
+    }
+}
+
+/// Descriptor `fd`, pointing at `target`, with what its fdinfo file `info` says.
+pub(super) fn entry(fd: i32, target: String, info: &[u8]) -> FdEntry {
+    FdEntry {
+        fd,
+        target,
+        cloexec: parse_fdinfo_flags(info).is_some_and(|f| f & FDINFO_CLOEXEC != 0),
+        lock_lines: lock_lines(info),
     }
 }
 

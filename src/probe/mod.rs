@@ -10,7 +10,9 @@
 //! fdinfo read per fd, which also keeps any `lock:` lines for the audit). What that costs
 //! is measured by `cargo bench --bench probe` (a whole snapshot, stat alone) and, per
 //! descriptor, `cargo bench --bench inspect`: take snapshots on events, not in a busy
-//! loop, and use [`read_stat`] when only the IDs are needed.
+//! loop, and use [`read_stat`] when only the IDs are needed. Most of it is the opens'
+//! lookups: a process snapshotted again and again is best followed by a [`Watch`],
+//! which keeps its files open and reads them again.
 
 mod diff;
 mod fds;
@@ -22,6 +24,7 @@ mod signals;
 pub(crate) mod stat;
 mod status;
 mod tty;
+mod watch;
 
 use serde::Serializer;
 
@@ -30,6 +33,7 @@ pub(crate) use shares::{Board, help_others, in_shares};
 pub use signals::{mask_names, signal_name};
 pub use stat::{ProcStat, parse_stat, read_stat, state_name};
 pub use tty::{tty_major_minor, tty_name};
+pub use watch::Watch;
 
 use read::{ProcDir, Scratch};
 
@@ -223,17 +227,37 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
 
     let stat = parse_stat(pid, dir.read_file(c"stat", &mut scratch)?)?;
     let status = status::parse_status(pid, dir.read_file(c"status", &mut scratch)?)?;
-    let cwd = dir
-        .readlink(b"cwd")
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
-    let root = dir
-        .readlink(b"root")
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
+    let (cwd, root) = (link_text(&dir, b"cwd"), link_text(&dir, b"root"));
     let fds = fds::read_fds(&dir, status.fd_size);
     let parent_comm = read_comm(stat.ppid, &mut scratch);
+    Ok(assemble(
+        stat,
+        status,
+        [cwd, root],
+        fds,
+        parent_comm,
+        birth_parent,
+    ))
+}
 
+/// The target of the link `name` of `dir` ("cwd", "root"); `None` when it is refused
+/// (another user's process) or gone (a zombie's).
+fn link_text(dir: &ProcDir, name: &[u8]) -> Option<String> {
+    dir.readlink(name)
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// A snapshot from what was read: the one place that derives its fields, for
+/// [`snapshot`] and [`Watch::snapshot`] alike.
+fn assemble(
+    stat: ProcStat,
+    status: status::StatusFields,
+    [cwd, root]: [Option<String>; 2],
+    fds: Option<Vec<FdEntry>>,
+    parent_comm: Option<String>,
+    birth_parent: Option<Pid>,
+) -> ProcSnapshot {
     let adopted_by = match birth_parent {
         Some(parent) if parent != stat.ppid => Some(Adopter {
             pid: stat.ppid,
@@ -241,8 +265,7 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
         }),
         _ => None,
     };
-
-    Ok(ProcSnapshot {
+    ProcSnapshot {
         pid: stat.pid,
         ppid: stat.ppid,
         pgid: stat.pgid,
@@ -263,7 +286,7 @@ pub fn snapshot(pid: Pid, birth_parent: Option<Pid>) -> Result<ProcSnapshot, Pro
         group_leader: stat.pgid == stat.pid,
         parent_comm,
         adopted_by,
-    })
+    }
 }
 
 /// The thread-group ID of task `tid` (a thread's process; a process's own PID), from
@@ -282,18 +305,19 @@ pub(crate) fn read_proc_file<R>(path: &str, parse: impl FnOnce(&[u8]) -> R) -> O
 /// `/proc/PPID/comm` without its newline; the parent is a different process, so this is
 /// the one read not pinned by the subject's directory fd.
 fn read_comm(pid: Pid, scratch: &mut Scratch) -> Option<String> {
-    if pid <= 0 {
-        return None;
-    }
-    let mut path = [0u8; 32];
-    let len = {
-        let mut cursor = &mut path[..];
-        std::io::Write::write_fmt(&mut cursor, format_args!("/proc/{pid}/comm")).ok()?;
-        32 - cursor.len()
-    };
-    let bytes = read::read_path(&path[..len], scratch).ok()?;
+    let bytes = read::read_path(comm_path(pid)?.as_bytes(), scratch).ok()?;
+    Some(comm_text(bytes))
+}
+
+/// "/proc/PID/comm" for a PID that can have one (a ppid of 0 has none).
+fn comm_path(pid: Pid) -> Option<String> {
+    (pid > 0).then(|| format!("/proc/{pid}/comm"))
+}
+
+/// The text of a comm file, without its newline.
+fn comm_text(bytes: &[u8]) -> String {
     let name = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    Some(String::from_utf8_lossy(name).into_owned())
+    String::from_utf8_lossy(name).into_owned()
 }
 
 #[cfg(test)]

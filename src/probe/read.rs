@@ -59,6 +59,30 @@ impl Scratch {
         }
         Ok(&self.buf[..len])
     }
+
+    /// Read all of `file` again from its start, which a seq_file of /proc formats anew
+    /// from what the kernel holds now: one pread where [`Self::fill`] of a fresh open
+    /// takes an open, a read and a close, and the open's lookup below /proc is most of
+    /// the cost.
+    pub(crate) fn reread(&mut self, file: &File) -> io::Result<&[u8]> {
+        use std::os::unix::fs::FileExt;
+        let mut len = 0;
+        loop {
+            match file.read_at(&mut self.buf[len..], len as u64) {
+                Ok(0) => break,
+                Ok(n) => {
+                    len += n;
+                    if len < self.buf.len() {
+                        break;
+                    }
+                    self.buf.resize(self.buf.len() * 2, 0);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(&self.buf[..len])
+    }
 }
 
 /// An open `/proc/PID` directory.
@@ -105,6 +129,25 @@ impl ProcDir {
         read_at(self.fd.as_fd(), name, scratch).map_err(|err| classify_io(self.pid, what(), err))
     }
 
+    /// Open a file of this directory to read it again and again ([`Scratch::reread`]).
+    pub(crate) fn open_file(&self, name: &CStr) -> Result<File, ProbeError> {
+        open_read(self.fd.as_fd(), name)
+            .map_err(|errno| classify(self.pid, self.path_of(&name.to_string_lossy()), errno))
+    }
+
+    /// [`Scratch::reread`] of `file`, a file `name` of this directory, failures mapped
+    /// to [`ProbeError`] (ESRCH once the process is gone).
+    pub(crate) fn reread<'s>(
+        &self,
+        file: &File,
+        name: &str,
+        scratch: &'s mut Scratch,
+    ) -> Result<&'s [u8], ProbeError> {
+        scratch
+            .reread(file)
+            .map_err(|err| classify_io(self.pid, self.path_of(name), err))
+    }
+
     /// The directory fd, for lookups below it.
     pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -139,8 +182,12 @@ pub(crate) fn read_at<'s>(
     name: &CStr,
     scratch: &'s mut Scratch,
 ) -> io::Result<&'s [u8]> {
-    let fd = openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())?;
-    scratch.fill(File::from(fd))
+    scratch.fill(open_read(dir, name)?)
+}
+
+/// Open the file `name` below `dir` for reading, raw errors.
+pub(crate) fn open_read(dir: BorrowedFd<'_>, name: &CStr) -> nix::Result<File> {
+    openat(dir, name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map(File::from)
 }
 
 /// A number as a name below a directory fd ("3" below fd/, "1234/fd" below /proc), with
@@ -238,8 +285,26 @@ pub(crate) fn list_numbers(
     name: &CStr,
     out: &mut Vec<i32>,
 ) -> nix::Result<OwnedFd> {
+    let fd = open_listable(dir, name)?;
+    read_numbers(fd.as_fd(), out)?;
+    Ok(fd)
+}
+
+/// The directory `name` below `dir`, opened for listing.
+pub(crate) fn open_listable(dir: BorrowedFd<'_>, name: &CStr) -> nix::Result<OwnedFd> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let fd = openat(dir, name, flags, Mode::empty())?;
+    openat(dir, name, flags, Mode::empty())
+}
+
+/// [`list_numbers`] again, of a directory it opened: from its start, as the kernel has
+/// it now (one lseek where a fresh listing takes an open and a close).
+pub(crate) fn relist_numbers(dir: BorrowedFd<'_>, out: &mut Vec<i32>) -> nix::Result<()> {
+    nix::unistd::lseek(dir, 0, nix::unistd::Whence::SeekSet)?;
+    read_numbers(dir, out)
+}
+
+/// The decimal entries of the open directory `fd` from where it stands, appended to `out`.
+fn read_numbers(fd: BorrowedFd<'_>, out: &mut Vec<i32>) -> nix::Result<()> {
     // Records of linux_dirent64: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1),
     // then the NUL-terminated name; d_reclen keeps every record 8-byte aligned.
     let mut buf = [0u64; 1024];
@@ -258,7 +323,7 @@ pub(crate) fn list_numbers(
             return Err(Errno::last());
         }
         if got == 0 {
-            return Ok(fd);
+            return Ok(());
         }
         let bytes: &[u8] = bytemuck_bytes(&buf, got as usize);
         // The kernel stops filling only at the end or when the next record does not
@@ -282,7 +347,7 @@ pub(crate) fn list_numbers(
             at += reclen;
         }
         if at_end {
-            return Ok(fd);
+            return Ok(());
         }
     }
 }
