@@ -211,7 +211,7 @@ fn a_watched_process_shows_every_change_as_a_fresh_read_does() {
 }
 
 #[test]
-fn a_watched_process_that_is_gone_is_said_to_be_gone() {
+fn a_watched_process_that_dies_is_shown_a_zombie_then_gone() {
     let Some(mut changer) = Changer::start() else {
         return;
     };
@@ -219,6 +219,14 @@ fn a_watched_process_that_is_gone_is_said_to_be_gone() {
     let mut watch = Watch::open(pid).unwrap();
     both(&mut watch, pid);
     changer.child.kill().unwrap();
+    // Dead but not reaped: a zombie, shown as a fresh read shows it.
+    let since = Instant::now();
+    while read_stat(pid).unwrap().state != 'Z' {
+        assert!(since.elapsed() < Duration::from_secs(5), "never a zombie");
+        std::thread::yield_now();
+    }
+    let zombie = both(&mut watch, pid);
+    assert_eq!(zombie.state, 'Z');
     changer.child.wait().unwrap();
     // Reaped: the kept files now belong to no process, whoever gets the PID next.
     let err = watch.snapshot(None).unwrap_err();
