@@ -11,6 +11,7 @@
 #![allow(clippy::unnecessary_cast)]
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -139,6 +140,12 @@ struct HeldFork {
     since: Instant,
 }
 
+/// At most this many processes' /proc files are kept open at once, each up to a few
+/// dozen descriptors of ours: a daemonization has two or three processes, and a program
+/// that forks many is looked at the one-off way beyond them, well inside a 1 024
+/// descriptor limit.
+const WATCHED_AT_ONCE: usize = 4;
+
 /// A run of one rule's calls by one process, merged into one event when it ends.
 struct Run {
     event: Event,
@@ -165,6 +172,9 @@ pub struct Tracker {
     /// Findings waiting for the number of the event that shows them.
     unresolved: Vec<usize>,
     notify_socket: Option<String>,
+    /// The /proc files of each live process looked at, kept open from event to event
+    /// (`probe::Watch`); closed when it exits.
+    watches: HashMap<i32, probe::Watch>,
 }
 
 fn errno_name(errno: i32) -> String {
@@ -210,6 +220,7 @@ impl Tracker {
             last_sessions: Vec::new(),
             unresolved: Vec::new(),
             notify_socket: std::env::var("NOTIFY_SOCKET").ok(),
+            watches: HashMap::new(),
         }
     }
 
@@ -393,7 +404,20 @@ impl Tracker {
     /// parent's) snapshot.
     fn look(&mut self, pid: i32) -> (Option<ProcSnapshot>, Vec<&'static str>) {
         let parent = self.procs.get(&pid).and_then(|p| p.parent);
-        let snap = probe::snapshot(pid, parent).ok();
+        let snap = if self.watches.contains_key(&pid) || self.watches.len() < WATCHED_AT_ONCE {
+            let watch = match self.watches.entry(pid) {
+                Entry::Occupied(kept) => Some(kept.into_mut()),
+                Entry::Vacant(new) => probe::Watch::open(pid).ok().map(|w| new.insert(w)),
+            };
+            let snap = watch.and_then(|w| w.snapshot(parent).ok());
+            if snap.is_none() {
+                // Gone, or its files refused: opened afresh if it is looked at again.
+                self.watches.remove(&pid);
+            }
+            snap
+        } else {
+            probe::snapshot(pid, parent).ok()
+        };
         let before = self
             .procs
             .get(&pid)
@@ -490,6 +514,7 @@ impl Tracker {
                 if let Some(p) = self.procs.get_mut(pid) {
                     p.alive = false;
                 }
+                self.watches.remove(pid);
                 if !thread {
                     if self
                         .run
