@@ -1,7 +1,7 @@
 //! Cost of reading a process from /proc, to keep the probe cheap enough to run after
 //! every lab step (budget: the lab's snapshot of its subject, `snapshot_watched`,
-//! <= 50 µs). A one-off snapshot (`snapshot_child`: inspect, trace) opens every file
-//! anew and costs about twice that.
+//! <= 50 µs). A one-off snapshot (`snapshot_child`: inspect, and trace's first look
+//! at a process) opens every file anew and costs about twice that.
 //!
 //! Run with `cargo bench --bench probe`.
 

@@ -4,9 +4,10 @@
 //! /proc/PID looks its name up anew, and for a descriptor's fdinfo file that lookup is
 //! several times the read. A file of /proc that stays open is formatted afresh by the
 //! kernel each time it is read from its start (these are seq_files), so the lab, which
-//! takes a snapshot of the same subject after every step, keeps them open and reads
-//! them again. What it shows is as current as a fresh open: an fdinfo file looks its
-//! descriptor up by number at every read, and says ENOENT once that number is closed.
+//! takes a snapshot of the same subject after every step, and `trace` keep them open
+//! and read them again. What it shows is as current as a fresh open: an fdinfo file
+//! looks its descriptor up by number at every read, and says ENOENT once that number is
+//! closed.
 
 use std::ffi::CStr;
 use std::fs::File;
@@ -30,9 +31,10 @@ const KEPT_INFOS: usize = 64;
 
 /// A process whose /proc files stay open between snapshots.
 ///
-/// Exists for the lab, which shows its subject after every step: [`Watch::snapshot`]
-/// gives what [`snapshot`] gives, at about half the syscalls (`cargo bench --bench
-/// probe`, snapshot_watched against snapshot_child). The files pin the process as the
+/// Exists for the lab, which shows its subject after every step, and for `trace`, which
+/// looks at a traced process at every event of a rule: [`Watch::snapshot`] gives what
+/// [`snapshot`] gives, at about half the syscalls (`cargo bench --bench probe`,
+/// snapshot_watched against snapshot_child). The files pin the process as the
 /// directory fd does: once it is gone, reads fail with ESRCH rather than show whoever
 /// has its PID next.
 pub struct Watch {
