@@ -42,22 +42,7 @@ impl Scratch {
     /// everything. Only a read that fills the buffer needs another; skipping the final
     /// zero-length read saves one syscall per file.
     fn fill(&mut self, mut file: File) -> io::Result<&[u8]> {
-        let mut len = 0;
-        loop {
-            match file.read(&mut self.buf[len..]) {
-                Ok(0) => break,
-                Ok(n) => {
-                    len += n;
-                    if len < self.buf.len() {
-                        break;
-                    }
-                    self.buf.resize(self.buf.len() * 2, 0);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(&self.buf[..len])
+        self.read_all(|buf, _| file.read(buf))
     }
 
     /// Read all of `file` again from its start, which a seq_file of /proc formats anew
@@ -66,9 +51,18 @@ impl Scratch {
     /// the cost.
     pub(crate) fn reread(&mut self, file: &File) -> io::Result<&[u8]> {
         use std::os::unix::fs::FileExt;
+        self.read_all(|buf, at| file.read_at(buf, at as u64))
+    }
+
+    /// The loop of [`Self::fill`] and [`Self::reread`]: `read(room, bytes so far)` until
+    /// a read leaves room, growing the buffer when one fills it.
+    fn read_all(
+        &mut self,
+        mut read: impl FnMut(&mut [u8], usize) -> io::Result<usize>,
+    ) -> io::Result<&[u8]> {
         let mut len = 0;
         loop {
-            match file.read_at(&mut self.buf[len..], len as u64) {
+            match read(&mut self.buf[len..], len) {
                 Ok(0) => break,
                 Ok(n) => {
                     len += n;
