@@ -610,6 +610,16 @@ mod reader_tests {
             .spawn()
             .unwrap();
         let pid = child.id() as Pid;
+        // spawn() returns once the child is past the point of no return of its exec,
+        // which is before the kernel has set up the new command line: until then
+        // /proc/PID/cmdline reads empty ("[sh]" in the table).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+            != b"sh\0-c\0read line; exec sleep 31\0"
+        {
+            assert!(std::time::Instant::now() < deadline, "sh never started");
+            std::thread::yield_now();
+        }
         let mut reader = TableReader::default();
         let first = reader.read().unwrap();
         let second = reader.read().unwrap();
