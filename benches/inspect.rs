@@ -48,15 +48,21 @@ fn versus_ls() {
             ratios.push(a / b);
         }
         let target = if n == 1000 { " (target <= 1.00x)" } else { "" };
+        // The quartiles of the ratios show how far this machine's noise moves one pair.
+        let ratio = median(&mut ratios);
+        let quartiles = (ratios[PAIRS / 4], ratios[PAIRS - 1 - PAIRS / 4]);
         println!(
-            "  {n:>4} fds: inspect {:>6.2} ms, ls {:>6.2} ms, median ratio {:.2}x{target}",
+            "  {n:>4} fds: inspect {:>6.2} ms, ls {:>6.2} ms, median ratio {ratio:.2}x \
+             (quartiles {:.2}-{:.2}x){target}",
             median(&mut ours) * 1e3,
             median(&mut anchor) * 1e3,
-            median(&mut ratios),
+            quartiles.0,
+            quartiles.1,
         );
     }
 }
 
+/// The median of `values`, which it leaves sorted.
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
