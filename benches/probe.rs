@@ -27,15 +27,7 @@ fn snapshot_self() -> probe::ProcSnapshot {
 /// holds 0, 1, 2 plus whatever non-close-on-exec fds this process inherited.
 #[divan::bench]
 fn snapshot_child(bencher: divan::Bencher) {
-    let child = KillOnDrop(
-        Command::new("sleep")
-            .arg("600")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sleep for the benchmark"),
-    );
+    let child = sleeping_child();
     let pid = child.0.id() as Pid;
     bencher.bench(|| probe::snapshot(divan::black_box(pid), Some(our_pid())).unwrap());
 }
@@ -44,7 +36,14 @@ fn snapshot_child(bencher: divan::Bencher) {
 /// files kept open between snapshots (`probe::Watch`).
 #[divan::bench]
 fn snapshot_watched(bencher: divan::Bencher) {
-    let child = KillOnDrop(
+    let child = sleeping_child();
+    let mut watch = probe::Watch::open(child.0.id() as Pid).unwrap();
+    bencher.bench_local(|| watch.snapshot(divan::black_box(Some(our_pid()))).unwrap());
+}
+
+/// A `sleep 600` with stdio on /dev/null.
+fn sleeping_child() -> KillOnDrop {
+    KillOnDrop(
         Command::new("sleep")
             .arg("600")
             .stdin(Stdio::null())
@@ -52,9 +51,7 @@ fn snapshot_watched(bencher: divan::Bencher) {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn sleep for the benchmark"),
-    );
-    let mut watch = probe::Watch::open(child.0.id() as Pid).unwrap();
-    bencher.bench_local(|| watch.snapshot(divan::black_box(Some(our_pid()))).unwrap());
+    )
 }
 
 /// Kills and reaps the benchmark's child even if the benchmark panics.

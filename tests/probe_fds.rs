@@ -5,6 +5,8 @@
 //! large ones by several; both must give the same, complete, ordered table. Every process
 //! started here is ended by its PID.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -61,19 +63,7 @@ int main(int argc, char **argv) {
 fn holder_exe() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            let src = dir.join(format!("fdh-{}.c", std::process::id()));
-            let out = dir.join(format!("fdh-{}", std::process::id()));
-            std::fs::write(&src, HOLDER).unwrap();
-            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
-                    None
-                }
-            }
-        })
+        .get_or_init(|| common::cc::build("fdh", HOLDER))
         .as_deref()
 }
 

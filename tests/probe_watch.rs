@@ -6,6 +6,8 @@
 //! ignores SIGHUP, calls setsid. A kept file that went stale would show the old state.
 //! Every process started here is ended by its PID.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -67,19 +69,7 @@ int main(void) {
 fn changer_exe() -> Option<&'static Path> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-            let src = dir.join(format!("watch-changer-{}.c", std::process::id()));
-            let out = dir.join(format!("watch-changer-{}", std::process::id()));
-            std::fs::write(&src, CHANGER).unwrap();
-            match Command::new("cc").arg("-o").arg(&out).arg(&src).status() {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    eprintln!("SKIPPED: no working C compiler (cc): {other:?}");
-                    None
-                }
-            }
-        })
+        .get_or_init(|| common::cc::build("watch-changer", CHANGER))
         .as_deref()
 }
 

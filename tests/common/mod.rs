@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod cc;
 pub mod explorer;
 pub mod inspect;
 pub mod pty;
