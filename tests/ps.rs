@@ -355,13 +355,15 @@ fn related_rows_give_every_process_the_role_the_whole_table_gives() {
     let mut compared = 0;
     for row in &whole {
         let related = ps::read_related(&[row.pid]).unwrap();
-        let unchanged = related.iter().all(|r| {
-            whole.iter().any(|w| {
-                (w.pid, w.ppid, w.sid, w.pgid, &w.comm, w.tty.is_some())
-                    == (r.pid, r.ppid, r.sid, r.pgid, &r.comm, r.tty.is_some())
-                    && w.stat.starts_with('Z') == r.stat.starts_with('Z')
-            })
-        });
+        // Gone since the whole table was read (its related rows are then none at all).
+        let unchanged = related.iter().any(|r| r.pid == row.pid)
+            && related.iter().all(|r| {
+                whole.iter().any(|w| {
+                    (w.pid, w.ppid, w.sid, w.pgid, &w.comm, w.tty.is_some())
+                        == (r.pid, r.ppid, r.sid, r.pgid, &r.comm, r.tty.is_some())
+                        && w.stat.starts_with('Z') == r.stat.starts_with('Z')
+                })
+            });
         if !unchanged {
             continue;
         }
@@ -423,8 +425,13 @@ fn related_rows_read_in_two_goes_match_one_read() {
                     .any(|w| (w.pid, w.ppid, w.sid, w.pgid) == (r.pid, r.ppid, r.sid, r.pgid))
             })
         };
+        // Reaped since: /proc has no entry for it any more.
+        let gone = |rows: &[PsRow]| {
+            rows.iter()
+                .any(|r| !std::path::Path::new(&format!("/proc/{}", r.pid)).exists())
+        };
         // A process that started, exited or moved between the reads voids the comparison.
-        if moved(&in_two) || moved(&in_one) {
+        if moved(&in_two) || moved(&in_one) || gone(&in_two) || gone(&in_one) {
             continue;
         }
         assert_eq!(key(&in_two), key(&in_one), "{} then {other}", row.pid);
