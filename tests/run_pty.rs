@@ -86,8 +86,11 @@ fn space_steps_a_real_daemon_rule_by_rule_and_q_ends_it() {
     assert_eq!(seen, expected, "rules in the order they were held");
     // Run freely to the end: the verdict, and the daemon still there until q.
     app.press(b"c");
-    let screen = app.wait("the verdict", |s| s.contains("carries on as a daemon"));
-    assert!(screen.contains("the trace has ended"), "{screen}");
+    // Both in one wait: a screen read mid-frame can hold the new Verdict pane before
+    // the footer line below it has been redrawn.
+    let screen = app.wait("the verdict", |s| {
+        s.contains("carries on as a daemon") && s.contains("the trace has ended")
+    });
     assert!(screen.contains("Verdict"), "{screen}");
     // Its syslog(3) message reaches the Syslog pane when the lab could take /dev/log.
     if dev_log_was_free {

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::num::NonZeroU16;
@@ -19,6 +19,10 @@ pub struct PtyApp {
     pub parser: Arc<Mutex<vt100::Parser>>,
     reader: std::thread::JoinHandle<()>,
     stop: Arc<AtomicBool>,
+    /// When output last arrived, in µs since `born`: a frame arrives in several reads,
+    /// and a screen read between them is half the old frame and half the new.
+    last_output: Arc<AtomicU64>,
+    born: Instant,
 }
 
 impl PtyApp {
@@ -47,6 +51,9 @@ impl PtyApp {
         let sink = Arc::clone(&parser);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
+        let born = Instant::now();
+        let last_output = Arc::new(AtomicU64::new(0));
+        let output_at = Arc::clone(&last_output);
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             let mut file = std::fs::File::from(reader);
@@ -59,7 +66,10 @@ impl PtyApp {
                     Err(_) => return,
                 }
                 match file.read(&mut buf) {
-                    Ok(n @ 1..) => sink.lock().unwrap().process(&buf[..n]),
+                    Ok(n @ 1..) => {
+                        sink.lock().unwrap().process(&buf[..n]);
+                        output_at.store(born.elapsed().as_micros() as u64, Ordering::SeqCst);
+                    }
                     _ => return,
                 }
             }
@@ -72,7 +82,15 @@ impl PtyApp {
             parser,
             reader,
             stop,
+            last_output,
+            born,
         }
+    }
+
+    /// How long ago output last arrived.
+    fn quiet_for(&self) -> Duration {
+        let last = Duration::from_micros(self.last_output.load(Ordering::SeqCst));
+        self.born.elapsed().saturating_sub(last)
     }
 
     pub fn text(&self) -> String {
@@ -86,12 +104,23 @@ impl PtyApp {
         limit: Duration,
         ready: impl Fn(&str) -> bool,
     ) -> Result<String, String> {
+        // A frame is written in one go: 30 ms without output means the screen is whole.
+        // A screen that never rests that long is taken as it is after 500 ms.
+        const SETTLED: Duration = Duration::from_millis(30);
+        const RESTLESS: Duration = Duration::from_millis(500);
         let deadline = Instant::now() + limit;
+        let mut ready_since = None;
         loop {
             let text = self.text();
             if ready(&text) {
-                return Ok(text);
+                let since = *ready_since.get_or_insert_with(Instant::now);
+                if self.quiet_for() >= SETTLED || since.elapsed() >= RESTLESS {
+                    return Ok(text);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
             }
+            ready_since = None;
             if Instant::now() > deadline || self.child.try_wait().unwrap().is_some() {
                 return Err(self.text());
             }
