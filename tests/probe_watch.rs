@@ -27,7 +27,7 @@ const CHANGER: &str = r#"
 
 /* Reads one command a line from stdin, carries it out, answers "ok" (or "err") on
    stdout:  open PATH FD | close FD | cloexec FD 0|1 | many N | umask OCTAL | chdir PATH |
-   sighup ign|dfl | setsid */
+   sighup ign|dfl | setsid | nop */
 int main(void) {
     char line[4096], a[4096];
     int n, m;
@@ -54,6 +54,7 @@ int main(void) {
             signal(SIGHUP, SIG_IGN);
         } else if (strncmp(line, "sighup dfl", 10) == 0) {
             signal(SIGHUP, SIG_DFL);
+        } else if (strncmp(line, "nop", 3) == 0) {
         } else if (strncmp(line, "setsid", 6) == 0) {
             ok = setsid() == getpid();
         } else {
@@ -89,11 +90,14 @@ impl Changer {
             .unwrap();
         let input = child.stdin.take().unwrap();
         let answers = BufReader::new(child.stdout.take().unwrap()).lines();
-        Some(Changer {
+        let mut changer = Changer {
             child,
             input,
             answers,
-        })
+        };
+        // Its first answer says it is in its loop, past the start-up of the program.
+        changer.run("nop");
+        Some(changer)
     }
 
     fn pid(&self) -> i32 {
@@ -106,6 +110,11 @@ impl Changer {
         writeln!(self.input, "{command}").unwrap();
         let answer = self.answers.next().expect("the changer answers").unwrap();
         assert_eq!(answer, "ok", "{command}");
+        self.settle();
+    }
+
+    /// Wait until it sleeps, waiting for its next command.
+    fn settle(&self) {
         let since = Instant::now();
         while read_stat(self.pid()).unwrap().state == 'R' {
             assert!(
