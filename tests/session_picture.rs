@@ -119,3 +119,8 @@ fn the_picture_follows_the_subject_out_of_its_session() {
     lab.shutdown();
     assert_all_gone(&seen);
 }
+
+#[test]
+fn every_lab_step_is_drawn_as_ps_lists_it_with_the_lab_as_subreaper() {
+    common::sessions::every_step_is_drawn_as_ps_lists(true);
+}

@@ -3,17 +3,19 @@
 //! terminal and its foreground group, which groups are orphaned (APUE 9.10), and who
 //! adopted a process whose parent exited.
 //!
-//! One pass over /proc reads every process's stat line (the same splitter the snapshot
-//! uses); [`picture`] is a pure function of those rows, so it is tested on synthetic
-//! process tables.
+//! A pass over /proc reads the stat lines of the processes that can be in those sessions
+//! (found by parent chains and children lists, see [`scan`]; the same splitter the
+//! snapshot uses); [`picture`] is a pure function of those rows, so it is tested on
+//! synthetic process tables.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use serde::Serialize;
 
-use super::read::{NumberName, Scratch, list_numbers, read_at};
+use super::read::{NumberName, Scratch, list_numbers, open_listable, open_read, read_at};
 use super::shares::in_shares;
+use super::stat::{parse_int, split_stat};
 use super::{Adopter, Pid, ProcStat, parse_stat, tty_name};
 
 /// A lab process the picture is about, and who created it when the lab knows.
@@ -95,12 +97,30 @@ pub struct GoneProcess {
     pub adopted_by: Option<Adopter>,
 }
 
-/// Read every process's stat line once and draw the sessions holding `interest`.
+/// Draw the sessions holding `interest` from /proc as it is now.
 ///
 /// `previous` is the picture from the step before (empty at the start): processes in it
 /// that are gone now appear in [`SessionPicture::gone`]. Processes that exit during the
 /// pass are left out; fails only when /proc cannot be listed.
+///
+/// The rows read are those the picture can need, found from `interest` outwards
+/// ([`related_rows`]), so a step costs the same on a machine of 70 processes and one of
+/// 2 000 (`cargo bench --bench lab`, `busy_non_fork_step`); where the kernel has no
+/// children lists, or a process on the way exits mid-pass, it reads every process
+/// instead ([`scan_everything`]), which draws the same picture.
 pub fn scan(
+    interest: &[Interest],
+    previous: &[SessionPicture],
+) -> std::io::Result<Vec<SessionPicture>> {
+    match related_rows(interest, previous) {
+        Some(rows) => Ok(picture(&rows, interest, previous)),
+        None => scan_everything(interest, previous),
+    }
+}
+
+/// [`scan`] by reading every process's stat line: the picture by its definition, kept as
+/// the fallback and as what tests hold [`scan`] to.
+pub fn scan_everything(
     interest: &[Interest],
     previous: &[SessionPicture],
 ) -> std::io::Result<Vec<SessionPicture>> {
@@ -108,22 +128,167 @@ pub fn scan(
     let proc_dir = list_numbers(nix::fcntl::AT_FDCWD, c"/proc", &mut pids)
         .map_err(|e| std::io::Error::other(format!("cannot list /proc: {e}")))?;
     pids.sort_unstable();
-    // Every step of the lab pays for this pass (`cargo bench --bench lab`): one open of
-    // "PID/stat" below the listed /proc, a reused buffer, and the machine's processes
-    // shared out among the cores when there are many.
-    let rows: Vec<ProcStat> = in_shares(&pids, 64, |part| {
+    let rows: Vec<ProcStat> = read_rows(proc_dir.as_fd(), &pids)
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
+    Ok(picture(&rows, interest, previous))
+}
+
+/// The stat lines of `pids` that can be read, in order, each with the process's thread
+/// count (field 20): one open of "PID/stat" below `proc` into a reused buffer, shared
+/// out among the cores when there are many.
+fn read_rows(proc: BorrowedFd<'_>, pids: &[Pid]) -> Vec<(ProcStat, usize)> {
+    in_shares(pids, 64, |part| {
         let (mut scratch, mut name) = (Scratch::new(), NumberName::new());
         part.iter()
             .filter_map(|&pid| {
-                let bytes = read_at(proc_dir.as_fd(), name.of(pid, b"/stat"), &mut scratch);
-                parse_stat(pid, bytes.ok()?).ok()
+                let bytes = read_at(proc, name.of(pid, b"/stat"), &mut scratch).ok()?;
+                let threads = split_stat(bytes)
+                    .ok()?
+                    .fields()
+                    .nth(17)
+                    .and_then(parse_int)
+                    .and_then(|n| usize::try_from(n).ok())?;
+                Some((parse_stat(pid, bytes).ok()?, threads))
             })
             .collect::<Vec<_>>()
     })
     .into_iter()
     .flatten()
-    .collect();
-    Ok(picture(&rows, interest, previous))
+    .collect()
+}
+
+/// Every row [`picture`] can look at, without reading the whole machine: `None` when
+/// this pass cannot vouch for that, and the caller reads every process instead.
+///
+/// Membership of a session passes only by fork, and a process whose parent exits is
+/// adopted by its nearest living subreaper ancestor or by init; a living subreaper
+/// above a process stays above it. So every member of a session holding an `interest`
+/// process is a child of another member, or of a process on the parent chain of an
+/// `interest` process. The pass reads the `interest` processes, the previous picture's
+/// members, those chains up to init, then the children of every chain process and of
+/// every member found (each thread's `task/TID/children`, Linux 3.5+ with
+/// CONFIG_PROC_CHILDREN), and last the parent of every row read, which the orphaned-
+/// group rule and the adopter's name need.
+fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Vec<ProcStat>> {
+    if !children_listed() {
+        return None;
+    }
+    let proc = open_listable(nix::fcntl::AT_FDCWD, c"/proc").ok()?;
+    let proc = proc.as_fd();
+    let mut table: BTreeMap<Pid, (ProcStat, usize)> = BTreeMap::new();
+    let add = |table: &mut BTreeMap<Pid, (ProcStat, usize)>, pids: &[Pid]| {
+        for (row, threads) in read_rows(proc, pids) {
+            table.insert(row.pid, (row, threads));
+        }
+    };
+    let mut seeds: Vec<Pid> = interest.iter().map(|i| i.pid).collect();
+    seeds.extend(
+        previous
+            .iter()
+            .flat_map(|s| &s.groups)
+            .flat_map(|g| &g.members)
+            .map(|m| m.pid),
+    );
+    seeds.sort_unstable();
+    seeds.dedup();
+    add(&mut table, &seeds);
+    let sids: Vec<Pid> = interest
+        .iter()
+        .filter_map(|i| table.get(&i.pid))
+        .map(|(row, _)| row.sid)
+        .filter(|&sid| sid > 0)
+        .collect();
+    // The parent chains of the interest processes, up to init (ppid 0).
+    let mut chain: Vec<Pid> = Vec::new();
+    for i in interest {
+        let mut at = i.pid;
+        while let Some((row, _)) = table.get(&at) {
+            chain.push(at);
+            let up = row.ppid;
+            if up <= 0 || chain.contains(&up) {
+                break;
+            }
+            if !table.contains_key(&up) {
+                add(&mut table, &[up]);
+                // An ancestor gone between two reads leaves its children with a new
+                // parent this pass may not see.
+                table.get(&up)?;
+            }
+            at = up;
+        }
+    }
+    let member = |table: &BTreeMap<Pid, (ProcStat, usize)>, pid: &Pid| {
+        table
+            .get(pid)
+            .is_some_and(|(row, _)| sids.contains(&row.sid))
+    };
+    let mut queue: Vec<Pid> = chain.clone();
+    queue.extend(table.keys().filter(|pid| member(&table, pid)));
+    let mut expanded: Vec<Pid> = Vec::new();
+    let mut children = Vec::new();
+    while let Some(pid) = queue.pop() {
+        if expanded.contains(&pid) {
+            continue;
+        }
+        expanded.push(pid);
+        let threads = table.get(&pid).map_or(1, |(_, threads)| *threads);
+        children.clear();
+        children_of(proc, pid, threads, &mut children)?;
+        let new: Vec<Pid> = children
+            .iter()
+            .copied()
+            .filter(|c| !table.contains_key(c))
+            .collect();
+        add(&mut table, &new);
+        queue.extend(children.iter().filter(|c| member(&table, c)));
+    }
+    let mut parents: Vec<Pid> = table
+        .values()
+        .map(|(row, _)| row.ppid)
+        .filter(|ppid| *ppid > 0 && !table.contains_key(ppid))
+        .collect();
+    parents.sort_unstable();
+    parents.dedup();
+    add(&mut table, &parents);
+    Some(table.into_values().map(|(row, _)| row).collect())
+}
+
+/// Whether this kernel lists a task's children in /proc (`task/TID/children`, which
+/// needs CONFIG_PROC_CHILDREN); checked once, on the calling thread.
+fn children_listed() -> bool {
+    static LISTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LISTED.get_or_init(|| {
+        let tid = nix::unistd::gettid();
+        std::path::Path::new(&format!("/proc/self/task/{tid}/children")).exists()
+    })
+}
+
+/// Append the children of every thread of `pid` (which has `threads` of them) to `out`;
+/// `None` if a list cannot be read, the process having exited, say, and its children
+/// having moved to a parent this pass may already have read.
+fn children_of(proc: BorrowedFd<'_>, pid: Pid, threads: usize, out: &mut Vec<Pid>) -> Option<()> {
+    let mut name = NumberName::new();
+    let task = open_listable(proc, name.of(pid, b"/task")).ok()?;
+    let mut tids = Vec::new();
+    if threads == 1 {
+        tids.push(pid);
+    } else {
+        list_numbers(task.as_fd(), c".", &mut tids).ok()?;
+    }
+    let mut text = Vec::with_capacity(256);
+    for tid in tids {
+        let file = open_read(task.as_fd(), name.of(tid, b"/children")).ok()?;
+        text.clear();
+        // Not a single record: one read may stop short of the end, so read until 0.
+        std::io::Read::read_to_end(&mut &file, &mut text).ok()?;
+        out.extend(
+            text.split(|b| b.is_ascii_whitespace())
+                .filter_map(parse_int),
+        );
+    }
+    Some(())
 }
 
 /// The sessions holding any of `interest`, drawn from the process table `rows`.

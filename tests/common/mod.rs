@@ -7,6 +7,7 @@ pub mod cc;
 pub mod explorer;
 pub mod inspect;
 pub mod pty;
+pub mod sessions;
 pub mod tsubject;
 
 use std::path::PathBuf;
