@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use daemonlab::probe::{FdEntry, snapshot};
 
 const HOLDER: &str = r#"
+#define _GNU_SOURCE /* pipe2 */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
