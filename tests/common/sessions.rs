@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use daemonlab::lab::{Lab, LabOptions, StepId};
+use daemonlab::lab::{Lab, LabOptions, STEPS};
 use daemonlab::probe::sessions::SessionPicture;
 
 pub type Pid = i32;
@@ -102,20 +102,7 @@ pub fn every_step_is_drawn_as_ps_lists(subreaper: bool) {
     })
     .expect("the lab starts");
     let mut seen = vec![lab.session_pid(), lab.subject_pid()];
-    let steps = [
-        StepId::Start,
-        StepId::Umask,
-        StepId::Getrlimit,
-        StepId::Fork,
-        StepId::Setsid,
-        StepId::IgnoreSighup,
-        StepId::SecondFork,
-        StepId::Chdir,
-        StepId::CloseFds,
-        StepId::DevNull,
-        StepId::Openlog,
-    ];
-    for step in steps {
+    for step in STEPS.map(|s| s.id) {
         let outcome = lab.run(step).unwrap();
         seen.push(outcome.process.pid);
         let ps = ps_table().unwrap();
