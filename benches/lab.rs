@@ -37,27 +37,39 @@ fn non_fork_step(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 200)]
 fn busy_non_fork_step(bencher: divan::Bencher) {
     let _crowd = Crowd::of(2000);
+    let processes = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        })
+        .count();
+    println!("busy_non_fork_step: {processes} processes on the machine");
     let mut lab = lab();
     bencher.bench_local(|| lab.run(StepId::Umask).unwrap());
 }
 
-/// `n` sleeping processes, grandchildren of this bench (children of one python3), that
-/// end when it drops them or when this bench ends however it ends: each waits for end
-/// of file on a pipe from here.
+/// `n` sleeping processes, grandchildren of this bench (children of one `sh`), each
+/// waiting for end of file on a pipe from here: they end when this is dropped or when
+/// the bench ends however it ends. Not benches/support/crowd.rs, whose sleepers are
+/// this process's own children: here this process is the lab, and a lab's own children
+/// are among the processes its session picture reads.
 struct Crowd(std::process::Child);
 
 impl Crowd {
     fn of(n: usize) -> Crowd {
         use std::io::BufRead;
+        // An asynchronous list's stdin is /dev/null unless redirected: fd 3 is the pipe.
         let script = format!(
-            "import os, sys\nfor _ in range({n}):\n    if os.fork() == 0:\n        os.read(0, 1)\n        os._exit(0)\nprint('ready', flush=True)\nos.read(0, 1)\nwhile True:\n    try:\n        os.wait()\n    except ChildProcessError:\n        break\n"
+            "exec 3<&0; i=0; while [ $i -lt {n} ]; do (read x <&3) & i=$((i+1)); done; \
+             echo ready; read x; wait"
         );
-        let mut child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new("sh")
             .args(["-c", &script])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .expect("python3 runs (it is on this machine's image; the bench needs it)");
+            .expect("sh runs");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
