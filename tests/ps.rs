@@ -384,8 +384,10 @@ fn related_rows_give_every_process_the_role_the_whole_table_gives() {
         }
         compared += 1;
     }
+    // At most a tenth void, or two rows: a PID namespace of four processes has the
+    // test's own short-lived children among them.
     assert!(
-        compared * 10 >= whole.len() * 9,
+        compared + (whole.len() / 10).max(2) >= whole.len(),
         "{compared} of {}",
         whole.len()
     );
@@ -446,8 +448,10 @@ fn related_rows_read_in_two_goes_match_one_read() {
         );
         compared += 1;
     }
+    // At most a tenth void, or two rows: a PID namespace of four processes has the
+    // test's own short-lived children among them.
     assert!(
-        compared * 10 >= whole.len() * 9,
+        compared + (whole.len() / 10).max(2) >= whole.len(),
         "{compared} of {}",
         whole.len()
     );
