@@ -226,13 +226,12 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
     };
     let mut queue: Vec<Pid> = chain.clone();
     queue.extend(table.keys().filter(|pid| member(&table, pid)));
-    let mut expanded: Vec<Pid> = Vec::new();
+    let mut expanded = std::collections::BTreeSet::new();
     let mut children = Vec::new();
     while let Some(pid) = queue.pop() {
-        if expanded.contains(&pid) {
+        if !expanded.insert(pid) {
             continue;
         }
-        expanded.push(pid);
         let threads = table.get(&pid).map_or(1, |(_, threads)| *threads);
         children.clear();
         children_of(proc, pid, threads, &mut children)?;
