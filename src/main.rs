@@ -596,6 +596,18 @@ fn end_lab_on_signals(guard: Arc<Mutex<Option<Arc<Guard>>>>) -> std::io::Result<
     Ok(())
 }
 
+/// Run `stop` on a thread of its own at the first SIGINT, SIGTERM or SIGHUP (a closed
+/// terminal), for the commands that end in order instead of by the default action.
+fn on_first_signal(stop: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            stop();
+        }
+    });
+    Ok(())
+}
+
 /// `daemonlab syslogd`: the lab's receiver in the foreground; SIGINT, SIGTERM or SIGHUP
 /// (its terminal closed) removes the socket and ends it.
 fn run_syslogd(
@@ -625,18 +637,9 @@ fn run_syslogd(
     // receiver in order (summary, socket removed), not kill it by the default action.
     let stop = StopHandle::new();
     let on_signal = stop.clone();
-    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-        Ok(mut signals) => {
-            std::thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    on_signal.stop();
-                }
-            });
-        }
-        Err(e) => {
-            eprintln!("daemonlab syslogd: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = on_first_signal(move || on_signal.stop()) {
+        eprintln!("daemonlab syslogd: cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
     }
     let bind = || Sink::bind(&options);
     let bound = match &janitor {
@@ -773,18 +776,9 @@ fn run_locks(command: LocksCommand) -> ExitCode {
             let stop = locks::cli::StopHandle::new();
             stop.stop_on_stdin_eof();
             let on_signal = stop.clone();
-            match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
-                Ok(mut signals) => {
-                    std::thread::spawn(move || {
-                        if signals.forever().next().is_some() {
-                            on_signal.stop();
-                        }
-                    });
-                }
-                Err(e) => {
-                    eprintln!("daemonlab locks hold: cannot install signal handlers: {e}");
-                    return ExitCode::FAILURE;
-                }
+            if let Err(e) = on_first_signal(move || on_signal.stop()) {
+                eprintln!("daemonlab locks hold: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
             }
             let options = locks::cli::HoldOptions {
                 pidfile,
