@@ -459,9 +459,15 @@ mod tests {
         // work; it must wait for that work and take part, and both must then return.
         let items: Vec<u32> = (0..2_000).collect();
         let board = Board::new();
+        // The other threads' chunks wait (up to 5 s in all) for the early member to take
+        // one, so a loaded machine that is slow to wake it does not end the work first.
+        let early_id = std::sync::OnceLock::new();
+        let early_took = AtomicBool::new(false);
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let (early, took) = std::thread::scope(|s| {
             let member = board.member();
             let early = s.spawn(|| {
+                early_id.set(std::thread::current().id()).unwrap();
                 member.enter(|| {
                     help_others();
                     std::thread::current().id()
@@ -470,8 +476,15 @@ mod tests {
             let took = board.enter(|| {
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 let threads = in_shares(&items, 64, |_| {
-                    std::thread::sleep(std::time::Duration::from_micros(300));
-                    std::thread::current().id()
+                    let me = std::thread::current().id();
+                    if early_id.get() == Some(&me) {
+                        early_took.store(true, Ordering::SeqCst);
+                    }
+                    while !early_took.load(Ordering::SeqCst) && std::time::Instant::now() < give_up
+                    {
+                        std::thread::sleep(std::time::Duration::from_micros(100));
+                    }
+                    me
                 });
                 help_others();
                 threads
