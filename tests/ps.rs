@@ -384,13 +384,7 @@ fn related_rows_give_every_process_the_role_the_whole_table_gives() {
         }
         compared += 1;
     }
-    // At most a tenth void, or two rows: a PID namespace of four processes has the
-    // test's own short-lived children among them.
-    assert!(
-        compared + (whole.len() / 10).max(2) >= whole.len(),
-        "{compared} of {}",
-        whole.len()
-    );
+    assert_few_void(compared, whole.len());
 }
 
 /// `inspect` reads its process's related rows first and adds the holders of its pipes
@@ -448,11 +442,14 @@ fn related_rows_read_in_two_goes_match_one_read() {
         );
         compared += 1;
     }
-    // At most a tenth void, or two rows: a PID namespace of four processes has the
-    // test's own short-lived children among them.
+    assert_few_void(compared, whole.len());
+}
+
+/// At most a tenth of `total` comparisons void, or two: a PID namespace of four
+/// processes has the test's own short-lived children among them.
+fn assert_few_void(compared: usize, total: usize) {
     assert!(
-        compared + (whole.len() / 10).max(2) >= whole.len(),
-        "{compared} of {}",
-        whole.len()
+        compared + (total / 10).max(2) >= total,
+        "{compared} of {total}"
     );
 }

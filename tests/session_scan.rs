@@ -1,9 +1,9 @@
 //! The session scan reads only the processes that can be in the sessions it draws (parent
 //! chains and children lists, not the whole machine): held here to procps's `ps`, which
 //! reads every process, and to the scan by definition (`scan_everything`), on a C
-//! program's session full of orphans and on every step of the lab, with and without the
-//! lab not a subreaper (tests/session_picture.rs has the lab as one: that makes the
-//! whole test process a subreaper).
+//! program's session full of orphans, and on every step of a lab that is not a subreaper
+//! (tests/session_picture.rs runs the steps with the lab as one: that makes the whole
+//! test process a subreaper, so it needs a test binary of its own).
 
 mod common;
 

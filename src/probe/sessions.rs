@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::read::{NumberName, Scratch, list_numbers, open_listable, open_read, read_at};
 use super::shares::in_shares;
-use super::stat::{parse_int, split_stat};
+use super::stat::parse_int;
 use super::{Adopter, Pid, ProcStat, parse_stat, tty_name};
 
 /// A lab process the picture is about, and who created it when the lab knows.
@@ -128,29 +128,19 @@ pub fn scan_everything(
     let proc_dir = list_numbers(nix::fcntl::AT_FDCWD, c"/proc", &mut pids)
         .map_err(|e| std::io::Error::other(format!("cannot list /proc: {e}")))?;
     pids.sort_unstable();
-    let rows: Vec<ProcStat> = read_rows(proc_dir.as_fd(), &pids)
-        .into_iter()
-        .map(|(row, _)| row)
-        .collect();
+    let rows = read_rows(proc_dir.as_fd(), &pids);
     Ok(picture(&rows, interest, previous))
 }
 
-/// The stat lines of `pids` that can be read, in order, each with the process's thread
-/// count (field 20): one open of "PID/stat" below `proc` into a reused buffer, shared
-/// out among the cores when there are many.
-fn read_rows(proc: BorrowedFd<'_>, pids: &[Pid]) -> Vec<(ProcStat, usize)> {
+/// The stat lines of `pids` that can be read, in order: one open of "PID/stat" below
+/// `proc` into a reused buffer, shared out among the cores when there are many.
+fn read_rows(proc: BorrowedFd<'_>, pids: &[Pid]) -> Vec<ProcStat> {
     in_shares(pids, 64, |part| {
         let (mut scratch, mut name) = (Scratch::new(), NumberName::new());
         part.iter()
             .filter_map(|&pid| {
-                let bytes = read_at(proc, name.of(pid, b"/stat"), &mut scratch).ok()?;
-                let threads = split_stat(bytes)
-                    .ok()?
-                    .fields()
-                    .nth(17)
-                    .and_then(parse_int)
-                    .and_then(|n| usize::try_from(n).ok())?;
-                Some((parse_stat(pid, bytes).ok()?, threads))
+                let bytes = read_at(proc, name.of(pid, b"/stat"), &mut scratch);
+                parse_stat(pid, bytes.ok()?).ok()
             })
             .collect::<Vec<_>>()
     })
@@ -177,11 +167,9 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
     }
     let proc = open_listable(nix::fcntl::AT_FDCWD, c"/proc").ok()?;
     let proc = proc.as_fd();
-    let mut table: BTreeMap<Pid, (ProcStat, usize)> = BTreeMap::new();
-    let add = |table: &mut BTreeMap<Pid, (ProcStat, usize)>, pids: &[Pid]| {
-        for (row, threads) in read_rows(proc, pids) {
-            table.insert(row.pid, (row, threads));
-        }
+    let mut table: BTreeMap<Pid, ProcStat> = BTreeMap::new();
+    let add = |table: &mut BTreeMap<Pid, ProcStat>, pids: &[Pid]| {
+        table.extend(read_rows(proc, pids).into_iter().map(|row| (row.pid, row)));
     };
     let mut seeds: Vec<Pid> = interest.iter().map(|i| i.pid).collect();
     seeds.extend(
@@ -197,14 +185,14 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
     let sids: Vec<Pid> = interest
         .iter()
         .filter_map(|i| table.get(&i.pid))
-        .map(|(row, _)| row.sid)
+        .map(|row| row.sid)
         .filter(|&sid| sid > 0)
         .collect();
     // The parent chains of the interest processes, up to init (ppid 0).
     let mut chain: Vec<Pid> = Vec::new();
     for i in interest {
         let mut at = i.pid;
-        while let Some((row, _)) = table.get(&at) {
+        while let Some(row) = table.get(&at) {
             chain.push(at);
             let up = row.ppid;
             if up <= 0 || chain.contains(&up) {
@@ -219,10 +207,8 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
             at = up;
         }
     }
-    let member = |table: &BTreeMap<Pid, (ProcStat, usize)>, pid: &Pid| {
-        table
-            .get(pid)
-            .is_some_and(|(row, _)| sids.contains(&row.sid))
+    let member = |table: &BTreeMap<Pid, ProcStat>, pid: &Pid| {
+        table.get(pid).is_some_and(|row| sids.contains(&row.sid))
     };
     let mut queue: Vec<Pid> = chain.clone();
     queue.extend(table.keys().filter(|pid| member(&table, pid)));
@@ -232,9 +218,8 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
         if !expanded.insert(pid) {
             continue;
         }
-        let threads = table.get(&pid).map_or(1, |(_, threads)| *threads);
         children.clear();
-        children_of(proc, pid, threads, &mut children)?;
+        children_of(proc, pid, &mut children)?;
         let new: Vec<Pid> = children
             .iter()
             .copied()
@@ -245,13 +230,13 @@ fn related_rows(interest: &[Interest], previous: &[SessionPicture]) -> Option<Ve
     }
     let mut parents: Vec<Pid> = table
         .values()
-        .map(|(row, _)| row.ppid)
+        .map(|row| row.ppid)
         .filter(|ppid| *ppid > 0 && !table.contains_key(ppid))
         .collect();
     parents.sort_unstable();
     parents.dedup();
     add(&mut table, &parents);
-    Some(table.into_values().map(|(row, _)| row).collect())
+    Some(table.into_values().collect())
 }
 
 /// Whether this kernel lists a task's children in /proc (`task/TID/children`, which
@@ -264,18 +249,13 @@ fn children_listed() -> bool {
     })
 }
 
-/// Append the children of every thread of `pid` (which has `threads` of them) to `out`;
-/// `None` if a list cannot be read, the process having exited, say, and its children
-/// having moved to a parent this pass may already have read.
-fn children_of(proc: BorrowedFd<'_>, pid: Pid, threads: usize, out: &mut Vec<Pid>) -> Option<()> {
+/// Append the children of every thread of `pid` to `out`; `None` if a list cannot be
+/// read, the process having exited, say, and its children having moved to a parent this
+/// pass may already have read.
+fn children_of(proc: BorrowedFd<'_>, pid: Pid, out: &mut Vec<Pid>) -> Option<()> {
     let mut name = NumberName::new();
-    let task = open_listable(proc, name.of(pid, b"/task")).ok()?;
     let mut tids = Vec::new();
-    if threads == 1 {
-        tids.push(pid);
-    } else {
-        list_numbers(task.as_fd(), c".", &mut tids).ok()?;
-    }
+    let task = list_numbers(proc, name.of(pid, b"/task"), &mut tids).ok()?;
     let mut text = Vec::with_capacity(256);
     for tid in tids {
         let file = open_read(task.as_fd(), name.of(tid, b"/children")).ok()?;
